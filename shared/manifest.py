@@ -1,0 +1,66 @@
+"""The layer manifest: which layers exist, where they live and which layers each reads.
+
+It is the one source of dependency order for the offline plan and every task in ``tasks.py``.
+Adding a layer means adding a line here and a directory under ``stacks/``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import APP
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STACKS_DIR = REPO_ROOT / "stacks"
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str
+    reads: tuple[str, ...]
+    owns: str
+
+    @property
+    def project(self) -> str:
+        """The ``name:`` in the layer's Pulumi.yaml."""
+        return f"{APP}-{self.name}"
+
+    @property
+    def directory(self) -> Path:
+        return STACKS_DIR / self.name
+
+
+LAYERS: tuple[Layer, ...] = (
+    Layer("network", (), "VPC, subnets, NAT, gateway endpoints, flow logs, security groups"),
+)
+
+
+def by_name(name: str) -> Layer:
+    for layer in LAYERS:
+        if layer.name == name:
+            return layer
+    raise KeyError(f"unknown layer {name!r}; layers are: {', '.join(l.name for l in LAYERS)}")
+
+
+def ordered(layers: tuple[Layer, ...] = LAYERS) -> list[Layer]:
+    """Layers in dependency order (a layer after every layer it reads); stable for ties."""
+    names = {layer.name for layer in layers}
+    for layer in layers:
+        missing = [r for r in layer.reads if r not in names]
+        if missing:
+            raise ValueError(f"layer {layer.name} reads unknown layer(s) {missing}")
+    done: list[Layer] = []
+    remaining = list(layers)
+    while remaining:
+        ready = [l for l in remaining if all(r in {d.name for d in done} for r in l.reads)]
+        if not ready:
+            raise ValueError(f"dependency cycle among layers {[l.name for l in remaining]}")
+        done.append(ready[0])
+        remaining.remove(ready[0])
+    return done
+
+
+def dependents(name: str, layers: tuple[Layer, ...] = LAYERS) -> list[Layer]:
+    """Layers that read ``name`` directly."""
+    return [layer for layer in layers if name in layer.reads]

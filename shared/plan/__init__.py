@@ -1,0 +1,1 @@
+"""The offline plan: every layer's real program under the Pulumi SDK's mock runtime."""

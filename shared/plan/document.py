@@ -1,0 +1,131 @@
+"""The offline plan: render every layer of the manifest in order and build the plan document
+(format 1, see ../shared/plan-format.md)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from .. import manifest
+from ..errors import ConfigError, PlatformError
+from ..naming import validate_suffix
+from ..references import stack_reference_name
+from ..settings import validate_region
+from ..stack_config import assemble
+from .engine import ORGANIZATION, Rendered, render_program, run_main
+
+FORMAT = 1
+
+
+@dataclass
+class LayerPlan:
+    layer: manifest.Layer
+    rendered: Rendered
+    config_sources: tuple[str, ...]
+    seconds: float
+
+    def to_document(self, env: str) -> dict[str, Any]:
+        r = self.rendered
+        return {
+            "layer": self.layer.name,
+            "project": self.layer.project,
+            "stack": f"{ORGANIZATION}/{self.layer.project}/{env}",
+            "dependsOn": list(self.layer.reads),
+            "stackReferences": list(r.stack_references),
+            "resources": [
+                {
+                    "urn": reg.urn,
+                    "type": reg.type,
+                    "name": reg.name,
+                    "parent": reg.parent,
+                    "provider": reg.provider,
+                    "inputs": reg.inputs,
+                }
+                for reg in r.registrations
+            ],
+            "outputs": r.outputs,
+            "configSources": list(self.config_sources),
+        }
+
+
+@dataclass
+class Plan:
+    env: str
+    region: str
+    layers: list[LayerPlan]
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "environment": self.env,
+            "region": self.region,
+            "layers": [layer.to_document(self.env) for layer in self.layers],
+        }
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.document(), indent=2, sort_keys=True) + "\n")
+
+    def summary(self) -> str:
+        lines = [f"Offline plan of environment '{self.env}' in {self.region} (mock runtime: nothing was deployed)"]
+        for lp in self.layers:
+            regs = lp.rendered.registrations
+            counts = Counter(r.type for r in regs)
+            lines.append("")
+            lines.append(
+                f"[{lp.layer.name}] {lp.layer.project}: {len(regs)} resources"
+                + (f", reads {', '.join(lp.layer.reads)}" if lp.layer.reads else "")
+                + f" ({lp.seconds:.2f}s)"
+            )
+            for type_token, count in sorted(counts.items()):
+                lines.append(f"    {count:3d}  {type_token}")
+            lines.append("  outputs:")
+            for key, value in lp.rendered.outputs.items():
+                shown = json.dumps(value)
+                if len(shown) > 100:
+                    shown = shown[:97] + "..."
+                lines.append(f"    {key} = {shown}")
+        return "\n".join(lines)
+
+
+def build_plan(
+    env: str,
+    region: str,
+    *,
+    layers: Optional[Sequence[manifest.Layer]] = None,
+    overrides: Optional[dict[str, dict[str, Any]]] = None,
+) -> Plan:
+    """Render ``layers`` (default: the whole manifest) in dependency order.
+
+    Raises ConfigError/PlatformError (one-paragraph messages) for bad input, before writing anything.
+    """
+    validate_suffix(env, "--env")
+    validate_region(region, "--region")
+    ordered = manifest.ordered(tuple(layers) if layers is not None else manifest.LAYERS)
+    outputs_by_stack: dict[str, dict[str, Any]] = {}
+    plans: list[LayerPlan] = []
+    for layer in ordered:
+        for upstream in layer.reads:
+            if stack_reference_name(ORGANIZATION, upstream, env) not in outputs_by_stack:
+                raise PlatformError(f"layer {layer.name} reads {upstream}, which is not part of this plan")
+        cfg = assemble(layer, env, overrides={"aws:region": region, "environmentSuffix": env, "pulumiOrg": ORGANIZATION, **(overrides or {}).get(layer.name, {})})
+        started = time.perf_counter()
+        rendered = render_program(
+            run_main(layer.directory),
+            project=layer.project,
+            stack=env,
+            region=region,
+            config=cfg.values,
+            secret_keys=cfg.secret_keys,
+            stack_outputs=outputs_by_stack,
+        )
+        outputs_by_stack[stack_reference_name(ORGANIZATION, layer.name, env)] = rendered.raw_outputs
+        plans.append(LayerPlan(layer, rendered, cfg.sources, time.perf_counter() - started))
+    return Plan(env=env, region=region, layers=plans)
+
+
+__all__ = ["build_plan", "Plan", "LayerPlan", "ConfigError", "PlatformError"]

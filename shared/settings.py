@@ -1,0 +1,166 @@
+"""Environment-wide settings, read once per layer into a frozen object before any resource.
+
+Where each comes from, first match wins:
+
+* suffix: config ``environmentSuffix``, else ``ENVIRONMENT_SUFFIX``, else the stack name;
+* region: config ``aws:region`` (never a literal in code), else ``AWS_REGION``/``AWS_DEFAULT_REGION``;
+* protect, team, costCenter, repository, pulumiOrg: config, else the environment variables
+  ``MLAPI_PROTECT``, ``TEAM``, ``COST_CENTER``, ``REPOSITORY``, ``PULUMI_ORG``, else the default.
+
+Environment-wide values can also be kept in ``environments/<suffix>.yaml``; the invoke tasks and
+the offline plan apply that file to every layer's config.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+import pulumi
+
+from .config import ConfigReader, Lookup, pulumi_lookup
+from .errors import ConfigError
+from .naming import Namer, validate_suffix
+
+# Env-wide keys, their defaults and descriptions: every layer's Pulumi.yaml documents them.
+ENVIRONMENT_KEYS: Mapping[str, tuple[object, str]] = {
+    "environmentSuffix": (None, "Suffix in every resource name; defaults to the stack name."),
+    "protect": (
+        False,
+        "Long-lived environment: deletion protection, final snapshots and longer retention windows. "
+        "false (default) makes everything destroyable.",
+    ),
+    "team": ("platform", "Team tag on every resource (env TEAM)."),
+    "costCenter": ("unassigned", "CostCenter tag on every resource (env COST_CENTER)."),
+    "repository": ("mlapi-platform", "Repository tag on every resource (env REPOSITORY)."),
+    "pulumiOrg": (
+        "organization",
+        "Organization part of StackReference names: 'organization' on a self-managed backend, your org on Pulumi Cloud (env PULUMI_ORG).",
+    ),
+}
+
+_ENV_VARS = {
+    "protect": "MLAPI_PROTECT",
+    "team": "TEAM",
+    "costCenter": "COST_CENTER",
+    "repository": "REPOSITORY",
+    "pulumiOrg": "PULUMI_ORG",
+}
+
+_TAG_VALUE = r"[\w .:/=+\-@]{1,256}"
+_TAG_RULE = "1 to 256 letters, digits, spaces and the characters _ . : / = + - @"
+
+
+@functools.lru_cache(maxsize=1)
+def known_regions() -> frozenset[str]:
+    """Every AWS region botocore knows (read from its bundled endpoint data: no network)."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    regions: set[str] = set()
+    for partition in session.get_available_partitions():
+        regions.update(session.get_available_regions("ec2", partition_name=partition))
+    return frozenset(regions)
+
+
+def validate_region(region: object, setting: str = "aws:region") -> str:
+    if not isinstance(region, str) or region not in known_regions():
+        example = ", ".join(sorted(r for r in known_regions() if r.startswith(("us-", "eu-")))[:6])
+        raise ConfigError(
+            setting,
+            region,
+            f"an AWS region code such as {example}",
+            hint="Set it with `pulumi config set aws:region <region>` or `--region` on the invoke tasks.",
+        )
+    return region
+
+
+@dataclass(frozen=True)
+class EnvironmentSettings:
+    """What every layer of one environment shares."""
+
+    layer: str
+    project: str
+    stack: str
+    suffix: str
+    region: str
+    protect: bool
+    team: str
+    cost_center: str
+    repository: str
+    pulumi_org: str
+
+    @property
+    def namer(self) -> Namer:
+        return Namer(self.suffix)
+
+    def name(self, resource: str, *, kind: str = "default") -> str:
+        return self.namer.name(resource, kind=kind)
+
+    @classmethod
+    def load(
+        cls,
+        layer: str,
+        reader: Optional[ConfigReader] = None,
+        *,
+        project: Optional[str] = None,
+        stack: Optional[str] = None,
+        aws_lookup: Optional[Lookup] = None,
+        environ: Optional[Mapping[str, str]] = None,
+    ) -> "EnvironmentSettings":
+        """Read and validate the environment settings of ``layer`` (defaults: the running program)."""
+        environ = os.environ if environ is None else environ
+        project = project or pulumi.get_project()
+        stack = stack or pulumi.get_stack()
+        reader = reader or ConfigReader(project)
+        aws_lookup = aws_lookup or pulumi_lookup("aws")
+
+        def env_default(key: str) -> object:
+            var = _ENV_VARS.get(key)
+            if var and environ.get(var):
+                return environ[var]
+            return ENVIRONMENT_KEYS[key][0]
+
+        suffix_raw = reader.raw("environmentSuffix")
+        if suffix_raw is not None:
+            suffix = validate_suffix(str(suffix_raw).strip(), reader.setting("environmentSuffix"))
+        elif environ.get("ENVIRONMENT_SUFFIX"):
+            suffix = validate_suffix(environ["ENVIRONMENT_SUFFIX"], "ENVIRONMENT_SUFFIX")
+        else:
+            suffix = validate_suffix(stack, "stack name (used as environmentSuffix)")
+
+        region_raw = aws_lookup("region") or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+        region = validate_region(region_raw)
+
+        protect_default = env_default("protect")
+        if isinstance(protect_default, str):
+            protect_default = protect_default.strip().lower() in {"true", "1", "yes", "on"}
+        protect = reader.boolean("protect", bool(protect_default))
+
+        def tag_value(key: str) -> str:
+            value = reader.string(key, str(env_default(key)), pattern=_TAG_VALUE, allowed=_TAG_RULE)
+            assert value is not None
+            return value
+
+        org = reader.string(
+            "pulumiOrg",
+            str(env_default("pulumiOrg")),
+            pattern=r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}",
+            allowed="a Pulumi organization name (letters, digits, '-', '_' and '.')",
+        )
+        assert org is not None
+        return cls(
+            layer=layer,
+            project=project,
+            stack=stack,
+            suffix=suffix,
+            region=region,
+            protect=protect,
+            team=tag_value("team"),
+            cost_center=tag_value("costCenter"),
+            repository=tag_value("repository"),
+            pulumi_org=org,
+        )
+

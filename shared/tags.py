@@ -1,0 +1,28 @@
+"""Tags: one helper, applied as the AWS provider's default tags so no resource can miss them.
+
+Order (as terraform-aws-modules merge them): ``Name`` first on each resource, then these
+environment-wide tags, then any per-kind tags a component adds.
+"""
+
+from __future__ import annotations
+
+from . import APP
+from .settings import EnvironmentSettings
+
+
+def default_tags(env: EnvironmentSettings) -> dict[str, str]:
+    """Tags every AWS resource of ``env`` carries (through the provider's ``default_tags``)."""
+    return {
+        "Environment": env.suffix,
+        "Application": APP,
+        "Layer": env.layer,
+        "ManagedBy": "pulumi",
+        "Repository": env.repository,
+        "Team": env.team,
+        "CostCenter": env.cost_center,
+    }
+
+
+def name_tag(name: str, **extra: str) -> dict[str, str]:
+    """Per-resource tags: ``Name`` first, then any per-kind extras."""
+    return {"Name": name, **extra}

@@ -1,0 +1,1 @@
+"""Components of the network layer (importable on their own for tests)."""

@@ -1,0 +1,114 @@
+"""Security groups for the load balancer, the service tasks and the database.
+
+Only these paths are open, each by security group and each described:
+internet or CloudFront -> ALB on its listener ports; ALB -> tasks on the service port;
+tasks -> database on the database port; tasks -> HTTPS out (ECR, Secrets Manager, logs, AWS APIs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from shared.naming import Namer
+from shared.tags import name_tag
+
+
+@dataclass(frozen=True)
+class SecurityGroupsArgs:
+    namer: Namer
+    vpc_id: pulumi.Input[str]
+    service_port: int
+    database_port: int
+    alb_ingress_source: str  # "cloudfront": the edge layer opens the ALB to CloudFront only; "internet": 0.0.0.0/0
+    alb_listener_ports: Sequence[int]
+
+
+class SecurityGroups(pulumi.ComponentResource):
+    def __init__(self, name: str, args: SecurityGroupsArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        super().__init__("mlapi:network:SecurityGroups", name, None, opts)
+        n = args.namer
+        child = pulumi.ResourceOptions(parent=self)
+
+        def group(key: str, description: str) -> aws.ec2.SecurityGroup:
+            # No inline rules: the provider then removes AWS's default allow-all egress, and every
+            # rule below is a separate, described resource.
+            return aws.ec2.SecurityGroup(
+                f"{name}-{key}",
+                name=n.name(f"{key}-sg"),
+                description=description,
+                vpc_id=args.vpc_id,
+                tags=name_tag(n.name(f"{key}-sg")),
+                opts=child,
+            )
+
+        self.alb = group("alb", "ML API load balancer")
+        self.service = group("service", "ML API Fargate tasks")
+        self.database = group("database", "ML API Aurora cluster")
+
+        if args.alb_ingress_source == "internet":
+            for port in args.alb_listener_ports:
+                aws.vpc.SecurityGroupIngressRule(
+                    f"{name}-alb-in-{port}",
+                    security_group_id=self.alb.id,
+                    description=f"Clients to the load balancer listener on {port}",
+                    ip_protocol="tcp",
+                    from_port=port,
+                    to_port=port,
+                    cidr_ipv4="0.0.0.0/0",
+                    opts=child,
+                )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-alb-out-service",
+            security_group_id=self.alb.id,
+            description=f"Load balancer to service tasks on {args.service_port}",
+            ip_protocol="tcp",
+            from_port=args.service_port,
+            to_port=args.service_port,
+            referenced_security_group_id=self.service.id,
+            opts=child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-service-in-alb",
+            security_group_id=self.service.id,
+            description=f"Service port {args.service_port} from the load balancer only",
+            ip_protocol="tcp",
+            from_port=args.service_port,
+            to_port=args.service_port,
+            referenced_security_group_id=self.alb.id,
+            opts=child,
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-service-out-database",
+            security_group_id=self.service.id,
+            description=f"Service tasks to the database on {args.database_port}",
+            ip_protocol="tcp",
+            from_port=args.database_port,
+            to_port=args.database_port,
+            referenced_security_group_id=self.database.id,
+            opts=child,
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-service-out-https",
+            security_group_id=self.service.id,
+            description="Service tasks to AWS APIs and the image registry over HTTPS",
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            cidr_ipv4="0.0.0.0/0",
+            opts=child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-database-in-service",
+            security_group_id=self.database.id,
+            description=f"PostgreSQL {args.database_port} from the service tasks only",
+            ip_protocol="tcp",
+            from_port=args.database_port,
+            to_port=args.database_port,
+            referenced_security_group_id=self.service.id,
+            opts=child,
+        )
+        self.register_outputs({})

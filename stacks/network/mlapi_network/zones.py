@@ -1,0 +1,30 @@
+"""Availability-zone lookup: three distinct AZs of the region, in a stable order."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from shared.errors import PlatformError
+
+from .settings import AZ_COUNT
+
+
+def availability_zones(provider: aws.Provider, region: str) -> list[str]:
+    """The first three available, default-enabled AZs of ``region`` (sorted by name).
+
+    Looked up synchronously because the number of subnets must be known when they are declared
+    (resources are never created inside ``apply``).
+    """
+    result = aws.get_availability_zones(
+        state="available",
+        filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])],
+        opts=pulumi.InvokeOptions(provider=provider),
+    )
+    names = sorted(set(result.names))
+    if len(names) < AZ_COUNT:
+        raise PlatformError(
+            f"Region {region} offers {len(names)} availability zone(s) ({', '.join(names) or 'none'}); "
+            f"the platform needs {AZ_COUNT}. Choose another region with --region / aws:region."
+        )
+    return names[:AZ_COUNT]

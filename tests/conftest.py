@@ -1,0 +1,57 @@
+"""Shared fixtures: render layers offline (the plan engine) and read what they registered."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+for layer_dir in sorted((ROOT / "stacks").iterdir()):
+    if (layer_dir / "__main__.py").exists() and str(layer_dir) not in sys.path:
+        sys.path.insert(0, str(layer_dir))
+
+from shared import manifest  # noqa: E402
+from shared.plan.document import Plan, build_plan  # noqa: E402
+
+
+def plan_layers(
+    *names: str,
+    env: str = "test",
+    region: str = "us-east-1",
+    config: Optional[dict[str, dict[str, Any]]] = None,
+) -> Plan:
+    """Render the named layers (and everything they read, first) with per-layer config overrides."""
+    wanted: set[str] = set()
+
+    def add(name: str) -> None:
+        if name not in wanted:
+            wanted.add(name)
+            for upstream in manifest.by_name(name).reads:
+                add(upstream)
+
+    for name in names:
+        add(name)
+    layers = [layer for layer in manifest.LAYERS if layer.name in wanted]
+    return build_plan(env, region, layers=layers, overrides=config or {})
+
+
+def layer_of(plan: Plan, name: str):
+    for lp in plan.layers:
+        if lp.layer.name == name:
+            return lp.rendered
+    raise KeyError(name)
+
+
+def policy(value: Any) -> dict[str, Any]:
+    """Parse a policy document input (JSON string or dict)."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+@pytest.fixture(scope="session")
+def default_plan() -> Plan:
+    """The whole default environment, rendered once for the session."""
+    return build_plan("demo", "us-east-1")

@@ -1,0 +1,160 @@
+"""The offline plan engine and document (format 1, ../shared/plan-format.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from shared import contracts, manifest
+from shared.errors import ConfigError
+from shared.plan.document import build_plan
+
+
+def run_invoke(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if k not in ("ENVIRONMENT_SUFFIX", "MLAPI_PROTECT")}
+    environ.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args], cwd=cwd, capture_output=True, text=True, env=environ, timeout=300
+    )
+
+
+def test_document_has_format_1_keys(default_plan):
+    doc = default_plan.document()
+    assert doc["format"] == 1 and doc["environment"] == "demo" and doc["region"] == "us-east-1"
+    assert [l["layer"] for l in doc["layers"]] == [l.name for l in manifest.ordered()]
+    for layer in doc["layers"]:
+        assert set(layer) >= {"layer", "project", "stack", "dependsOn", "stackReferences", "resources", "outputs"}
+        assert layer["stack"] == f"organization/{layer['project']}/demo"
+        for res in layer["resources"]:
+            assert set(res) >= {"urn", "type", "name", "parent", "provider", "inputs"}
+            assert res["urn"].startswith(f"urn:pulumi:demo::{layer['project']}::")
+        types = {r["type"] for r in layer["resources"]}
+        assert "pulumi:providers:aws" in types
+        urns = {r["urn"] for r in layer["resources"]}
+        assert all(r["parent"] in urns for r in layer["resources"] if r["parent"])
+
+
+def test_layers_render_in_dependency_order_with_stack_references_wired(default_plan):
+    seen: set[str] = set()
+    for lp in default_plan.layers:
+        assert set(lp.layer.reads) <= seen, f"{lp.layer.name} rendered before what it reads"
+        expected = sorted(f"organization/{manifest.by_name(u).project}/demo" for u in lp.layer.reads)
+        assert sorted(lp.rendered.stack_references) == expected
+        refs = lp.rendered.of_type("pulumi:pulumi:StackReference")
+        assert sorted(r.name for r in refs) == expected
+        seen.add(lp.layer.name)
+
+
+def test_every_layer_exports_exactly_its_contract(default_plan):
+    for lp in default_plan.layers:
+        assert set(lp.rendered.outputs) == set(contracts.CONTRACTS[lp.layer.name])
+
+
+def test_mock_identifiers_look_real(default_plan):
+    network = default_plan.layers[0].rendered
+    assert re.fullmatch(r"vpc-0[0-9a-f]{16}", network.outputs["vpcId"])
+    assert all(re.fullmatch(r"subnet-0[0-9a-f]{16}", s) for s in network.outputs["privateSubnetIds"])
+    key = network.one("aws:kms/key:Key")
+    assert re.fullmatch(r"arn:aws:kms:us-east-1:\d{12}:key/[0-9a-f-]{36}", key.state["arn"])
+
+
+def test_cli_writes_document_and_two_runs_are_identical(tmp_path):
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    for out in (first, second):
+        result = run_invoke("plan", "--env", "demo", "--region", "eu-west-1", "--out", str(out))
+        assert result.returncode == 0, result.stderr
+    assert first.read_bytes() == second.read_bytes()
+    doc = json.loads(first.read_text())
+    assert doc["region"] == "eu-west-1"
+    assert "nothing was deployed" in result.stdout and "[network]" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args,setting",
+    [
+        (["--env", "Bad_Suffix"], "--env"),
+        (["--env", "this-suffix-is-far-too-long"], "--env"),
+        (["--env", "demo", "--region", "moon-1"], "--region"),
+    ],
+)
+def test_bad_input_exits_non_zero_with_one_paragraph_and_no_file(tmp_path, args, setting):
+    out = tmp_path / "plan.json"
+    result = run_invoke("plan", *args, "--out", str(out))
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    assert setting in result.stderr and "Invalid setting" in result.stderr
+    assert not out.exists()
+
+
+def test_bad_config_in_stack_file_exits_cleanly(tmp_path):
+    stack_file = manifest.by_name("network").directory / "Pulumi.cfgtest.yaml"
+    stack_file.write_text("config:\n  mlapi-network:vpcCidr: 10.0.0.0/33\n")
+    try:
+        out = tmp_path / "plan.json"
+        result = run_invoke("plan", "--env", "cfgtest", "--out", str(out))
+    finally:
+        stack_file.unlink()
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "mlapi-network:vpcCidr" in result.stderr and "10.0.0.0/33" in result.stderr
+    assert not out.exists()
+
+
+def test_unknown_key_in_stack_file_is_refused():
+    stack_file = manifest.by_name("network").directory / "Pulumi.typo.yaml"
+    stack_file.write_text("config:\n  mlapi-network:vpcCdir: 10.1.0.0/16\n")
+    try:
+        with pytest.raises(ConfigError, match="vpcCdir.*not a setting of the network layer"):
+            build_plan("typo", "us-east-1")
+    finally:
+        stack_file.unlink()
+
+
+def test_stack_file_config_is_used_and_secure_values_are_redacted():
+    stack_file = manifest.by_name("network").directory / "Pulumi.cfguse.yaml"
+    stack_file.write_text(
+        "config:\n  mlapi-network:vpcCidr: 10.42.0.0/16\n  aws:accessKey:\n    secure: AAABAKxyz\n"
+    )
+    try:
+        plan = build_plan("cfguse", "us-east-1", layers=[manifest.by_name("network")])
+    finally:
+        stack_file.unlink()
+    network = plan.layers[0]
+    assert network.rendered.one("aws:ec2/vpc:Vpc").inputs["cidrBlock"] == "10.42.0.0/16"
+    assert "Pulumi.cfguse.yaml" in " ".join(network.config_sources)
+    assert "AAABAKxyz" not in json.dumps(plan.document())
+
+
+def test_environment_file_applies_to_every_layer(tmp_path):
+    env_file = ROOT / "environments" / "envfile.yaml"
+    env_file.write_text("team: data-science\ncostCenter: cc-7\n")
+    try:
+        plan = build_plan("envfile", "us-east-1")
+    finally:
+        env_file.unlink()
+    for lp in plan.layers:
+        tags = json.loads(lp.rendered.of_type("pulumi:providers:aws")[0].inputs["defaultTags"])["tags"]
+        assert tags["Team"] == "data-science" and tags["CostCenter"] == "cc-7"
+
+
+def test_secret_outputs_and_inputs_are_redacted():
+    import pulumi
+
+    from shared.plan.engine import render_program
+
+    def program():
+        import pulumi_aws as aws
+
+        aws.ssm.Parameter("p", type="SecureString", value=pulumi.Output.secret("hunter2"))
+        pulumi.export("token", pulumi.Output.secret("s3cr3t"))
+        pulumi.export("plain", "visible")
+
+    rendered = render_program(program, project="mlapi-test", stack="t", region="us-east-1")
+    assert rendered.outputs == {"plain": "visible", "token": "[secret]"}
+    assert rendered.one("aws:ssm/parameter:Parameter").inputs["value"] == "[secret]"
