@@ -24,6 +24,7 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
+from ..runtime import offline_plan
 from .mocks import PlatformMocks
 
 ORGANIZATION = "organization"
@@ -219,7 +220,8 @@ def render_program(
     all_config.setdefault("aws:region", region)
     set_all_config(all_config, list(secret_keys))
     try:
-        _sync_await(run_in_stack(program))
+        with offline_plan():
+            _sync_await(run_in_stack(program))
     finally:
         pulumi_settings.ROOT.set(None)
     return Rendered(
