@@ -77,7 +77,3 @@ class Namer:
     def log_group(self, *parts: str) -> str:
         """A CloudWatch log group path: ``/mlapi/<suffix>/<parts...>``."""
         return "/".join(["", self.app, self.suffix, *parts])
-
-    def logical(self, resource: str) -> str:
-        """A Pulumi logical name (unique within a stack; the suffix is not needed there)."""
-        return resource

@@ -55,13 +55,23 @@ _TAG_RULE = "1 to 256 letters, digits, spaces and the characters _ . : / = + - @
 
 @functools.lru_cache(maxsize=1)
 def known_regions() -> frozenset[str]:
-    """Every AWS region botocore knows (read from its bundled endpoint data: no network)."""
-    import botocore.session
+    """Every AWS region botocore knows, read from its bundled endpoint data (no network).
 
-    session = botocore.session.get_session()
+    Reads the JSON directly: importing botocore.session costs a fifth of a second per plan.
+    """
+    import gzip
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("botocore")
+    assert spec is not None and spec.origin is not None, "botocore is a dependency (boto3)"
+    data_dir = Path(spec.origin).parent / "data"
+    plain, packed = data_dir / "endpoints.json", data_dir / "endpoints.json.gz"
+    raw = plain.read_bytes() if plain.exists() else gzip.decompress(packed.read_bytes())
     regions: set[str] = set()
-    for partition in session.get_available_partitions():
-        regions.update(session.get_available_regions("ec2", partition_name=partition))
+    for partition in json.loads(raw)["partitions"]:
+        regions.update(partition.get("regions", {}))
     return frozenset(regions)
 
 
