@@ -58,6 +58,39 @@ def plan(c, env, region=None, out=None, quiet=False):
     print(f"Plan document written to {target}")
 
 
+@task(
+    help={
+        "env": "environment suffix to check (the same as for plan)",
+        "plan": "check this plan document instead of rendering the environment now",
+        "region": "AWS region to render for (default: AWS_REGION, AWS_DEFAULT_REGION, else us-east-1; with --plan: the file's)",
+        "protect": "judge the environment as protected (renders it with protect=true); default: its own `protect` setting",
+        "quiet": "list only violations, not waived and not-judged findings",
+    }
+)
+def check(c, env, plan=None, region=None, protect=False, quiet=False):
+    """Check the whole environment against the compliance rules (AWS FSBP and the project's own), offline.
+
+    The same rules run as the policy pack in policy/ during real deployments. Prints a report
+    grouped by layer (rule, resource, what is wrong, what to change); exits 1 on any mandatory
+    violation. Needs no Pulumi CLI, no credentials and no network.
+    """
+    from shared.compliance.offline import check_environment
+    from shared.errors import ConfigError, PlatformError
+
+    try:
+        report = check_environment(
+            env,
+            region=region or (None if plan else _default_region()),
+            plan_file=Path(plan) if plan else None,
+            protect=True if protect else None,
+        )
+    except (ConfigError, PlatformError) as exc:
+        raise _user_error(exc) from None
+    print(report.format(verbose=not quiet))
+    if not report.passed:
+        raise Exit(f"{len(report.mandatory_violations)} mandatory compliance violation(s): see the report above", code=1)
+
+
 @task(help={"env": "environment suffix to plan", "region": "AWS region", "repeat": "runs of each measurement (best is kept)"})
 def bench(c, env="bench", region="us-east-1", repeat=3):
     """Time a whole-environment offline plan against merely importing pulumi and pulumi_aws.
@@ -91,4 +124,92 @@ def test(c, args=""):
         raise Exit(code=result.exited)
 
 
-ns = Collection(plan, bench, test)
+# --- Deploying (Pulumi CLI + AWS credentials); the logic lives in shared/deploy/ -----------------
+
+_ENV_HELP = "environment suffix: the stack name of every layer and part of every resource name"
+_DEPLOY_HELP = {
+    "env": _ENV_HELP,
+    "region": "AWS region (default: environments/<env>.yaml aws:region, else the stacks' recorded region, else AWS_REGION/AWS_DEFAULT_REGION)",
+    "skip_preview": "run `pulumi up --skip-preview` (faster; the default previews each layer before changing it)",
+    "policy": "run the policy pack in policy/ when it exists (default); --no-policy skips it",
+    "secrets_provider": "secrets provider for new stacks, e.g. awskms://alias/mlapi?region=eu-west-1 (default: passphrase on a self-managed backend)",
+}
+_DESTROY_HELP = {
+    "env": _ENV_HELP,
+    "attempts": "destroy attempts per layer before giving up (AWS can take minutes to release ENIs)",
+    "retry_delay": "seconds before the first retry; doubles after each failed attempt",
+    "keep_stacks": "keep the emptied stacks (default: `pulumi stack rm` them)",
+}
+
+
+def _deploy(action, env: str, **options):
+    """Run ``action(Deployer)``; failures end as one message and an exit code, never a traceback."""
+    from shared.deploy.orchestrator import Deployer, DeployError
+
+    try:
+        return action(Deployer(env, **options))
+    except DeployError as exc:
+        raise Exit(f"error: {exc}", code=exc.code) from None
+    except KeyboardInterrupt:
+        raise Exit("interrupted (no Pulumi command was running)", code=130) from None
+
+
+@task(help=_DEPLOY_HELP)
+def up_all(c, env, region=None, skip_preview=False, policy=True, secrets_provider=None):
+    """Deploy every layer in manifest order (create/select stack <env>, set config, pulumi up), then print a summary.
+
+    Pre-flight checks run first and nothing is touched unless all pass. Stops at the first failing layer.
+    Example: invoke up-all --env pr-42 --region eu-west-1
+    """
+    _deploy(lambda d: d.up_all(), env, region=region, skip_preview=skip_preview, policy=policy, secrets_provider=secrets_provider)
+
+
+@task(help=_DESTROY_HELP)
+def down_all(c, env, attempts=3, retry_delay=60, keep_stacks=False):
+    """Destroy every layer in reverse manifest order; missing stacks are skipped, failed destroys retried.
+
+    Exits non-zero, saying what, if anything is left. Safe to run twice. Example: invoke down-all --env pr-42
+    """
+    _deploy(lambda d: d.down_all(), env, attempts=attempts, retry_delay=retry_delay, keep_stacks=keep_stacks)
+
+
+@task(help={"layer": "layer name (see shared/manifest.py)", **_DEPLOY_HELP})
+def up(c, layer, env, region=None, skip_preview=False, policy=True, secrets_provider=None):
+    """Deploy one layer; the layers it reads must be deployed. Example: invoke up --layer network --env pr-42"""
+    _deploy(lambda d: d.up(layer), env, region=region, skip_preview=skip_preview, policy=policy, secrets_provider=secrets_provider)
+
+
+@task(help={"layer": "layer name", "force": "destroy even while layers that read it still have stacks", **_DESTROY_HELP})
+def down(c, layer, env, force=False, attempts=3, retry_delay=60, keep_stacks=False):
+    """Destroy one layer; refuses while a layer that reads it still has a stack (unless --force).
+
+    Example: invoke down --layer edge --env pr-42
+    """
+    _deploy(lambda d: d.down(layer, force=force), env, attempts=attempts, retry_delay=retry_delay, keep_stacks=keep_stacks)
+
+
+@task(help={"layer": "layer name", **{k: v for k, v in _DEPLOY_HELP.items() if k != "skip_preview"}})
+def preview(c, layer, env, region=None, policy=True, secrets_provider=None):
+    """Preview one layer against AWS; its upstream stacks must exist (else use the offline `invoke plan`).
+
+    Example: invoke preview --layer compute --env pr-42
+    """
+    _deploy(lambda d: d.preview(layer), env, region=region, policy=policy, secrets_provider=secrets_provider)
+
+
+@task(help={"layer": "layer name", "env": _ENV_HELP})
+def refresh(c, layer, env):
+    """Reconcile one layer's state with what exists in AWS (pulumi refresh). Example: invoke refresh --layer data --env pr-42"""
+    _deploy(lambda d: d.refresh(layer), env)
+
+
+@task(help={"env": _ENV_HELP, "out": "where to write (default: cfn-outputs/flat-outputs.json)"})
+def outputs(c, env, out=None):
+    """Write every layer's outputs to one flat JSON file (<layer>.<name> and plain <name>; secrets as "[secret]").
+
+    Example: invoke outputs --env pr-42
+    """
+    _deploy(lambda d: d.write_outputs(Path(out) if out else None), env)
+
+
+ns = Collection(plan, check, bench, test, up_all, down_all, up, down, preview, refresh, outputs)

@@ -65,6 +65,11 @@ CONTRACTS: dict[str, dict[str, str]] = {
         "cloudfrontWebAclArn": "ARN of the CLOUDFRONT-scope WAF web ACL (us-east-1).",
         "regionalWebAclArn": "ARN of the REGIONAL WAF web ACL associated with the ALB.",
         "certificateMode": "'acm' (custom certificate) or 'cloudfront-default' (explicitly accepted for a throwaway environment).",
+        "certificateArn": "ARN of the site's ACM certificate (us-east-1), or an empty string with the CloudFront default certificate.",
+        "usedSampleDomain": "True when the offline plan rendered the shipped sample domain settings (a real run refuses them).",
+        "errorPagesBucketName": "Private S3 bucket holding the custom 403/404 pages (read only by the distribution).",
+        "cloudfrontWafLogGroupName": "CloudWatch log group (us-east-1) of the CLOUDFRONT web ACL's logs.",
+        "regionalWafLogGroupName": "CloudWatch log group (environment region) of the REGIONAL web ACL's logs.",
     },
 }
 

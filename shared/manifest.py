@@ -33,6 +33,9 @@ class Layer:
 
 LAYERS: tuple[Layer, ...] = (
     Layer("network", (), "VPC, subnets, NAT, gateway endpoints, flow logs, security groups"),
+    Layer("data", ("network",), "KMS key, Aurora PostgreSQL Serverless v2, RDS-managed master secret, DynamoDB session table"),
+    Layer("compute", ("network", "data"), "ECR, ECS cluster (Fargate/Fargate Spot), task definition and roles, service, ALB, autoscaling, logs, alarms"),
+    Layer("edge", ("network", "compute"), "CloudFront, ACM certificate (us-east-1), Route 53 records, WAF (CLOUDFRONT and REGIONAL), error pages, CloudFront-only ALB ingress"),
 )
 
 

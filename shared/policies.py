@@ -40,8 +40,9 @@ def kms_key_policy(
 ) -> pulumi.Output[str]:
     """Key policy: the account administers the key (the AWS-recommended root statement, which makes
     IAM policies effective); CloudWatch Logs may use it for this account's log groups matching
-    ``log_group_arn_pattern``; each of ``services`` (for example ``rds``, ``secretsmanager``,
-    ``dynamodb``) may use it only when called through that service in this account and region.
+    ``log_group_arn_pattern`` (one ARN pattern, or a list of them: ``ArnLike`` matches any); each
+    of ``services`` (for example ``rds``, ``secretsmanager``, ``dynamodb``) may use it only when
+    called through that service in this account and region.
 
     ``Resource: "*"`` in a key policy means "this key": it is the only form KMS accepts.
     """

@@ -27,6 +27,9 @@ class LayerPlan:
     rendered: Rendered
     config_sources: tuple[str, ...]
     seconds: float
+    # The env-wide `protect` setting this layer was rendered with (deletion protection, final
+    # snapshots, longer windows) - readers of the plan must see which mode they are looking at.
+    protected: bool = False
 
     def to_document(self, env: str) -> dict[str, Any]:
         r = self.rendered
@@ -49,6 +52,7 @@ class LayerPlan:
             ],
             "outputs": r.outputs,
             "configSources": list(self.config_sources),
+            "protected": self.protected,
         }
 
 
@@ -63,8 +67,14 @@ class Plan:
             "format": FORMAT,
             "environment": self.env,
             "region": self.region,
+            "protected": self.protected,
             "layers": [layer.to_document(self.env) for layer in self.layers],
         }
+
+    @property
+    def protected(self) -> bool:
+        """True when every layer was rendered protected (the env-wide ``protect`` setting)."""
+        return bool(self.layers) and all(lp.protected for lp in self.layers)
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,6 +82,14 @@ class Plan:
 
     def summary(self) -> str:
         lines = [f"Offline plan of environment '{self.env}' in {self.region} (mock runtime: nothing was deployed)"]
+        modes = {lp.protected for lp in self.layers}
+        if modes == {True}:
+            lines.append("Mode: protected (protect=true): deletion protection, final snapshots, longer retention windows")
+        elif modes == {False}:
+            lines.append("Mode: ephemeral (protect=false): everything destroyable, no final snapshots")
+        else:
+            per_layer = ", ".join(f"{lp.layer.name}={'true' if lp.protected else 'false'}" for lp in self.layers)
+            lines.append(f"Mode: MIXED - protect differs between layers: {per_layer}")
         for lp in self.layers:
             regs = lp.rendered.registrations
             counts = Counter(r.type for r in regs)
@@ -124,7 +142,8 @@ def build_plan(
             stack_outputs=outputs_by_stack,
         )
         outputs_by_stack[stack_reference_name(ORGANIZATION, layer.name, env)] = rendered.raw_outputs
-        plans.append(LayerPlan(layer, rendered, cfg.sources, time.perf_counter() - started))
+        protected = cfg.values.get(f"{layer.project}:protect", "false").strip().lower() in {"true", "1", "yes", "on"}
+        plans.append(LayerPlan(layer, rendered, cfg.sources, time.perf_counter() - started, protected))
     return Plan(env=env, region=region, layers=plans)
 
 

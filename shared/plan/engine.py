@@ -106,7 +106,24 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def ReadResource(self, request):  # noqa: N802
         self._own_thread_loop()
-        return super().ReadResource(request)
+        response = super().ReadResource(request)
+        # StackReferences (reads of existing resources) arrive here, not through RegisterResource;
+        # the plan document lists them with the resources (plan-format.md).
+        registered = self.resources.get(response.urn)
+        self.registrations.append(
+            Registration(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent or None,
+                provider=request.provider or None,
+                custom=True,
+                inputs=plain(json_format.MessageToDict(request.properties)),
+                id=request.id or None,
+                state=dict(registered.state) if registered else {},
+            )
+        )
+        return response
 
     def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
         self._own_thread_loop()

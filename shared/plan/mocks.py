@@ -6,12 +6,28 @@ plans of the same code and config are byte-for-byte identical and diff cleanly.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from typing import Any, Mapping, Optional
+from contextvars import ContextVar
+from typing import Any, Iterator, Mapping, Optional
 
 import pulumi
 
 MOCK_ACCOUNT_ID = "111122223333"  # AWS's documentation example account: obviously not a real one.
+
+# The account a plan is rendered for. The compliance check renders an environment a second time
+# with another account (and region) to tell derived account ids from literal ones.
+_ACCOUNT: ContextVar[str] = ContextVar("mlapi_mock_account", default=MOCK_ACCOUNT_ID)
+
+
+@contextlib.contextmanager
+def mock_account(account_id: str) -> Iterator[None]:
+    """Render plans inside this block as if the AWS account were ``account_id``."""
+    token = _ACCOUNT.set(account_id)
+    try:
+        yield
+    finally:
+        _ACCOUNT.reset(token)
 
 _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 _SIG_KEY = "4dabf18193072939515e22adb298388d"
@@ -45,6 +61,14 @@ _ARN_SERVICE = {
 
 _GLOBAL_SERVICES = {"iam", "cloudfront", "route53", "s3"}
 
+# AWS managed CloudFront policies have the same id in every account: answer lookups with it.
+_MANAGED_CLOUDFRONT_POLICIES = {
+    "Managed-CachingDisabled": "4135ea2d-6df8-44a3-9df3-4b5a84be39ad",
+    "Managed-CachingOptimized": "658327ea-f89d-4fab-a63d-7e88639e58f6",
+    "Managed-AllViewer": "216adef6-5c7f-47e4-b989-5492eafa07d3",
+    "Managed-AllViewerExceptHostHeader": "b689b0a8-53d0-40ab-baf2-68738e2966ac",
+}
+
 
 def unwrap_secrets(value: Any) -> Any:
     """Mock inputs carry secrets as signature dicts; resource state carries plain values."""
@@ -64,9 +88,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
     returns (the earlier layers' exports). ``region`` is the default provider region.
     """
 
-    def __init__(self, region: str, stack_outputs: Optional[Mapping[str, Mapping[str, Any]]] = None, account_id: str = MOCK_ACCOUNT_ID) -> None:
+    def __init__(self, region: str, stack_outputs: Optional[Mapping[str, Mapping[str, Any]]] = None, account_id: Optional[str] = None) -> None:
         self.region = region
-        self.account_id = account_id
+        self.account_id = account_id or _ACCOUNT.get()
         self.stack_outputs = dict(stack_outputs or {})
         self.provider_regions: dict[str, str] = {}
         self.stack_references: list[str] = []
@@ -129,7 +153,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
         physical = inputs.get("name") or inputs.get("bucket") or inputs.get("clusterIdentifier") or inputs.get("identifier")
         if typ in ("aws:kms/key:Key", "aws:wafv2/webAcl:WebAcl", "aws:acm/certificate:Certificate"):
             return self.uuid(typ, name)
-        if typ == "aws:cloudfront/distribution:Distribution":
+        if typ in ("aws:cloudfront/distribution:Distribution", "aws:cloudfront/originAccessControl:OriginAccessControl"):
             return "E" + self.digest(typ, name)[:13].upper()
         if typ.startswith("aws:route53/"):
             return "Z" + self.digest(typ, name)[:20].upper()
@@ -179,8 +203,16 @@ class PlatformMocks(pulumi.runtime.Mocks):
         elif typ in ("aws:lb/targetGroup:TargetGroup", "aws:alb/targetGroup:TargetGroup"):
             suffix = f"targetgroup/{physical}/{self.hex_id(typ, name)}"
             attrs.update(arn=self.arn("elasticloadbalancing", region, suffix), arnSuffix=suffix)
-        elif typ in ("aws:lb/listener:Listener", "aws:lb/listenerRule:ListenerRule"):
-            attrs.update(arn=self.arn("elasticloadbalancing", region, f"listener/app/{name}/{self.hex_id(typ, name)}"))
+        elif typ in ("aws:lb/listener:Listener", "aws:alb/listener:Listener"):
+            # listener/app/<alb-name>/<alb-id>/<listener-id>: under the load balancer it belongs to.
+            lb_arn = str(inputs.get("loadBalancerArn") or "")
+            owner = lb_arn.split(":loadbalancer/", 1)[1] if ":loadbalancer/" in lb_arn else f"app/{name}/{self.hex_id(typ, name, 'lb')}"
+            attrs.update(arn=self.arn("elasticloadbalancing", region, f"listener/{owner}/{self.hex_id(typ, name)}"))
+        elif typ in ("aws:lb/listenerRule:ListenerRule", "aws:alb/listenerRule:ListenerRule"):
+            # listener-rule/app/<alb-name>/<alb-id>/<listener-id>/<rule-id>: under its listener.
+            listener_arn = str(inputs.get("listenerArn") or "")
+            owner = listener_arn.split(":listener/", 1)[1] if ":listener/" in listener_arn else f"app/{name}/{self.hex_id(typ, name, 'lb')}/{self.hex_id(typ, name, 'l')}"
+            attrs.update(arn=self.arn("elasticloadbalancing", region, f"listener-rule/{owner}/{self.hex_id(typ, name)}"))
         elif typ == "aws:rds/cluster:Cluster":
             ident = inputs.get("clusterIdentifier") or rid
             h = self.hex_id(typ, name, length=12)
@@ -208,6 +240,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
             )
         elif typ == "aws:rds/subnetGroup:SubnetGroup":
             attrs.update(arn=self.arn("rds", region, f"subgrp:{physical}"))
+        elif typ == "aws:rds/clusterParameterGroup:ClusterParameterGroup":
+            attrs.update(arn=self.arn("rds", region, f"cluster-pg:{physical}"))
         elif typ == "aws:dynamodb/table:Table":
             attrs.update(arn=self.arn("dynamodb", region, f"table/{physical}"), streamArn="")
         elif typ == "aws:secretsmanager/secret:Secret":
@@ -221,7 +255,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
         elif typ == "aws:ecs/cluster:Cluster":
             attrs.update(arn=self.arn("ecs", region, f"cluster/{physical}"))
         elif typ == "aws:ecs/service:Service":
-            attrs.update(arn=self.arn("ecs", region, f"service/{physical}"))
+            # service/<cluster-name>/<service-name> (the cluster input is its ARN or its name).
+            cluster = str(inputs.get("cluster") or "default").rsplit("/", 1)[-1]
+            attrs.update(arn=self.arn("ecs", region, f"service/{cluster}/{physical}"))
         elif typ == "aws:ecs/taskDefinition:TaskDefinition":
             family = inputs.get("family") or physical
             attrs.update(
@@ -327,5 +363,6 @@ class PlatformMocks(pulumi.runtime.Mocks):
             name = inputs.get("name") or "example.com"
             return {"id": zone_id, "zoneId": zone_id, "name": str(name).rstrip("."), "arn": f"arn:aws:route53:::hostedzone/{zone_id}"}
         if token == "aws:cloudfront/getCachePolicy:getCachePolicy" or token == "aws:cloudfront/getOriginRequestPolicy:getOriginRequestPolicy":
-            return {"id": self.uuid(token, str(inputs.get("name"))), "name": inputs.get("name")}
+            policy = str(inputs.get("name"))
+            return {"id": _MANAGED_CLOUDFRONT_POLICIES.get(policy) or self.uuid(token, policy), "name": inputs.get("name")}
         return inputs

@@ -1,0 +1,19 @@
+"""Pulumi CrossGuard policy pack of the ML API platform.
+
+Every rule of shared/compliance becomes one policy here (mandatory or advisory as the registry
+says); ``invoke check`` runs the very same rules offline over the whole plan. Run it with a real
+deployment: ``cd stacks/<layer> && pulumi up --policy-pack ../../policy``.
+"""
+
+import sys
+from pathlib import Path
+
+# The CLI starts this file with the pack's directory as cwd; the rules live in the repository's
+# `shared` package one level up (also importable from the virtualenv's editable install).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pulumi_policy import PolicyPack  # noqa: E402
+
+from shared.compliance.pack import DESCRIPTION, PACK_NAME, build_policies  # noqa: E402
+
+PolicyPack(name=PACK_NAME, description=DESCRIPTION, policies=build_policies())

@@ -1,0 +1,235 @@
+"""The normalized view both runners hand to the rules.
+
+A :class:`Resource` is one registration: its type token, logical name, URN, its inputs as the
+engine receives them (camelCase keys), the layer it belongs to, the region of its provider and,
+when known, its outputs (ids and ARNs, which multi-resource rules match on). A :class:`View` is
+everything a rule can see: the whole plan (offline runner) or one stack (policy pack).
+
+Rules must read inputs through :func:`get` / ``Mapping`` / ``Sequence`` rather than assuming
+``dict``/``list``: in the policy pack the inputs are pulumi_policy's unknown-checking proxies,
+which raise ``UnknownValueError`` on a value that is not known yet (the SDK then reports that
+the policy could not run during preview instead of guessing).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Optional
+
+SECRET = "[secret]"
+UNKNOWN = "[unknown]"
+
+
+# -- value helpers --------------------------------------------------------------------------------
+def is_mapping(value: Any) -> bool:
+    return isinstance(value, Mapping)
+
+
+def is_sequence(value: Any) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
+
+
+def as_list(value: Any) -> list[Any]:
+    """``value`` as a list: None -> [], a scalar or mapping -> [value], a sequence -> its items."""
+    if value is None:
+        return []
+    if is_sequence(value):
+        return [value[i] for i in range(len(value))]
+    return [value]
+
+
+def get(value: Any, path: str, default: Any = None) -> Any:
+    """``get(inputs, "viewerCertificate.minimumProtocolVersion")``; list indexes as numbers."""
+    current = value
+    for part in path.split("."):
+        if is_mapping(current):
+            if part not in current:
+                return default
+            current = current[part]
+        elif is_sequence(current) and part.isdigit() and int(part) < len(current):
+            current = current[int(part)]
+        else:
+            return default
+    return default if current is None else current
+
+
+def first(value: Any) -> Any:
+    """The first item of a list input (Pulumi represents single nested blocks as 1-item lists in
+    some providers and as objects in others); the value itself otherwise."""
+    items = as_list(value)
+    return items[0] if items else None
+
+
+def to_plain(value: Any) -> Any:
+    """A deep copy with Mapping/Sequence turned into dict/list (reads every nested value)."""
+    if is_mapping(value):
+        return {k: to_plain(value[k]) for k in value}
+    if is_sequence(value):
+        return [to_plain(v) for v in as_list(value)]
+    return value
+
+
+def parse_json(value: Any) -> Any:
+    """A JSON document input (a policy, container definitions): parsed if it is a string."""
+    if isinstance(value, str):
+        if value in (SECRET, UNKNOWN, ""):
+            return None
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return to_plain(value)
+
+
+def truthy(value: Any) -> bool:
+    """Config-ish booleans: True, "true" (provider inputs arrive as strings)."""
+    if isinstance(value, str):
+        return value.strip().lower() in {"true", "1", "yes"}
+    return bool(value)
+
+
+def text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+# -- resources and views --------------------------------------------------------------------------
+@dataclass
+class Resource:
+    type: str
+    name: str
+    urn: str
+    inputs: Mapping[str, Any]
+    layer: str
+    region: Optional[str] = None
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    provider: Optional[str] = None
+    parent: Optional[str] = None
+    # Property name -> URNs it depends on (policy pack stack validation only): lets rules match
+    # references even when an id is not among a resource's outputs.
+    dependencies: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+    def get(self, path: str, default: Any = None) -> Any:
+        return get(self.inputs, path, default)
+
+    @property
+    def is_aws(self) -> bool:
+        return self.type.startswith("aws:")
+
+    @property
+    def arn(self) -> str:
+        return text(self.outputs.get("arn")) or text(self.inputs.get("arn"))
+
+    @property
+    def id(self) -> str:
+        return text(self.outputs.get("id"))
+
+    def refs(self) -> set[str]:
+        """Every string another resource may use to point at this one (ARN, id, physical name)."""
+        found = {self.arn, self.id}
+        for key in ("name", "clusterIdentifier", "identifier", "bucket", "family"):
+            for source in (self.outputs, self.inputs):
+                found.add(text(source.get(key)) if key in source else "")
+        found.discard("")
+        found.discard(SECRET)
+        found.discard(UNKNOWN)
+        return found
+
+    def label(self) -> str:
+        """How reports name the resource: logical name, plus the physical name when it differs."""
+        physical = ""
+        for key in ("name", "clusterIdentifier", "identifier", "family"):
+            value = self.inputs.get(key) if key in self.inputs else None
+            if isinstance(value, str) and value not in (SECRET, UNKNOWN):
+                physical = value
+                break
+        return f"{self.name} ({physical})" if physical and physical != self.name else self.name
+
+
+@dataclass
+class View:
+    """What a rule can see. ``whole`` is True only for the offline runner's whole-environment plan:
+    a relation missing from it is missing from the environment. A policy pack sees one stack, so
+    a missing cross-layer relation there is "not judged here", not a violation."""
+
+    resources: list[Resource]
+    whole: bool
+    region: Optional[str] = None
+    account: Optional[str] = None
+    layer_outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # The same environment rendered a second time with another region and account (offline only):
+    # what stays the same in both renderings was written into the code, not derived.
+    twin: Optional["View"] = None
+
+    def __iter__(self) -> Iterator[Resource]:
+        return iter(self.resources)
+
+    def of_type(self, *types: str) -> list[Resource]:
+        return [r for r in self.resources if r.type in types]
+
+    @property
+    def layers(self) -> list[str]:
+        seen: list[str] = []
+        for r in self.resources:
+            if r.layer not in seen:
+                seen.append(r.layer)
+        return seen
+
+    def by_urn(self, urn: str) -> Optional[Resource]:
+        for r in self.resources:
+            if r.urn == urn:
+                return r
+        return None
+
+
+def refers(source: Resource, key: str, target: Resource) -> bool:
+    """Whether ``source``'s input ``key`` (a string or a list of them) points at ``target``."""
+    if target.urn in (source.dependencies.get(key) or ()):
+        return True
+    value = source.inputs.get(key) if key in source.inputs else None
+    targets = target.refs()
+    for item in as_list(value):
+        if isinstance(item, str) and item in targets:
+            return True
+    return False
+
+
+def referenced(view: View, source: Resource, key: str, *types: str) -> list[Resource]:
+    """The resources of ``types`` that ``source.key`` points at."""
+    return [r for r in view.of_type(*types) if refers(source, key, r)]
+
+
+# -- environment ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Environment:
+    """The environment the resources belong to. ``protect_source`` says where ``protect`` came
+    from, so a waiver can explain itself."""
+
+    suffix: str
+    region: Optional[str]
+    protect: bool
+    protect_source: str = "default"
+
+
+# -- findings ---------------------------------------------------------------------------------------
+class Status(enum.Enum):
+    VIOLATION = "violation"
+    WAIVED = "waived"  # not required for this kind of environment (the reason says why)
+    NOT_JUDGED = "not judged"  # the relation lives outside what this runner can see
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What a rule function reports: a problem with ``resource`` (or a reason it cannot be judged
+    here, ``not_judged``, or is accepted here, ``waived``)."""
+
+    resource: Optional[Resource]
+    message: str
+    waived: Optional[str] = None
+    not_judged: Optional[str] = None
+
+
+def findings_for(resource: Resource, messages: Iterable[str]) -> list[Finding]:
+    return [Finding(resource, m) for m in messages]

@@ -1,0 +1,123 @@
+"""The offline runner behind ``invoke check``: the whole environment's plan through every rule.
+
+The plan comes from a file (``--plan``) or is rendered in-process with
+:func:`shared.plan.document.build_plan`. Whether the environment is protected comes from, first
+match wins: ``--protect``; the mode the plan's layers were rendered in (``protected`` on each
+layer of the document, when they agree); a layer's ``protected`` output (the data layer's); the
+environment-wide ``protect`` setting the layers read (``environments/<env>.yaml``, stack files,
+Pulumi.yaml defaults); else false.
+
+For the literal region/account rule the environment is rendered a second time, in another
+region and with another mock account (see literals.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from .. import manifest
+from ..errors import ConfigError, PlatformError
+from ..plan.document import Plan, build_plan
+from ..plan.mocks import MOCK_ACCOUNT_ID, mock_account
+from ..stack_config import assemble
+from . import rules as _rules  # noqa: F401  (registers every rule)
+from .model import Environment, View
+from .plan_view import view_from_document
+from .runner import Report, run
+
+# Another AWS documentation account, and regions other than the one checked (never us-east-1,
+# where CloudFront's pinned providers live: a literal us-east-1 must still stand out).
+TWIN_ACCOUNT = "444455556666"
+TWIN_REGIONS = ("eu-west-1", "ap-southeast-2")
+
+
+def resolve_protect(document: Mapping[str, Any], env: str, flag: Optional[bool] = None) -> tuple[bool, str]:
+    """Whether the environment is protected, and where that came from: --protect; the mode every
+    layer of the plan was rendered in; a layer's `protected` output (the data layer's); the
+    environment's `protect` setting."""
+    if flag is not None:
+        return flag, "from --protect"
+    modes = {layer.get("protected") for layer in document.get("layers", [])}
+    if len(modes) == 1 and isinstance(next(iter(modes)), bool):
+        value = next(iter(modes))
+        return value, f"the plan's layers were all rendered with protect={'true' if value else 'false'}"
+    for layer in document.get("layers", []):
+        value = (layer.get("outputs") or {}).get("protected")
+        if isinstance(value, bool):
+            return value, f"from the {layer.get('layer')} layer's `protected` output"
+    for layer in manifest.ordered():
+        values = assemble(layer, env).values
+        key = f"{layer.project}:protect"
+        if key in values:
+            return values[key].strip().lower() == "true", f"from the environment's `protect` setting ({layer.project})"
+    return False, "default"
+
+
+def _states(plan: Plan) -> dict[str, Mapping[str, Any]]:
+    return {reg.urn: reg.state for lp in plan.layers for reg in lp.rendered.registrations}
+
+
+def _protect_overrides(protect: bool) -> dict[str, dict[str, Any]]:
+    return {layer.name: {"protect": protect} for layer in manifest.LAYERS}
+
+
+def load(
+    env: str,
+    *,
+    region: Optional[str] = None,
+    plan_file: Optional[Path] = None,
+    protect: Optional[bool] = None,
+    twin: bool = True,
+) -> tuple[View, Environment, list[str]]:
+    """The view, environment and notes for ``env`` (a plan file or an in-process rendering)."""
+    notes: list[str] = []
+    if plan_file is not None:
+        try:
+            document = json.loads(Path(plan_file).read_text())
+        except (OSError, ValueError) as exc:
+            raise PlatformError(f"cannot read the plan document {plan_file}: {exc}") from None
+        if document.get("format") != 1:
+            raise PlatformError(f"{plan_file} is not a format-1 plan document (see ../shared/plan-format.md)")
+        if document.get("environment") != env:
+            raise ConfigError("--env", env, f"the environment of {plan_file}, {document.get('environment')!r}")
+        if region and region != document.get("region"):
+            raise ConfigError("--region", region, f"the region of {plan_file}, {document.get('region')!r} (or leave it out)")
+        states = None
+        notes.append(f"plan read from {plan_file}; outputs re-derived with the plan's mocks")
+    else:
+        if region is None:
+            raise ConfigError("--region", region, "an AWS region code")
+        plan = build_plan(env, region, overrides=_protect_overrides(True) if protect else None)
+        document = plan.document()
+        states = _states(plan)
+    protected, source = resolve_protect(document, env, True if protect else None)
+    view = view_from_document(document, states=states, account=MOCK_ACCOUNT_ID)
+    environment = Environment(suffix=env, region=str(document.get("region")), protect=protected, protect_source=source)
+    if twin:
+        twin_region = next(r for r in TWIN_REGIONS if r != document.get("region"))
+        layers = [l for l in manifest.LAYERS if l.name in view.layers]
+        try:
+            # The second rendering's warnings repeat the first one's: keep them off the report.
+            with mock_account(TWIN_ACCOUNT), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                other = build_plan(env, twin_region, layers=layers, overrides=_protect_overrides(protected))
+        except (ConfigError, PlatformError) as exc:
+            notes.append(f"second rendering for {twin_region} failed, literal region/account not checked: {exc}")
+        else:
+            view.twin = view_from_document(other.document(), states=_states(other), account=TWIN_ACCOUNT)
+    return view, environment, notes
+
+
+def check_environment(
+    env: str,
+    *,
+    region: Optional[str] = None,
+    plan_file: Optional[Path] = None,
+    protect: Optional[bool] = None,
+) -> Report:
+    """Check the whole environment ``env`` against every rule."""
+    view, environment, notes = load(env, region=region, plan_file=plan_file, protect=protect)
+    return run(view, environment, notes=notes)

@@ -1,0 +1,301 @@
+"""A thin wrapper around the ``pulumi`` executable.
+
+Everything the deploy tasks do to state goes through :meth:`Pulumi.run`, which
+
+* runs the CLI with the child environment from :func:`child_environment` (state backend,
+  passphrase passed through, never on the command line);
+* streams the engine's output line by line, prefixed with the layer's name, or captures it;
+* replaces every secret value it knows of (passphrase, tokens, AWS secret keys) with ``***`` in
+  everything it prints or returns;
+* on Ctrl-C (or SIGTERM from a CI runner) forwards one SIGINT to the CLI and waits for it: the
+  engine then cancels cleanly, finishes the operations in flight and writes consistent state.
+  The CLI runs in its own session so the terminal's Ctrl-C does not reach it directly: a second
+  SIGINT would make the engine stop immediately and leave pending operations behind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, Optional, Sequence
+
+from ..manifest import REPO_ROOT
+
+MIN_VERSION = (3, 100, 0)
+MIN_VERSION_TEXT = ".".join(map(str, MIN_VERSION))
+INSTALL_HINT = (
+    "Install it with `curl -fsSL https://get.pulumi.com | sh` (or `brew install pulumi/tap/pulumi`; "
+    "see https://www.pulumi.com/docs/iac/download-install/) and open a new shell so it is on PATH."
+)
+
+DEFAULT_STATE_DIR = REPO_ROOT / ".pulumi-state"
+SELF_MANAGED_SCHEMES = ("file://", "s3://", "gs://", "azblob://")
+
+# Values of these variables never appear in anything we print.
+SECRET_VARIABLES = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_ACCESS_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+REDACTED = "***"
+
+# What the CLI prints when a stack is locked: self-managed backends write a lock file per
+# operation; Pulumi Cloud answers 409.
+LOCK_MARKERS = ("the stack is currently locked by", "another update is currently in progress")
+
+Out = Callable[[str], None]
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def default_out(line: str) -> None:
+    print(line, flush=True)
+
+
+@dataclass(frozen=True)
+class Backend:
+    url: str
+    chosen_by_user: bool
+
+    @property
+    def self_managed(self) -> bool:
+        """file://, s3://, gs://, azblob://: secrets are the stack's own job (passphrase or KMS)."""
+        return self.url.startswith(SELF_MANAGED_SCHEMES)
+
+    @property
+    def is_local_file(self) -> bool:
+        return self.url.startswith("file://")
+
+
+def backend_for(environ: Mapping[str, str], state_dir: Path = DEFAULT_STATE_DIR) -> Backend:
+    """The user's ``PULUMI_BACKEND_URL`` (teams: ``s3://bucket``), else a file backend in the repo.
+
+    A ``pulumi login`` stored in ~/.pulumi is deliberately not consulted: the backend every run
+    uses must be visible in the environment, so CI cleanup reaches the same state as the deploy.
+    """
+    url = environ.get("PULUMI_BACKEND_URL", "").strip()
+    if url:
+        return Backend(url, True)
+    return Backend(state_dir.resolve().as_uri(), False)
+
+
+def child_environment(environ: Mapping[str, str], backend: Backend) -> dict[str, str]:
+    env = dict(environ)
+    env["PULUMI_BACKEND_URL"] = backend.url
+    env.setdefault("PULUMI_SKIP_UPDATE_CHECK", "true")
+    return env
+
+
+class Scrubber:
+    """Replaces known secret values with ``***`` (longest first, so one cannot hide in another)."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        values = [environ.get(name, "") for name in SECRET_VARIABLES]
+        passphrase_file = environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+        if passphrase_file:
+            try:
+                values.append(Path(passphrase_file).read_text().strip())
+            except OSError:
+                pass
+        self._values = sorted({v for v in values if v}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for value in self._values:
+            text = text.replace(value, REDACTED)
+        return text
+
+
+def parse_version(text: str) -> Optional[tuple[int, int, int]]:
+    match = re.search(r"v?(\d+)\.(\d+)\.(\d+)", text)
+    return (int(match[1]), int(match[2]), int(match[3])) if match else None
+
+
+def locate(environ: Mapping[str, str]) -> Optional[str]:
+    return shutil.which("pulumi", path=environ.get("PATH", os.defpath))
+
+
+@dataclass
+class Result:
+    args: list[str]
+    code: int
+    stdout: str
+    stderr: str = ""
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 0 and not self.interrupted
+
+    @property
+    def text(self) -> str:
+        """stdout and stderr, without colour codes (the CLI may colour its errors)."""
+        return _ANSI.sub("", "\n".join(part for part in (self.stdout, self.stderr) if part))
+
+    @property
+    def locked(self) -> bool:
+        lowered = self.text.lower()
+        return any(marker in lowered for marker in LOCK_MARKERS)
+
+    def error_lines(self, limit: int = 8) -> list[str]:
+        """The CLI's own ``error:`` lines (with the lines that continue them), else the last lines."""
+        lines = [line.rstrip() for line in self.text.splitlines() if line.strip()]
+        picked: list[str] = []
+        for index, line in enumerate(lines):
+            if line.lstrip().lower().startswith("error:"):
+                picked.append(line.strip())
+                for follow in lines[index + 1 : index + 3]:
+                    if follow.startswith((" ", "\t")) and not follow.lstrip().lower().startswith("error:"):
+                        picked.append(follow.strip())
+        if not picked:
+            picked = [line.strip() for line in lines[-limit:]]
+        unique: list[str] = []
+        for line in picked:
+            if line not in unique:
+                unique.append(line)
+        return unique[:limit] or [f"pulumi exited with code {self.code} and printed nothing"]
+
+
+@dataclass
+class Pulumi:
+    """Runs ``pulumi <args>`` from the repository root with the deploy environment."""
+
+    executable: str
+    environ: Mapping[str, str]
+    out: Out = default_out
+    scrub: Scrubber = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.scrub = Scrubber(self.environ)
+
+    def command_text(self, args: Sequence[str]) -> str:
+        """The command as echoed: secrets scrubbed, paths inside the repository relative to it."""
+        root = str(REPO_ROOT) + os.sep
+        shown = [a[len(root):] if a.startswith(root) else a for a in args]
+        return self.scrub("pulumi " + " ".join(shlex.quote(a) for a in shown))
+
+    def run(self, args: Sequence[str], *, prefix: Optional[str] = None, echo: bool = False) -> Result:
+        """Run the CLI. With ``prefix``, stream stdout and stderr merged, each line prefixed."""
+        args = list(args)
+        tag = f"[{prefix}] " if prefix else ""
+        if echo:
+            self.out(f"{tag}$ {self.command_text(args)}")
+        proc = subprocess.Popen(
+            [self.executable, *args],
+            cwd=REPO_ROOT,
+            env=dict(self.environ),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if prefix else subprocess.PIPE,
+            text=True,
+            errors="replace",
+            bufsize=1,
+            start_new_session=(os.name == "posix"),
+        )
+        guard = _InterruptForwarder(proc)
+        with guard:
+            if prefix:
+                lines: list[str] = []
+                assert proc.stdout is not None
+                for raw in proc.stdout:
+                    line = self.scrub(raw.rstrip("\n"))
+                    lines.append(line)
+                    self.out(tag + line)
+                    self._notice(guard, tag)
+                proc.wait()
+                stdout, stderr = "\n".join(lines), ""
+            else:
+                stdout, stderr = proc.communicate()
+        self._notice(guard, tag)
+        return Result(args, proc.returncode, self.scrub(stdout or ""), self.scrub(stderr or ""), guard.count > 0)
+
+    def _notice(self, guard: "_InterruptForwarder", tag: str) -> None:
+        # Printing from inside a signal handler can re-enter the stdout buffer; say it from here.
+        while guard.pending:
+            guard.pending -= 1
+            if guard.told:
+                self.out(f"{tag}still waiting for the Pulumi engine to finish cancelling (do not kill it: that leaves the stack locked with pending operations)")
+            else:
+                guard.told = True
+                self.out(f"{tag}interrupted: asked the Pulumi engine to cancel; waiting for it to stop cleanly so the state stays consistent")
+
+
+class _InterruptForwarder:
+    """While the CLI runs, SIGINT/SIGTERM to us become one SIGINT to it; later ones only count."""
+
+    SIGNALS = tuple(s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None)) if s is not None)
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+        self.count = 0
+        self.pending = 0
+        self.told = False
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum, frame) -> None:  # noqa: ANN001 (signal handler signature)
+        self.count += 1
+        self.pending += 1
+        if self.count == 1 and self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGINT)
+            except (ProcessLookupError, OSError):
+                pass
+
+    def __enter__(self) -> "_InterruptForwarder":
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+        if exc and exc[0] is not None and self.proc.poll() is None:
+            # Leaving on an error of our own (a broken stdout pipe): ask the engine to cancel once
+            # and wait for it, never kill it.
+            if self.count == 0:
+                self.proc.send_signal(signal.SIGINT)
+            self.proc.wait()
+
+
+def describe_lock(result: Result, backend: Backend, layer_dir: Path, stack: str) -> str:
+    """What a lock means and how to clear it, with the CLI's own lock details (file, pid, user)."""
+    details = [line.strip() for line in result.text.splitlines() if ".pulumi/locks" in line or "created by" in line]
+    try:
+        cwd = str(layer_dir.relative_to(REPO_ROOT))
+    except ValueError:
+        cwd = str(layer_dir)
+    lines = [
+        f"stack {stack} of {cwd} is locked: another pulumi run on it is in progress, or an earlier run was killed and left a stale lock.",
+        *(f"  {d}" for d in details),
+        "If another run is in progress (a teammate, another CI job), wait for it. If none is:",
+    ]
+    if backend.self_managed:
+        lines.append(
+            f"  delete the lock file shown above (under .pulumi/locks/ in {backend.url}), then run "
+            f"`pulumi refresh --stack {stack} --cwd {cwd}` to reconcile what the killed run left."
+        )
+    else:
+        lines.append(f"  run `pulumi cancel --stack {stack} --cwd {cwd}`, then `pulumi refresh --stack {stack} --cwd {cwd}`.")
+    lines.append(
+        f"  If refresh reports pending operations: `pulumi stack export --stack {stack} --cwd {cwd} --file state.json`, "
+        f"check those resources in AWS, remove `pending_operations`, then `pulumi stack import --stack {stack} --cwd {cwd} --file state.json`."
+    )
+    return "\n".join(lines)
+
+
+__all__ = [
+    "Backend",
+    "DEFAULT_STATE_DIR",
+    "INSTALL_HINT",
+    "MIN_VERSION",
+    "Pulumi",
+    "Result",
+    "Scrubber",
+    "backend_for",
+    "child_environment",
+    "describe_lock",
+    "locate",
+    "parse_version",
+]

@@ -1,0 +1,552 @@
+"""Deploy and destroy whole environments, or one layer, through the Pulumi CLI.
+
+Rules every operation keeps:
+
+* Pre-flight first (:mod:`.preflight`); nothing touches state until every check passed.
+* The stack name is the environment suffix, passed explicitly (``--stack <env>``) to every command
+  and written as ``environmentSuffix`` into every layer's config, so two environments never share
+  a stack or a resource name, and two runs for different environments in one checkout never
+  depend on which stack happens to be selected.
+* Order comes from the manifest: ``up-all`` deploys in dependency order, ``down-all`` destroys
+  in reverse and never destroys a layer while a layer that reads it still has resources.
+* Nothing is reported as deployed or destroyed unless the CLI exited 0 for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import yaml
+
+from .. import manifest
+from ..stack_config import environment_file, to_config_string
+from . import cli, outputs, preflight
+from .cli import Pulumi, Result, backend_for, child_environment, describe_lock
+
+POLICY_DIR = manifest.REPO_ROOT / "policy"
+_sleep = time.sleep
+
+_CHANGE_WORDS = (("create", "created"), ("update", "updated"), ("replace", "replaced"), ("delete", "deleted"), ("same", "unchanged"))
+
+
+class DeployError(Exception):
+    """A deploy task failed; ``code`` is the exit status (2: refused before touching state)."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Interrupted(DeployError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code=130)
+
+
+class _StepFailed(Exception):
+    def __init__(self, layer: manifest.Layer, step: str, result: Result) -> None:
+        super().__init__(step)
+        self.layer, self.step, self.result = layer, step, result
+        self.changes = "-"
+
+
+@dataclass
+class LayerResult:
+    layer: str
+    result: str
+    changes: str = "-"
+    seconds: Optional[float] = None
+
+
+def describe_changes(changes: Mapping[str, Any]) -> str:
+    parts = [f"{changes[key]} {word}" for key, word in _CHANGE_WORDS if changes.get(key)]
+    return ", ".join(parts) or "no changes"
+
+
+def _duration(seconds: Optional[float]) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, rest = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{rest:02d}s"
+
+
+class Deployer:
+    """One environment (``env``, the stack name of every layer) and how to deploy it."""
+
+    def __init__(
+        self,
+        env: str,
+        *,
+        region: Optional[str] = None,
+        secrets_provider: Optional[str] = None,
+        policy: bool = True,
+        skip_preview: bool = False,
+        attempts: int = 3,
+        retry_delay: float = 60,
+        keep_stacks: bool = False,
+        environ: Optional[Mapping[str, str]] = None,
+        layers: Optional[Sequence[manifest.Layer]] = None,
+        out: Callable[[str], None] = cli.default_out,
+        sleep: Optional[Callable[[float], None]] = None,
+    ) -> None:
+        self.env = env
+        self.region_flag = region
+        self.region: Optional[str] = None
+        self.secrets_provider = secrets_provider or None
+        self.policy = policy
+        self.skip_preview = skip_preview
+        self.attempts = max(1, int(attempts))
+        self.retry_delay = max(0.0, float(retry_delay))
+        self.keep_stacks = keep_stacks
+        self.environ = dict(os.environ if environ is None else environ)
+        self.layers = manifest.ordered(tuple(layers) if layers is not None else manifest.LAYERS)
+        self.out = out
+        self._sleep = sleep
+        self.backend = backend_for(self.environ, cli.DEFAULT_STATE_DIR)
+        self.cli: Optional[Pulumi] = None
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def layer(self, name: str) -> manifest.Layer:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise DeployError(f"unknown layer {name!r}; the layers are: {', '.join(l.name for l in self.layers)}", code=2)
+
+    def _dependents(self, layer: manifest.Layer) -> list[manifest.Layer]:
+        return manifest.dependents(layer.name, tuple(self.layers))
+
+    def _pause(self, seconds: float) -> None:
+        (self._sleep or _sleep)(seconds)
+
+    def _next(self, task: str, layer: Optional[manifest.Layer] = None) -> str:
+        parts = ["invoke", task]
+        if layer is not None:
+            parts += ["--layer", layer.name]
+        parts += ["--env", self.env]
+        if self.region_flag and task in ("up-all", "up", "preview"):
+            parts += ["--region", self.region_flag]
+        return "`" + " ".join(parts) + "`"
+
+    def _preflight(
+        self,
+        *,
+        layers: Sequence[manifest.Layer],
+        settings_layers: Sequence[manifest.Layer] = (),
+        need_region: bool = False,
+        need_aws: bool = True,
+        creating: bool = False,
+    ) -> None:
+        pre = preflight.run(
+            self.env,
+            self.backend,
+            self.environ,
+            layers=layers,
+            settings_layers=settings_layers,
+            region=self.region_flag,
+            need_region=need_region,
+            need_aws=need_aws,
+            creating=creating,
+            secrets_provider=self.secrets_provider,
+        )
+        self.out(f"Pre-flight for environment {self.env}:")
+        for fact in pre.facts:
+            self.out(f"  {fact}")
+        if settings_layers and self._policy_args():
+            shown = os.path.relpath(POLICY_DIR, manifest.REPO_ROOT) if POLICY_DIR.is_relative_to(manifest.REPO_ROOT) else POLICY_DIR
+            self.out(f"  policy pack: {shown} (skip with --no-policy)")
+        if not pre.ok:
+            raise DeployError(
+                "pre-flight failed, nothing was changed:\n" + "\n".join(f"  - {p}" for p in pre.problems), code=2
+            )
+        self.region = pre.region
+        if self.backend.is_local_file and not self.backend.chosen_by_user:
+            cli.DEFAULT_STATE_DIR.mkdir(parents=True, exist_ok=True)
+        assert pre.executable is not None
+        self.cli = Pulumi(pre.executable, child_environment(self.environ, self.backend), out=self.out)
+
+    def _run(self, args: list[str], *, prefix: Optional[str] = None, echo: bool = False) -> Result:
+        assert self.cli is not None, "pre-flight first"
+        result = self.cli.run(args, prefix=prefix, echo=echo)
+        if result.interrupted:
+            where = f" of layer {prefix}" if prefix else ""
+            refresh = f"`invoke refresh --layer {prefix} --env {self.env}`" if prefix else "`invoke refresh`"
+            raise Interrupted(
+                f"interrupted during `pulumi {' '.join(args[:2])}`{where}: the engine was asked to cancel and has stopped "
+                f"(exit code {result.code}); nothing after it ran.\n"
+                f"Next: run the same task again to continue; if the engine reported pending operations, run {refresh} first."
+            )
+        return result
+
+    def _stack_args(self, layer: manifest.Layer) -> list[str]:
+        return ["--stack", self.env, "--cwd", str(layer.directory), "--non-interactive"]
+
+    def _policy_args(self) -> list[str]:
+        if self.policy and (POLICY_DIR / "PulumiPolicy.yaml").exists():
+            return ["--policy-pack", str(POLICY_DIR)]
+        return []
+
+    def stack_entry(self, layer: manifest.Layer) -> Optional[dict[str, Any]]:
+        """The layer's stack of this environment as ``pulumi stack ls --json`` lists it, or None."""
+        result = self._run(["stack", "ls", "--json", "--cwd", str(layer.directory), "--non-interactive"])
+        if not result.ok:
+            raise _StepFailed(layer, "list its stacks (`pulumi stack ls`)", result)
+        try:
+            entries = json.loads(result.stdout or "[]") or []
+        except json.JSONDecodeError:
+            raise _StepFailed(layer, "read `pulumi stack ls --json`", result) from None
+        for entry in entries:
+            name = str(entry.get("name", ""))
+            if name == self.env or name.endswith("/" + self.env):
+                return entry
+        return None
+
+    def _deployed(self, layer: manifest.Layer) -> bool:
+        entry = self.stack_entry(layer)
+        return entry is not None and entry.get("resourceCount") != 0
+
+    def _latest_update(self, layer: manifest.Layer) -> Optional[dict[str, Any]]:
+        """The newest entry of ``pulumi stack history --json`` ({} when there is none, None if unreadable)."""
+        result = self._run(["stack", "history", "--json", "--page-size", "1", *self._stack_args(layer)])
+        try:
+            history = json.loads(result.stdout) if result.ok else None
+        except json.JSONDecodeError:
+            return None
+        if not isinstance(history, list):
+            return None
+        return history[0] if history else {}
+
+    def _history_mark(self, layer: manifest.Layer) -> int:
+        latest = self._latest_update(layer) or {}
+        return int(latest.get("version") or 0)
+
+    def _changes(self, layer: manifest.Layer, since: int) -> str:
+        """Resource changes of the update the CLI recorded after version ``since`` (our run)."""
+        latest = self._latest_update(layer)
+        if latest is None:
+            return "?"
+        if not latest or int(latest.get("version") or 0) <= since:
+            return "-"  # the CLI recorded no update for this run (it failed before starting one)
+        changes = latest.get("resourceChanges")
+        return describe_changes(changes) if isinstance(changes, dict) else "-"
+
+    def _environment_values(self, layer: manifest.Layer) -> dict[str, str]:
+        path = environment_file(self.env)
+        values: dict[str, str] = {}
+        if path is not None:
+            for key, value in (yaml.safe_load(path.read_text()) or {}).items():
+                if key != "aws:region" and value is not None:
+                    values[key if ":" in key else f"{layer.project}:{key}"] = to_config_string(value)
+        return values
+
+    def _holds_own_settings(self, layer: manifest.Layer) -> bool:
+        """Whether the stack file has settings the tasks did not write (a team's committed config)."""
+        written = {"aws:region", f"{layer.project}:environmentSuffix", *self._environment_values(layer)}
+        recorded = preflight.read_stack_file(layer, self.env).get("config") or {}
+        return any(key not in written for key in recorded)
+
+    def config_for(self, layer: manifest.Layer) -> dict[str, str]:
+        """What ``up``/``preview`` write into the layer's stack config: the region, the suffix (the
+        stack name) and the environment file's keys. The environment file is applied on every run
+        so all layers agree; for those keys it wins over a value left in a stack file."""
+        assert self.region is not None
+        return {"aws:region": self.region, f"{layer.project}:environmentSuffix": self.env, **self._environment_values(layer)}
+
+    def _prepare(self, layer: manifest.Layer) -> None:
+        """Create or select the layer's stack and write its environment config."""
+        args = ["stack", "select", "--create", *self._stack_args(layer)]
+        if self.secrets_provider:
+            args += ["--secrets-provider", self.secrets_provider]
+        result = self._run(args, prefix=layer.name, echo=True)
+        if not result.ok:
+            raise _StepFailed(layer, "create or select its stack", result)
+        values = self.config_for(layer)
+        recorded = preflight.read_stack_file(layer, self.env).get("config") or {}
+        for key, value in values.items():
+            old = recorded.get(key)
+            if old is not None and not isinstance(old, dict) and to_config_string(old) != value:
+                self.out(f"[{layer.name}] note: {key} was {to_config_string(old)!r} in Pulumi.{self.env}.yaml; the environment sets {value!r}")
+        args = ["config", "set-all", *self._stack_args(layer)]
+        for key, value in values.items():
+            args += ["--plaintext", f"{key}={value}"]
+        result = self._run(args, prefix=layer.name, echo=True)
+        if not result.ok:
+            raise _StepFailed(layer, "set its config (`pulumi config set-all`)", result)
+
+    def _banner(self, layer: manifest.Layer, verb: str) -> None:
+        self.out("")
+        self.out(f"=== {verb} {layer.name} ({layer.project}, stack {self.env}) ===")
+
+    def _summary(self, title: str, results: Sequence[LayerResult]) -> None:
+        rows = [("layer", "result", "resource changes", "duration")]
+        rows += [(r.layer, r.result, r.changes, _duration(r.seconds)) for r in results]
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        self.out("")
+        self.out(title)
+        for row in rows:
+            self.out("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+    def _error_text(self, failure: _StepFailed) -> str:
+        if failure.result.locked:
+            return describe_lock(failure.result, self.backend, failure.layer.directory, self.env)
+        return "\n".join(f"  {line}" for line in failure.result.error_lines())
+
+    # -- deploy --------------------------------------------------------------------------------------
+
+    def _up_one(self, layer: manifest.Layer, verb: str = "up") -> LayerResult:
+        """Prepare and ``pulumi up`` (or ``preview``) one layer; raises _StepFailed/Interrupted."""
+        started = time.monotonic()
+        self._prepare(layer)
+        mark = self._history_mark(layer)
+        if verb == "up":
+            args = ["up", *self._stack_args(layer), "--yes", *(["--skip-preview"] if self.skip_preview else []), *self._policy_args()]
+        else:
+            args = ["preview", *self._stack_args(layer), *self._policy_args()]
+        result = self._run(args, prefix=layer.name, echo=True)
+        if not result.ok:
+            failure = _StepFailed(layer, "deploy it (`pulumi up`)" if verb == "up" else "preview it (`pulumi preview`)", result)
+            failure.changes = self._changes(layer, mark) if verb == "up" else "-"
+            raise failure
+        if verb == "preview":
+            return LayerResult(layer.name, "previewed", "-", time.monotonic() - started)
+        return LayerResult(layer.name, "deployed", self._changes(layer, mark), time.monotonic() - started)
+
+    def up_all(self) -> list[LayerResult]:
+        """Deploy every layer in manifest order; stop at the first failure."""
+        self._preflight(layers=self.layers, settings_layers=self.layers, need_region=True, creating=True)
+        results = [LayerResult(layer.name, "not run") for layer in self.layers]
+        for index, layer in enumerate(self.layers):
+            self._banner(layer, "up")
+            started = time.monotonic()
+            try:
+                results[index] = self._up_one(layer)
+            except Interrupted:
+                results[index] = LayerResult(layer.name, "interrupted", "-", time.monotonic() - started)
+                self._summary(f"up-all {self.env}: interrupted", results)
+                raise
+            except _StepFailed as failure:
+                results[index] = LayerResult(layer.name, "failed", failure.changes, time.monotonic() - started)
+                self._summary(f"up-all {self.env}: stopped at {layer.name}", results)
+                before = [l.name for l in self.layers[:index]]
+                raise DeployError(
+                    f"up-all stopped at layer {layer.name} (stack {self.env}): could not {failure.step}.\n"
+                    f"{self._error_text(failure)}\n"
+                    + (f"Deployed before it: {', '.join(before)}. " if before else "")
+                    + "Nothing after it ran.\n"
+                    f"Next: fix the cause, then run {self._next('up-all')} again (deployed layers come back unchanged), "
+                    f"or only this layer: {self._next('up', layer)}. To remove what exists: {self._next('down-all')}."
+                ) from None
+        self._summary(f"up-all {self.env}: every layer deployed", results)
+        return results
+
+    def _require_upstreams(self, layer: manifest.Layer, action: str) -> None:
+        missing = [name for name in layer.reads if not self._deployed(self.layer(name))]
+        if missing:
+            names = ", ".join(missing)
+            raise DeployError(
+                f"cannot {action} {layer.name} of {self.env} yet: it reads {names} through StackReferences, and "
+                f"{'their stacks' if len(missing) > 1 else 'its stack'} of {self.env} {'do' if len(missing) > 1 else 'does'} not exist "
+                f"or {'hold' if len(missing) > 1 else 'holds'} nothing yet.\n"
+                f"Deploy {'them' if len(missing) > 1 else 'it'} first ({self._next('up', self.layer(missing[0]))}, or everything: {self._next('up-all')}), "
+                f"or see the whole environment without AWS: `invoke plan --env {self.env}` (the offline plan).",
+                code=2,
+            )
+
+    def _single(self, layer_name: str, verb: str) -> LayerResult:
+        layer = self.layer(layer_name)
+        # Region and secrets are checked across all layers: the environment shares them.
+        self._preflight(layers=self.layers, settings_layers=[layer], need_region=True, creating=True)
+        try:
+            self._require_upstreams(layer, "deploy" if verb == "up" else "preview")
+            self._banner(layer, verb)
+            result = self._up_one(layer, verb)
+        except _StepFailed as failure:
+            raise DeployError(
+                f"{verb} of layer {layer.name} (stack {self.env}) failed: could not {failure.step}.\n"
+                f"{self._error_text(failure)}\nNext: fix the cause and run {self._next(verb, layer)} again."
+            ) from None
+        self._summary(f"{verb} {layer.name} {self.env}:", [result])
+        return result
+
+    def up(self, layer_name: str) -> LayerResult:
+        """Deploy one layer (its upstream layers must be deployed)."""
+        return self._single(layer_name, "up")
+
+    def preview(self, layer_name: str) -> LayerResult:
+        """Preview one layer against AWS (its upstream layers must be deployed)."""
+        return self._single(layer_name, "preview")
+
+    def refresh(self, layer_name: str) -> LayerResult:
+        layer = self.layer(layer_name)
+        self._preflight(layers=self.layers)
+        try:
+            if self.stack_entry(layer) is None:
+                raise DeployError(
+                    f"layer {layer.name} has no stack {self.env}: nothing to refresh. Deploy it with {self._next('up', layer)}.", code=2
+                )
+            self._banner(layer, "refresh")
+            started = time.monotonic()
+            mark = self._history_mark(layer)
+            result = self._run(["refresh", *self._stack_args(layer), "--yes", "--skip-preview"], prefix=layer.name, echo=True)
+            if not result.ok:
+                raise _StepFailed(layer, "refresh it (`pulumi refresh`)", result)
+        except _StepFailed as failure:
+            raise DeployError(
+                f"refresh of layer {layer.name} (stack {self.env}) failed: could not {failure.step}.\n{self._error_text(failure)}"
+            ) from None
+        outcome = LayerResult(layer.name, "refreshed", self._changes(layer, mark), time.monotonic() - started)
+        self._summary(f"refresh {layer.name} {self.env}:", [outcome])
+        return outcome
+
+    # -- destroy -------------------------------------------------------------------------------------
+
+    def _destroy(self, layer: manifest.Layer) -> tuple[LayerResult, Optional[str]]:
+        """Destroy with retries, then remove the emptied stack. Returns (result, what is left)."""
+        started = time.monotonic()
+        mark = self._history_mark(layer)
+        result: Optional[Result] = None
+        for attempt in range(1, self.attempts + 1):
+            result = self._run(["destroy", *self._stack_args(layer), "--yes", "--skip-preview"], prefix=layer.name, echo=True)
+            if result.ok or result.locked:
+                break
+            if attempt < self.attempts:
+                delay = self.retry_delay * 2 ** (attempt - 1)
+                self.out(
+                    f"[{layer.name}] destroy failed (attempt {attempt} of {self.attempts}): {result.error_lines()[0]}\n"
+                    f"[{layer.name}] AWS can take minutes to release network interfaces and Lambda/ENI attachments; retrying in {delay:g}s"
+                )
+                self._pause(delay)
+        assert result is not None
+        seconds = time.monotonic() - started
+        if not result.ok:
+            if result.locked:
+                why = describe_lock(result, self.backend, layer.directory, self.env)
+            else:
+                why = f"destroy failed after {self.attempts} attempt(s):\n" + "\n".join(f"      {l}" for l in result.error_lines())
+            return LayerResult(layer.name, "failed", self._changes(layer, mark), seconds), f"{layer.name}: {why}"
+        changes = self._changes(layer, mark)
+        if self.keep_stacks:
+            return LayerResult(layer.name, "destroyed (stack kept)", changes, seconds), None
+        # `stack rm` deletes Pulumi.<env>.yaml too; keep it when it holds settings of the team's own.
+        keep_file = ["--preserve-config"] if self._holds_own_settings(layer) else []
+        removed = self._run(
+            ["stack", "rm", self.env, "--yes", *keep_file, "--cwd", str(layer.directory), "--non-interactive"], prefix=layer.name, echo=True
+        )
+        seconds = time.monotonic() - started
+        if not removed.ok:
+            lines = "; ".join(removed.error_lines(3))
+            return LayerResult(layer.name, "destroyed, stack not removed", changes, seconds), (
+                f"{layer.name}: its resources are destroyed but `pulumi stack rm` failed ({lines}); the empty stack {self.env} remains"
+            )
+        return LayerResult(layer.name, "destroyed", changes, seconds), None
+
+    def down_all(self) -> list[LayerResult]:
+        """Destroy every layer in reverse order; skip missing stacks; retry; report what is left."""
+        self._preflight(layers=self.layers)
+        try:
+            alive = {layer.name: self.stack_entry(layer) is not None for layer in self.layers}
+        except _StepFailed as failure:
+            raise DeployError(f"down-all could not list the stacks of {failure.layer.name}:\n{self._error_text(failure)}") from None
+        if not any(alive.values()):
+            self.out(f"No stack of environment {self.env} exists in {self.backend.url}: nothing to destroy.")
+        results: dict[str, LayerResult] = {}
+        left: list[str] = []
+        for layer in reversed(self.layers):
+            if not alive[layer.name]:
+                results[layer.name] = LayerResult(layer.name, "no stack (skipped)")
+                continue
+            holders = [d.name for d in self._dependents(layer) if alive[d.name]]
+            if holders:
+                results[layer.name] = LayerResult(layer.name, "kept")
+                left.append(f"{layer.name}: not destroyed, because {', '.join(holders)} still read(s) it and could not be destroyed")
+                continue
+            self._banner(layer, "destroy")
+            try:
+                outcome, problem = self._destroy(layer)
+            except Interrupted:
+                results[layer.name] = LayerResult(layer.name, "interrupted")
+                self._summary(f"down-all {self.env}: interrupted", [results.get(l.name, LayerResult(l.name, "not run")) for l in reversed(self.layers)])
+                raise
+            results[layer.name] = outcome
+            if outcome.result.startswith("destroyed"):
+                alive[layer.name] = False
+            if problem:
+                left.append(problem)
+        ordered = [results[layer.name] for layer in reversed(self.layers)]
+        if left:
+            self._summary(f"down-all {self.env}: something is left", ordered)
+            raise DeployError(
+                f"down-all {self.env} left something behind:\n"
+                + "\n".join("  - " + item.replace("\n", "\n    ") for item in left)
+                + f"\nNext: run {self._next('down-all')} again later (it skips what is gone; raise --attempts/--retry-delay for slow ENI release), "
+                "or inspect the failing layer with `pulumi stack --cwd stacks/<layer> --stack "
+                + self.env
+                + "`."
+            )
+        self._summary(f"down-all {self.env}: nothing left", ordered)
+        return ordered
+
+    def down(self, layer_name: str, *, force: bool = False) -> Optional[LayerResult]:
+        """Destroy one layer; refuses while a layer that reads it still has a stack, unless ``force``."""
+        layer = self.layer(layer_name)
+        dependents = self._dependents(layer)
+        self._preflight(layers=self.layers)
+        try:
+            if self.stack_entry(layer) is None:
+                self.out(f"[{layer.name}] no stack {self.env}: nothing to destroy.")
+                return None
+            holders = [d.name for d in dependents if self.stack_entry(d) is not None]
+        except _StepFailed as failure:
+            raise DeployError(f"down could not list the stacks of {failure.layer.name}:\n{self._error_text(failure)}") from None
+        if holders and not force:
+            raise DeployError(
+                f"refusing to destroy {layer.name} of {self.env}: {', '.join(holders)} read(s) it and still "
+                f"{'have stacks' if len(holders) > 1 else 'has a stack'} of {self.env}.\n"
+                f"Destroy {'them' if len(holders) > 1 else 'it'} first ({self._next('down', self.layer(holders[0]))}), or everything with "
+                f"{self._next('down-all')}; --force destroys {layer.name} anyway (layers that read it then fail on their next update or refresh until it is back).",
+                code=2,
+            )
+        self._banner(layer, "destroy")
+        outcome, problem = self._destroy(layer)
+        self._summary(f"down {layer.name} {self.env}:", [outcome])
+        if problem:
+            raise DeployError(f"down {layer.name} {self.env} left something behind:\n  - {problem}\nNext: run {self._next('down', layer)} again later.")
+        return outcome
+
+    # -- outputs -------------------------------------------------------------------------------------
+
+    def write_outputs(self, path: Optional[Path] = None) -> outputs.Flat:
+        """Every layer's outputs (secrets shown as "[secret]") flattened into one JSON file."""
+        target = Path(path) if path else outputs.DEFAULT_PATH
+        self._preflight(layers=self.layers, need_aws=False)
+        by_layer: dict[str, dict[str, Any]] = {}
+        try:
+            for layer in self.layers:
+                if self.stack_entry(layer) is None:
+                    self.out(f"[{layer.name}] no stack {self.env}: no outputs")
+                    continue
+                result = self._run(["stack", "output", "--json", *self._stack_args(layer)])
+                if not result.ok:
+                    raise _StepFailed(layer, "read its outputs (`pulumi stack output --json`)", result)
+                try:
+                    data = json.loads(result.stdout or "{}")
+                except json.JSONDecodeError:
+                    raise _StepFailed(layer, "parse `pulumi stack output --json`", result) from None
+                by_layer[layer.name] = data if isinstance(data, dict) else {}
+        except _StepFailed as failure:
+            raise DeployError(f"outputs: could not {failure.step} of layer {failure.layer.name}:\n{self._error_text(failure)}") from None
+        if not by_layer:
+            raise DeployError(f"no stack of environment {self.env} exists: nothing to write. Deploy it with {self._next('up-all')}.")
+        flat = outputs.flatten(by_layer)
+        outputs.write(target, flat)
+        for name, keys in sorted(flat.ambiguous.items()):
+            self.out(f"note: layers export {name} with different values; only {', '.join(keys)} are written")
+        count = sum(len(v) for v in by_layer.values())
+        self.out(f"Wrote {count} outputs of {', '.join(by_layer)} to {target}")
+        return flat

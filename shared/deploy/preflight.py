@@ -1,0 +1,410 @@
+"""Pre-flight: everything that must hold before a deploy task touches any state.
+
+Every check runs and every failure is reported (one or two lines each, saying how to fix it),
+so a user fixes them all in one go. Nothing here creates, selects or changes a stack: the only
+command run is ``pulumi version``, and AWS is asked only ``sts:GetCallerIdentity``.
+
+Layer settings are checked generically: each layer's config is assembled from the same files a
+real run uses (:func:`shared.stack_config.assemble`) and loaded through the layer's own settings
+class *outside* the offline plan, so a layer's own rules for real runs apply (for example sample
+domain names that the offline plan accepts and a deployment must not). A layer may add checks
+that need more than its settings with a function ``preflight(config: dict[str, str]) -> list[str]``
+in its ``mlapi_<layer>/settings.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Optional, Sequence
+
+import yaml
+
+from .. import manifest
+from ..config import ConfigReader
+from ..errors import ConfigError, PlatformError
+from ..naming import validate_suffix
+from ..settings import EnvironmentSettings, validate_region
+from ..stack_config import assemble, environment_file
+from .cli import INSTALL_HINT, MIN_VERSION, MIN_VERSION_TEXT, Backend, child_environment, locate, parse_version
+
+# The org part of every stack name on a self-managed backend (StackReferences use it).
+SELF_MANAGED_ORG = "organization"
+
+
+@dataclass
+class Preflight:
+    env: str
+    backend: Backend
+    region: Optional[str] = None
+    executable: Optional[str] = None
+    version: Optional[str] = None
+    account: Optional[str] = None
+    problems: list[str] = field(default_factory=list)
+    facts: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+# -- stack files (stacks/<layer>/Pulumi.<env>.yaml) ---------------------------------------------
+
+
+def stack_file(layer: manifest.Layer, env: str) -> Path:
+    return layer.directory / f"Pulumi.{env}.yaml"
+
+
+def read_stack_file(layer: manifest.Layer, env: str) -> dict[str, Any]:
+    path = stack_file(layer, env)
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def recorded_region(layer: manifest.Layer, env: str) -> Optional[str]:
+    value = (read_stack_file(layer, env).get("config") or {}).get("aws:region")
+    return str(value) if value else None
+
+
+def secrets_mode(layer: manifest.Layer, env: str) -> Optional[str]:
+    """The stack's secrets provider as its stack file records it: a URL, ``passphrase`` or None."""
+    data = read_stack_file(layer, env)
+    if data.get("secretsprovider"):
+        return str(data["secretsprovider"])
+    if data.get("encryptionsalt"):
+        return "passphrase"
+    return None
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(manifest.REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+# -- individual checks ----------------------------------------------------------------------------
+
+
+def check_cli(pre: Preflight, environ: Mapping[str, str]) -> None:
+    executable = locate(environ)
+    if executable is None:
+        pre.problems.append(f"The Pulumi CLI is not on PATH (version {MIN_VERSION_TEXT} or later is needed). {INSTALL_HINT}")
+        return
+    try:
+        done = subprocess.run(
+            [executable, "version"],
+            env=child_environment(environ, pre.backend),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+        text = (done.stdout or "") + (done.stderr or "")
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        pre.problems.append(f"`{executable} version` did not run ({exc}). {INSTALL_HINT}")
+        return
+    version = parse_version(text) if done.returncode == 0 else None
+    if version is None:
+        pre.problems.append(f"Could not read a version from `{executable} version` (exit {done.returncode}): {text.strip()[:200]!r}. {INSTALL_HINT}")
+        return
+    shown = ".".join(map(str, version))
+    if version < MIN_VERSION:
+        pre.problems.append(
+            f"The Pulumi CLI at {executable} is version {shown}; {MIN_VERSION_TEXT} or later is needed. "
+            f"Upgrade: `curl -fsSL https://get.pulumi.com | sh` (or `brew upgrade pulumi`)."
+        )
+        return
+    pre.executable, pre.version = executable, shown
+    pre.facts.append(f"Pulumi CLI {shown} ({executable})")
+
+
+def check_suffix(pre: Preflight) -> bool:
+    try:
+        validate_suffix(pre.env, "--env")
+    except ConfigError as exc:
+        pre.problems.append(f"{exc} The suffix is the stack name and part of every resource name.")
+        return False
+    return True
+
+
+def resolve_region(
+    pre: Preflight, flag: Optional[str], environ: Mapping[str, str], layers: Sequence[manifest.Layer], *, required: bool
+) -> None:
+    """One region for the whole environment: --region, else environments/<env>.yaml, else the region
+    the stacks recorded (Pulumi.<env>.yaml), else AWS_REGION / AWS_DEFAULT_REGION."""
+    recorded = {layer.name: r for layer in layers if (r := recorded_region(layer, pre.env))}
+    env_path = environment_file(pre.env)
+    from_file = None
+    if env_path is not None:
+        try:
+            from_file = (yaml.safe_load(env_path.read_text()) or {}).get("aws:region")
+        except (yaml.YAMLError, AttributeError):
+            from_file = None  # assemble() reports a broken environment file
+    distinct = sorted(set(recorded.values()))
+    region = flag or from_file or (distinct[0] if len(distinct) == 1 else None) or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+    if len(distinct) > 1:
+        where = ", ".join(f"{name}: {r}" for name, r in sorted(recorded.items()))
+        pre.problems.append(
+            f"The stacks of {pre.env} record different regions ({where}) in their Pulumi.{pre.env}.yaml; "
+            f"an environment lives in one region. Fix aws:region in those files (or `invoke down-all --env {pre.env}` and start again)."
+        )
+    elif distinct and region and region != distinct[0]:
+        pre.problems.append(
+            f"The stacks of {pre.env} were deployed to {distinct[0]} (aws:region in {', '.join(_rel(stack_file(manifest.by_name(n), pre.env)) for n in sorted(recorded))}); "
+            f"deploying them to {region} would replace every resource. Use another --env for another region, or `invoke down-all --env {pre.env}` first."
+        )
+    if region is None:
+        if required:
+            pre.problems.append(
+                f"No AWS region for {pre.env}: pass --region, set aws:region in environments/{pre.env}.yaml, or export AWS_REGION."
+            )
+        return
+    try:
+        pre.region = validate_region(region, "--region" if flag else "aws:region")
+    except ConfigError as exc:
+        pre.problems.append(str(exc))
+
+
+def check_aws(pre: Preflight) -> None:
+    """Resolve credentials the way the AWS provider will (boto3's chain) and show whose they are."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        PartialCredentialsError,
+        ProfileNotFound,
+    )
+
+    fix = (
+        "Set AWS_PROFILE (and run `aws sso login` for an SSO profile) or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+        "then check with `aws sts get-caller-identity`."
+    )
+    try:
+        session = boto3.session.Session()
+        # STS needs some region to sign with; "aws-global" is the partition-wide endpoint, not a
+        # deployment region.
+        region = pre.region or session.region_name or "aws-global"
+        client = session.client("sts", region_name=region, config=Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2}))
+        identity = client.get_caller_identity()
+    except ProfileNotFound as exc:
+        pre.problems.append(f"AWS credentials: {exc}. Fix AWS_PROFILE or add the profile to ~/.aws/config.")
+        return
+    except (NoCredentialsError, PartialCredentialsError):
+        pre.problems.append(f"No AWS credentials found. {fix}")
+        return
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        pre.problems.append(f"AWS rejected the credentials ({error.get('Code', 'error')}: {error.get('Message', exc)}). Refresh them: {fix}")
+        return
+    except (EndpointConnectionError, ConnectTimeoutError) as exc:
+        pre.problems.append(f"Could not reach AWS STS to check the credentials ({exc}). Check the network or proxy settings.")
+        return
+    except BotoCoreError as exc:
+        pre.problems.append(f"AWS credentials could not be resolved: {exc}. {fix}")
+        return
+    pre.account = identity.get("Account")
+    pre.facts.append(f"AWS account {pre.account} as {identity.get('Arn')}")
+
+
+def _will_use_passphrase(
+    backend: Backend, flag: Optional[str], existing: Mapping[str, str], layers: Sequence[manifest.Layer], creating: bool
+) -> bool:
+    for layer in layers:
+        mode = existing.get(layer.name)
+        if mode is None:
+            if creating:
+                mode = flag or "default"
+            elif backend.self_managed:
+                mode = "default"  # the state may be passphrase-encrypted; the CLI would ask later
+            else:
+                continue
+        if mode == "passphrase" or (mode == "default" and backend.self_managed):
+            return True
+    return False
+
+
+def check_secrets(
+    pre: Preflight,
+    environ: Mapping[str, str],
+    layers: Sequence[manifest.Layer],
+    *,
+    creating: bool,
+    secrets_provider: Optional[str],
+) -> None:
+    """One secrets provider for every layer, and the passphrase present when one is needed."""
+    existing = {layer.name: m for layer in layers if (m := secrets_mode(layer, pre.env))}
+    modes = set(existing.values())
+    if len(modes) > 1:
+        where = ", ".join(f"{n}: {m}" for n, m in sorted(existing.items()))
+        pre.problems.append(
+            f"The stacks of {pre.env} use different secrets providers ({where}); every layer must share one "
+            f"(StackReferences decrypt each other's outputs). Align them with `pulumi stack change-secrets-provider`."
+        )
+    elif creating and secrets_provider and modes and modes != {secrets_provider}:
+        pre.problems.append(
+            f"--secrets-provider {secrets_provider} differs from the one the existing stacks of {pre.env} use ({modes.pop()}); "
+            f"use the same for every layer (or leave the flag out: it only applies to new stacks)."
+        )
+    if not _will_use_passphrase(pre.backend, secrets_provider, existing, layers, creating):
+        if secrets_provider:
+            pre.facts.append(f"secrets: {secrets_provider}")
+        return
+    passphrase_file = environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+    if "PULUMI_CONFIG_PASSPHRASE" in environ:
+        pre.facts.append("secrets: passphrase from PULUMI_CONFIG_PASSPHRASE")
+    elif passphrase_file:
+        if not os.access(passphrase_file, os.R_OK):
+            pre.problems.append(f"PULUMI_CONFIG_PASSPHRASE_FILE is {passphrase_file}, which cannot be read.")
+        else:
+            pre.facts.append(f"secrets: passphrase from PULUMI_CONFIG_PASSPHRASE_FILE ({passphrase_file})")
+    else:
+        pre.problems.append(
+            f"PULUMI_CONFIG_PASSPHRASE is not set. The state backend {pre.backend.url} encrypts stack secrets with a "
+            "passphrase, one for every layer (StackReferences decrypt each other's outputs): export PULUMI_CONFIG_PASSPHRASE "
+            "(or PULUMI_CONFIG_PASSPHRASE_FILE=<file>) from your password manager or CI secret store, or create the stacks "
+            "with --secrets-provider awskms://alias/<key>?region=<region>."
+        )
+
+
+def check_identity(pre: Preflight, layers: Sequence[manifest.Layer]) -> None:
+    """The stack name is the suffix (so two environments never share a resource name), and on a
+    self-managed backend every StackReference is organization/<project>/<stack>."""
+    for layer in layers:
+        try:
+            cfg = assemble(layer, pre.env)
+        except (ConfigError, PlatformError):
+            continue  # reported by check_layer_settings
+        where = ", ".join(cfg.sources[1:]) or _rel(layer.directory / "Pulumi.yaml")
+        suffix = cfg.values.get(f"{layer.project}:environmentSuffix")
+        if suffix and suffix != pre.env:
+            pre.problems.append(
+                f"{layer.name}: environmentSuffix is {suffix!r} ({where}) but the stack is {pre.env!r}. The deploy tasks use "
+                f"the stack name as the suffix so two environments never share a resource name: remove environmentSuffix, or use --env {suffix}."
+            )
+        org = cfg.values.get(f"{layer.project}:pulumiOrg")
+        if pre.backend.self_managed and org and org != SELF_MANAGED_ORG:
+            pre.problems.append(
+                f"{layer.name}: pulumiOrg is {org!r} ({where}), but on the self-managed backend {pre.backend.url} every stack is "
+                f"{SELF_MANAGED_ORG}/<project>/<stack>, so StackReferences would not resolve. Remove pulumiOrg, or use Pulumi Cloud."
+            )
+
+
+@contextlib.contextmanager
+def _layer_on_path(directory: Path) -> Iterator[None]:
+    """Import a layer's package as its program would, then forget it (layers' packages differ)."""
+    before = set(sys.modules)
+    sys.path.insert(0, str(directory))
+    importlib.invalidate_caches()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(str(directory))
+        for name in set(sys.modules) - before:
+            path = getattr(sys.modules[name], "__file__", None) or ""
+            if path.startswith(str(directory)):
+                del sys.modules[name]
+
+
+def _settings_class(module: Any) -> Any:
+    for value in vars(module).values():
+        if (
+            isinstance(value, type)
+            and value.__name__.endswith("Settings")
+            and value.__module__ == module.__name__
+            and callable(getattr(value, "load", None))
+        ):
+            return value
+    raise PlatformError(f"{module.__name__} defines no settings class (a class named *Settings with a load classmethod)")
+
+
+def load_layer_settings(layer: manifest.Layer, env: str, values: Mapping[str, str], environ: Mapping[str, str]) -> list[str]:
+    """Load ``layer``'s settings from ``values`` as a real run would; returns its hook's problems."""
+    reader = ConfigReader(layer.project, lambda key: values.get(f"{layer.project}:{key}"))
+    env_settings = EnvironmentSettings.load(
+        layer.name, reader, project=layer.project, stack=env, aws_lookup=lambda key: values.get(f"aws:{key}"), environ=environ
+    )
+    with _layer_on_path(layer.directory):
+        module = importlib.import_module(f"mlapi_{layer.name}.settings")
+        _settings_class(module).load(reader, env=env_settings)
+        hook = getattr(module, "preflight", None)
+        return list(hook(dict(values))) if callable(hook) else []
+
+
+def check_layer_settings(pre: Preflight, layers: Sequence[manifest.Layer], environ: Mapping[str, str]) -> None:
+    if pre.region is None:
+        return  # the region problem is already reported; every layer would repeat it
+    for layer in layers:
+        try:
+            cfg = assemble(layer, pre.env, overrides={"aws:region": pre.region, "environmentSuffix": pre.env})
+        except (ConfigError, PlatformError) as exc:
+            pre.problems.append(f"{layer.name}: {exc}")
+            continue
+        try:
+            problems = load_layer_settings(layer, pre.env, cfg.values, environ)
+        except ConfigError as exc:
+            if exc.setting in cfg.secret_keys:
+                continue  # an encrypted value cannot be read here; the real run checks it
+            pre.problems.append(f"{layer.name}: {exc}")
+            continue
+        except PlatformError as exc:
+            pre.problems.append(f"{layer.name}: {exc}")
+            continue
+        except Exception as exc:  # noqa: BLE001 - a broken layer package must not end in a traceback
+            pre.problems.append(f"{layer.name}: its settings could not be loaded ({type(exc).__name__}: {exc}).")
+            continue
+        pre.problems.extend(f"{layer.name}: {p}" for p in problems)
+
+
+# -- the whole pre-flight ---------------------------------------------------------------------------
+
+
+def run(
+    env: str,
+    backend: Backend,
+    environ: Mapping[str, str],
+    *,
+    layers: Sequence[manifest.Layer],
+    settings_layers: Sequence[manifest.Layer] = (),
+    region: Optional[str] = None,
+    need_region: bool = False,
+    need_aws: bool = True,
+    creating: bool = False,
+    secrets_provider: Optional[str] = None,
+) -> Preflight:
+    """Run every check for a task over ``layers`` (whose stacks it may touch); ``settings_layers``
+    are the layers about to be deployed or previewed, whose settings must load."""
+    pre = Preflight(env=env, backend=backend)
+    check_cli(pre, environ)
+    suffix_ok = check_suffix(pre)
+    if suffix_ok:
+        resolve_region(pre, region, environ, layers, required=need_region)
+        check_identity(pre, settings_layers)
+        check_secrets(pre, environ, layers, creating=creating, secrets_provider=secrets_provider)
+    elif region:
+        try:
+            pre.region = validate_region(region, "--region")
+        except ConfigError as exc:
+            pre.problems.append(str(exc))
+    if need_aws:
+        check_aws(pre)
+    if suffix_ok and settings_layers:
+        check_layer_settings(pre, settings_layers, environ)
+    where = "default, in the repository; set PULUMI_BACKEND_URL to share it" if not backend.chosen_by_user else "PULUMI_BACKEND_URL"
+    pre.facts.insert(0, f"state: {backend.url} ({where})")
+    return pre

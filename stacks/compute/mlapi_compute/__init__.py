@@ -1,0 +1,1 @@
+"""Components of the compute layer (importable on their own for tests)."""

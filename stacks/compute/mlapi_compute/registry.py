@@ -1,0 +1,66 @@
+"""The service's private image registry (ECR)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_aws as aws
+
+from shared.naming import Namer
+from shared.tags import name_tag
+
+
+@dataclass(frozen=True)
+class ImageRegistryArgs:
+    namer: Namer
+    kms_key_arn: pulumi.Input[str]
+    keep_images: int
+    protect: bool
+
+
+def lifecycle_policy(keep_images: int) -> str:
+    return json.dumps(
+        {
+            "rules": [
+                {
+                    "rulePriority": 1,
+                    "description": f"Keep only the newest {keep_images} images",
+                    "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep_images},
+                    "action": {"type": "expire"},
+                }
+            ]
+        }
+    )
+
+
+class ImageRegistry(pulumi.ComponentResource):
+    def __init__(self, name: str, args: ImageRegistryArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        super().__init__("mlapi:compute:ImageRegistry", name, None, opts)
+        n = args.namer
+        child = pulumi.ResourceOptions(parent=self)
+        repo_name = n.name("api", kind="ecr")
+        self.repository = aws.ecr.Repository(
+            f"{name}-repository",
+            name=repo_name,
+            # Immutable tags: a tag names one build forever, so a task definition revision always
+            # runs the code it was deployed with.
+            image_tag_mutability="IMMUTABLE",
+            image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
+            encryption_configurations=[
+                aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="KMS", kms_key=args.kms_key_arn)
+            ],
+            # An ephemeral environment must be destroyable even with images in it.
+            force_delete=not args.protect,
+            tags=name_tag(repo_name),
+            opts=child,
+        )
+        aws.ecr.LifecyclePolicy(
+            f"{name}-lifecycle",
+            repository=self.repository.name,
+            policy=lifecycle_policy(args.keep_images),
+            opts=child,
+        )
+        self.register_outputs({"repositoryUrl": self.repository.repository_url})

@@ -1,0 +1,196 @@
+"""The Fargate task definition of the API service and its container definition."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import pulumi
+import pulumi_aws as aws
+
+from shared.errors import PlatformError
+from shared.naming import Namer
+from shared.tags import name_tag
+
+from .upstream import DataInputs
+
+CONTAINER_NAME = "api"
+# The module minus its docstring (which explains it to readers of this repository, not of the task).
+PLACEHOLDER_SOURCE = (Path(__file__).resolve().parent / "placeholder_app.py").read_text().split('"""', 2)[2].lstrip()
+# The placeholder runs as "nobody": it needs no privilege (service ports are 1024 and above).
+PLACEHOLDER_USER = "65534:65534"
+
+# Writable scratch space on a read-only root filesystem (task-local storage, gone with the task).
+SCRATCH_MOUNTS = {"tmp": "/tmp"}
+# ECS Exec's agent writes its state and logs under these paths. AWS documents ECS Exec as not
+# supported with a read-only root filesystem; the known workaround (aws/containers-roadmap#1359)
+# is to give the agent writable volumes exactly here.
+EXEC_AGENT_MOUNTS = {"ssm-agent-state": "/var/lib/amazon", "ssm-agent-logs": "/var/log/amazon"}
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """Everything the container definition depends on, as plain values."""
+
+    image: str
+    port: int
+    region: str
+    log_group: str
+    environment: Mapping[str, str]
+    secrets: Mapping[str, str]  # environment variable -> Secrets Manager valueFrom
+    placeholder: bool
+    readonly_root_filesystem: bool
+    mounts: Mapping[str, str] = field(default_factory=dict)  # volume name -> container path
+
+
+def mounts(readonly_root_filesystem: bool, enable_execute_command: bool) -> dict[str, str]:
+    """Task volumes (name -> container path) the container needs to write where it must."""
+    if not readonly_root_filesystem:
+        return {}
+    return {**SCRATCH_MOUNTS, **(EXEC_AGENT_MOUNTS if enable_execute_command else {})}
+
+
+def container_definitions(spec: ContainerSpec) -> str:
+    environment = dict(spec.environment)
+    container: dict[str, Any] = {
+        "name": CONTAINER_NAME,
+        "image": spec.image,
+        "essential": True,
+        "portMappings": [{"name": "http", "containerPort": spec.port, "hostPort": spec.port, "protocol": "tcp", "appProtocol": "http"}],
+        "logConfiguration": {
+            "logDriver": "awslogs",
+            "options": {
+                "awslogs-group": spec.log_group,
+                "awslogs-region": spec.region,
+                "awslogs-stream-prefix": CONTAINER_NAME,
+                # A slow log API must not block the application's writes to stdout.
+                "mode": "non-blocking",
+                "max-buffer-size": "25m",
+            },
+        },
+        "readonlyRootFilesystem": spec.readonly_root_filesystem,
+        "privileged": False,
+        # An init process reaps ECS Exec's child processes and forwards SIGTERM to the app.
+        "linuxParameters": {"initProcessEnabled": True},
+        "mountPoints": [{"sourceVolume": name, "containerPath": path, "readOnly": False} for name, path in spec.mounts.items()],
+    }
+    if spec.placeholder:
+        container["command"] = ["python3", "-c", PLACEHOLDER_SOURCE]
+        container["user"] = PLACEHOLDER_USER
+        environment.update(PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
+    container["environment"] = [{"name": k, "value": v} for k, v in sorted(environment.items())]
+    container["secrets"] = [{"name": k, "valueFrom": v} for k, v in sorted(spec.secrets.items())]
+    return json.dumps([container], sort_keys=True)
+
+
+def secret_variable(name: str) -> str:
+    """Environment variable for an application secret: ``model-api-key`` -> ``MODEL_API_KEY``."""
+    variable = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").upper()
+    return variable if variable and not variable[0].isdigit() else f"SECRET_{variable}"
+
+
+def injected_secrets(master_secret_arn: str, application_secrets: Mapping[str, str]) -> dict[str, str]:
+    """Variable -> valueFrom: the RDS-managed master secret's JSON keys and each application secret."""
+    secrets = {
+        "DB_USERNAME": f"{master_secret_arn}:username::",
+        "DB_PASSWORD": f"{master_secret_arn}:password::",
+    }
+    for name, arn in sorted(application_secrets.items()):
+        variable = secret_variable(name)
+        if variable in secrets:
+            raise PlatformError(
+                f"application secret {name!r} (data layer output applicationSecretArns) would be injected as "
+                f"{variable}, which another secret already uses; rename it in mlapi-data config."
+            )
+        secrets[variable] = arn
+    return secrets
+
+
+def secret_arns(data: DataInputs) -> pulumi.Output[list[str]]:
+    """The ARNs of every secret the task definition injects (what the execution role may read)."""
+    return pulumi.Output.all(data.master_secret_arn, data.application_secret_arns).apply(
+        lambda v: sorted({v[0], *v[1].values()})
+    )
+
+
+@dataclass(frozen=True)
+class ServiceTaskArgs:
+    namer: Namer
+    region: str
+    image: pulumi.Input[str]
+    placeholder: bool
+    port: pulumi.Input[int]
+    cpu: int
+    memory: int
+    log_group_name: pulumi.Input[str]
+    data: DataInputs
+    execution_role_arn: pulumi.Input[str]
+    task_role_arn: pulumi.Input[str]
+    readonly_root_filesystem: bool
+    enable_execute_command: bool
+
+
+class ServiceTask(pulumi.ComponentResource):
+    def __init__(self, name: str, args: ServiceTaskArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        super().__init__("mlapi:compute:ServiceTask", name, None, opts)
+        n = args.namer
+        data = args.data
+        volume_mounts = mounts(args.readonly_root_filesystem, args.enable_execute_command)
+
+        def render(v: dict[str, Any]) -> str:
+            return container_definitions(
+                ContainerSpec(
+                    image=v["image"],
+                    port=v["port"],
+                    region=args.region,
+                    log_group=v["log_group"],
+                    environment={
+                        "AWS_REGION": args.region,
+                        "PORT": str(v["port"]),
+                        "DB_HOST": v["db_host"],
+                        "DB_READER_HOST": v["db_reader_host"],
+                        "DB_PORT": str(v["db_port"]),
+                        "DB_NAME": v["db_name"],
+                        "SESSION_TABLE_NAME": v["table"],
+                    },
+                    secrets=injected_secrets(v["master_secret"], v["app_secrets"]),
+                    placeholder=args.placeholder,
+                    readonly_root_filesystem=args.readonly_root_filesystem,
+                    mounts=volume_mounts,
+                )
+            )
+
+        definitions = pulumi.Output.all(
+            image=args.image,
+            port=args.port,
+            log_group=args.log_group_name,
+            db_host=data.cluster_endpoint,
+            db_reader_host=data.reader_endpoint,
+            db_port=data.database_port,
+            db_name=data.database_name,
+            table=data.session_table_name,
+            master_secret=data.master_secret_arn,
+            app_secrets=data.application_secret_arns,
+        ).apply(render)
+
+        family = n.name("api", kind="ecs")
+        self.task_definition = aws.ecs.TaskDefinition(
+            f"{name}-definition",
+            family=family,
+            cpu=str(args.cpu),
+            memory=str(args.memory),
+            network_mode="awsvpc",
+            requires_compatibilities=["FARGATE"],
+            # X86_64: Fargate Spot runs no ARM64 tasks, and most of this service runs on Spot.
+            runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(operating_system_family="LINUX", cpu_architecture="X86_64"),
+            execution_role_arn=args.execution_role_arn,
+            task_role_arn=args.task_role_arn,
+            volumes=[aws.ecs.TaskDefinitionVolumeArgs(name=volume) for volume in volume_mounts],
+            container_definitions=definitions,
+            tags=name_tag(family),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"taskDefinitionArn": self.task_definition.arn})

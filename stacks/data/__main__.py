@@ -1,0 +1,75 @@
+"""Data layer: settings -> components -> exports."""
+
+from mlapi_data.database import Database, DatabaseArgs, cluster_identifier, postgres_log_group_name
+from mlapi_data.key import DataKey, DataKeyArgs
+from mlapi_data.sessions import SessionTable, SessionTableArgs
+from mlapi_data.settings import LAYER, DataSettings
+from mlapi_data.upstream import read_network
+
+from shared import contracts
+from shared.aws_identity import AwsIdentity
+from shared.provider import aws_provider, with_provider
+
+settings = DataSettings.load()
+env = settings.env
+provider = aws_provider(env)
+opts = with_provider(provider)
+network = read_network(env)
+
+key = DataKey(
+    "data-key",
+    DataKeyArgs(
+        namer=env.namer,
+        region=env.region,
+        identity=AwsIdentity.lookup(provider),
+        # This layer's PostgreSQL log group, and every group under /mlapi/<suffix>/ (the compute
+        # layer's service logs, which are encrypted with this key too).
+        log_group_names=[postgres_log_group_name(cluster_identifier(env.namer)), env.namer.log_group("*")],
+        deletion_window_days=settings.key_deletion_window_days,
+    ),
+    opts,
+)
+database = Database(
+    "aurora",
+    DatabaseArgs(
+        namer=env.namer,
+        kms_key_arn=key.key.arn,
+        subnet_ids=network.private_subnet_ids,
+        availability_zones=network.availability_zones,
+        security_group_id=network.database_security_group_id,
+        port=network.database_port,
+        engine_version=settings.engine_version,
+        parameter_group_family=settings.parameter_group_family,
+        min_capacity=settings.min_capacity,
+        max_capacity=settings.max_capacity,
+        reader_instance=settings.runs_reader,
+        database_name=settings.database_name,
+        master_username=settings.master_username,
+        backup_retention_days=settings.backup_retention_days,
+        backup_window=settings.backup_window,
+        maintenance_window=settings.maintenance_window,
+        log_retention_days=settings.log_retention_days,
+        protect=env.protect,
+    ),
+    opts,
+)
+sessions = SessionTable("sessions", SessionTableArgs(namer=env.namer, kms_key_arn=key.key.arn, protect=env.protect), opts)
+
+cluster = database.cluster
+contracts.export(
+    LAYER,
+    {
+        "clusterEndpoint": cluster.endpoint,
+        "readerEndpoint": cluster.reader_endpoint,
+        "databasePort": cluster.port,
+        "databaseName": cluster.database_name,
+        "clusterIdentifier": cluster.cluster_identifier,
+        "clusterArn": cluster.arn,
+        "masterSecretArn": database.master_secret_arn,
+        "sessionTableName": sessions.table.name,
+        "sessionTableArn": sessions.table.arn,
+        "kmsKeyArn": key.key.arn,
+        "applicationSecretArns": dict(settings.application_secret_arns),
+        "protected": env.protect,
+    },
+)

@@ -1,0 +1,1 @@
+"""Components of the data layer (importable on their own for tests)."""

@@ -1,0 +1,130 @@
+"""Edge layer: settings -> components -> exports."""
+
+from typing import Optional
+
+import pulumi
+
+from mlapi_edge.distribution import EdgeDistribution, EdgeDistributionArgs
+from mlapi_edge.domain import SiteAlias, SiteAliasArgs, SiteCertificate, SiteCertificateArgs
+from mlapi_edge.error_pages import ErrorPages, ErrorPagesArgs
+from mlapi_edge.origin_access import CloudFrontToAlb, CloudFrontToAlbArgs
+from mlapi_edge.settings import CLOUDFRONT_REGION, LAYER, EdgeSettings
+from mlapi_edge.upstream import read_compute, read_network
+from mlapi_edge.waf import WebAcl, WebAclArgs
+
+from shared import contracts
+from shared.aws_identity import AwsIdentity
+from shared.provider import aws_provider, with_provider
+
+settings = EdgeSettings.load()
+env = settings.env
+n = env.namer
+if settings.used_sample_domain:
+    pulumi.log.warn(
+        f"edge: using the SAMPLE domain settings ({settings.site_hostname}, hosted zone {settings.hosted_zone_id}); "
+        "only the offline plan accepts them, a real run needs parentDomain (or domainName) and hostedZoneId"
+    )
+elif not settings.custom_domain:
+    pulumi.log.warn("edge: acceptDefaultCertificate is true: the site is served only on its cloudfront.net name")
+
+regional = aws_provider(env)
+cloudfront = aws_provider(env, region=CLOUDFRONT_REGION, name=f"aws-{CLOUDFRONT_REGION}")
+compute = read_compute(env)
+network = read_network(env)
+identity = AwsIdentity.lookup(regional)
+
+
+def web_acl(
+    key: str, scope: str, region: str, description: str, opts: pulumi.ResourceOptions, protects: Optional[pulumi.Input[str]] = None
+) -> WebAcl:
+    acl_name = n.name(f"{key}-waf", kind="waf")
+    return WebAcl(
+        f"{key}-waf",
+        WebAclArgs(
+            acl_name=acl_name,
+            log_group_name=f"aws-waf-logs-{acl_name}",
+            scope=scope,
+            region=region,
+            identity=identity,
+            protect=env.protect,
+            description=description,
+            rate_limit=settings.rate_limit,
+            count_only_rules=settings.count_only_rules,
+            log_retention_days=settings.waf_log_retention_days,
+            protected_resource_arn=protects,
+        ),
+        opts,
+    )
+
+
+edge_waf = web_acl("cloudfront", "CLOUDFRONT", CLOUDFRONT_REGION, f"ML API {env.suffix}: requests reaching CloudFront", with_provider(cloudfront))
+alb_waf = web_acl(
+    "alb", "REGIONAL", env.region, f"ML API {env.suffix}: requests reaching the load balancer", with_provider(regional), protects=compute.alb_arn
+)
+
+pages = ErrorPages(
+    "errors",
+    ErrorPagesArgs(namer=n, account_id=identity.account_id, protect=env.protect),
+    with_provider(regional),
+)
+certificate = (
+    SiteCertificate(
+        "site",
+        SiteCertificateArgs(namer=n, hostname=settings.site_hostname, hosted_zone_id=settings.hosted_zone_id),
+        with_provider(cloudfront),
+    )
+    if settings.custom_domain
+    else None
+)
+cdn = EdgeDistribution(
+    "edge",
+    EdgeDistributionArgs(
+        namer=n,
+        site_hostname=settings.site_hostname,
+        certificate_arn=certificate.arn if certificate else None,
+        origin_hostname=compute.origin_hostname,
+        origin_protocol=compute.origin_protocol,
+        errors_bucket_domain_name=pages.bucket.bucket_regional_domain_name,
+        origin_access_control_id=pages.origin_access_control.id,
+        web_acl_arn=edge_waf.web_acl.arn,
+        price_class=settings.price_class,
+        error_caching_min_ttl=settings.error_caching_min_ttl,
+    ),
+    with_provider(cloudfront),
+)
+pages.allow_distribution(cdn.distribution.arn)
+if settings.custom_domain:
+    SiteAlias(
+        "site-alias",
+        SiteAliasArgs(
+            hostname=settings.site_hostname,
+            hosted_zone_id=settings.hosted_zone_id,
+            distribution_domain_name=cdn.distribution.domain_name,
+            distribution_zone_id=cdn.distribution.hosted_zone_id,
+        ),
+        with_provider(cloudfront),
+    )
+CloudFrontToAlb(
+    "alb-from-cloudfront",
+    CloudFrontToAlbArgs(namer=n, alb_security_group_id=network.alb_security_group_id, origin_protocol=compute.origin_protocol),
+    with_provider(regional),
+)
+
+site_hostname = settings.site_hostname or cdn.distribution.domain_name
+contracts.export(
+    LAYER,
+    {
+        "distributionId": cdn.distribution.id,
+        "distributionDomainName": cdn.distribution.domain_name,
+        "distributionUrl": pulumi.Output.concat("https://", site_hostname),
+        "siteHostname": site_hostname,
+        "cloudfrontWebAclArn": edge_waf.web_acl.arn,
+        "regionalWebAclArn": alb_waf.web_acl.arn,
+        "certificateMode": settings.certificate_mode,
+        "certificateArn": certificate.arn if certificate else "",
+        "usedSampleDomain": settings.used_sample_domain,
+        "errorPagesBucketName": pages.bucket.bucket,
+        "cloudfrontWafLogGroupName": edge_waf.log_group.name,
+        "regionalWafLogGroupName": alb_waf.log_group.name,
+    },
+)

@@ -1,0 +1,146 @@
+"""A WAF web ACL (AWS managed rule groups + a per-IP rate limit), its metrics and its logs.
+
+The same rules protect both entrances: the CLOUDFRONT-scope ACL on the distribution (created in
+us-east-1, as CloudFront requires) and a REGIONAL ACL on the load balancer, so that a request
+reaching the ALB some other way meets the same filters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from shared import policies
+from shared.aws_identity import AwsIdentity
+from shared.tags import name_tag
+
+# (rule name, managed rule group) in evaluation order. IP reputation first: it is the cheapest
+# and drops known-bad sources before the heavier inspections. Together with the rate rule these
+# use about 930 of the 1,500 WCUs a web ACL gets without extra charge.
+MANAGED_RULE_GROUPS = (
+    ("ip-reputation", "AWSManagedRulesAmazonIpReputationList"),
+    ("common", "AWSManagedRulesCommonRuleSet"),
+    ("known-bad-inputs", "AWSManagedRulesKnownBadInputsRuleSet"),
+)
+RATE_RULE = "rate-limit-per-ip"
+RATE_WINDOW_SECONDS = 300
+# Headers that carry credentials or session ids: kept out of the WAF logs.
+REDACTED_HEADERS = ("authorization", "cookie")
+
+
+def _visibility(metric_name: str) -> dict[str, Any]:
+    return {"cloudwatch_metrics_enabled": True, "metric_name": metric_name, "sampled_requests_enabled": True}
+
+
+def rules(acl_name: str, rate_limit: int, count_only_rules: Sequence[str]) -> list[dict[str, Any]]:
+    """The rules of a web ACL named ``acl_name``: managed groups then the rate limit, each with metrics."""
+    built: list[dict[str, Any]] = []
+    for priority, (rule, group) in enumerate(MANAGED_RULE_GROUPS):
+        statement: dict[str, Any] = {"name": group, "vendor_name": "AWS"}
+        if group == "AWSManagedRulesCommonRuleSet" and count_only_rules:
+            statement["rule_action_overrides"] = [{"name": r, "action_to_use": {"count": {}}} for r in count_only_rules]
+        built.append(
+            {
+                "name": rule,
+                "priority": priority,
+                "override_action": {"none": {}},
+                "statement": {"managed_rule_group_statement": statement},
+                "visibility_config": _visibility(f"{acl_name}-{rule}"),
+            }
+        )
+    built.append(
+        {
+            "name": RATE_RULE,
+            "priority": len(MANAGED_RULE_GROUPS),
+            "action": {"block": {}},
+            "statement": {
+                "rate_based_statement": {
+                    "limit": rate_limit,
+                    "aggregate_key_type": "IP",
+                    "evaluation_window_sec": RATE_WINDOW_SECONDS,
+                }
+            },
+            "visibility_config": _visibility(f"{acl_name}-{RATE_RULE}"),
+        }
+    )
+    return built
+
+
+@dataclass(frozen=True)
+class WebAclArgs:
+    acl_name: str  # physical name of the web ACL
+    log_group_name: str  # must start with aws-waf-logs-
+    scope: str  # "CLOUDFRONT" (provider in us-east-1) or "REGIONAL"
+    region: str  # the component's provider region: where the ACL, its key and its logs live
+    identity: AwsIdentity
+    protect: bool
+    description: str
+    rate_limit: int
+    count_only_rules: Sequence[str]
+    log_retention_days: int
+    # A REGIONAL ACL's resource (the load balancer's ARN); a CLOUDFRONT ACL is attached by the
+    # distribution's web_acl_id instead.
+    protected_resource_arn: Optional[pulumi.Input[str]] = None
+
+
+class WebAcl(pulumi.ComponentResource):
+    """A web ACL with its log group and logging configuration, all through the component's provider."""
+
+    def __init__(self, name: str, args: WebAclArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        super().__init__("mlapi:edge:WebAcl", name, None, opts)
+        if not args.log_group_name.startswith("aws-waf-logs-"):
+            raise ValueError(f"WAF logs to CloudWatch only into log groups named aws-waf-logs-*: {args.log_group_name!r}")
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.web_acl = aws.wafv2.WebAcl(
+            f"{name}-acl",
+            name=args.acl_name,
+            description=args.description,
+            scope=args.scope,
+            default_action={"allow": {}},
+            rules=rules(args.acl_name, args.rate_limit, args.count_only_rules),
+            visibility_config=_visibility(args.acl_name),
+            tags=name_tag(args.acl_name),
+            opts=child,
+        )
+        # WAF logs go to CloudWatch Logs in the web ACL's own region (us-east-1 for CLOUDFRONT), so
+        # each ACL gets its own key there: a KMS key serves only its own region. The logs hold
+        # client addresses, paths and headers.
+        log_group_arn = policies.log_group_arn(args.identity, args.region, args.log_group_name)
+        self.key = aws.kms.Key(
+            f"{name}-logs-key",
+            description=f"Encrypts the WAF logs of {args.acl_name}",
+            enable_key_rotation=True,
+            # AWS allows 7-30 days; short for ephemeral environments so a torn-down key goes soon.
+            deletion_window_in_days=30 if args.protect else 7,
+            policy=policies.kms_key_policy(args.identity, args.region, log_group_arn_pattern=log_group_arn),
+            tags=name_tag(f"{args.acl_name}-logs"),
+            opts=child,
+        )
+        aws.kms.Alias(f"{name}-logs-key-alias", name=f"alias/{args.acl_name}-logs", target_key_id=self.key.key_id, opts=child)
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=args.log_group_name,
+            retention_in_days=args.log_retention_days,
+            kms_key_id=self.key.arn,
+            tags=name_tag(args.log_group_name),
+            opts=child,
+        )
+        self.logging = aws.wafv2.WebAclLoggingConfiguration(
+            f"{name}-logging",
+            resource_arn=self.web_acl.arn,
+            log_destination_configs=[self.log_group.arn],
+            redacted_fields=[{"single_header": {"name": header}} for header in REDACTED_HEADERS],
+            opts=child,
+        )
+        if args.protected_resource_arn is not None:
+            aws.wafv2.WebAclAssociation(
+                f"{name}-association",
+                resource_arn=args.protected_resource_arn,
+                web_acl_arn=self.web_acl.arn,
+                opts=child,
+            )
+        self.register_outputs({"webAclArn": self.web_acl.arn, "logGroupName": self.log_group.name})

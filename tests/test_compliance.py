@@ -1,0 +1,688 @@
+"""Compliance rules (shared/compliance): each rule on small hand-made plan fragments, the same rules
+through the policy pack's adapters (and the real pack over gRPC), and the default environment's
+whole plan through `invoke check`."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from typing import Any, Optional
+
+import pytest
+from pulumi_policy import (
+    PolicyProviderResource,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    StackValidationArgs,
+)
+from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, UnknownValueError, unknown_checking_proxy
+
+from conftest import ROOT
+from shared.compliance import REGISTRY, AppliesTo, Scope, Status, by_id
+from shared.compliance.model import Environment
+from shared.compliance.offline import resolve_protect
+from shared.compliance.pack import build_policies, environment
+from shared.compliance.plan_view import view_from_document
+from shared.compliance.runner import run
+
+ENV = "demo"
+ACCOUNT = "111122223333"
+KEY_ARN = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/0f0e0d0c-0000-4000-8000-000000000001"
+LB_ARN = f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:loadbalancer/app/mlapi-alb-demo/0123456789abcdef"
+
+
+# -- plan fragments ---------------------------------------------------------------------------------
+def res(type_: str, name: str, inputs: Optional[dict] = None, *, layer: str = "data", state: Optional[dict] = None,
+        provider: Optional[str] = None) -> dict[str, Any]:
+    item = {
+        "urn": f"urn:pulumi:{ENV}::mlapi-{layer}::{type_}::{name}",
+        "type": type_,
+        "name": name,
+        "parent": None,
+        "provider": provider,
+        "inputs": inputs or {},
+        "layer": layer,
+    }
+    if state is not None:
+        item["state"] = state
+    return item
+
+
+def fragment(*resources: dict, region: str = "us-east-1", outputs: Optional[dict] = None) -> dict[str, Any]:
+    """A format-1 plan document holding ``resources`` (grouped by their layer)."""
+    layers: dict[str, list] = {}
+    for item in resources:
+        item = dict(item)
+        layers.setdefault(item.pop("layer"), []).append(item)
+    return {
+        "format": 1,
+        "environment": ENV,
+        "region": region,
+        "layers": [
+            {"layer": name, "project": f"mlapi-{name}", "resources": items, "outputs": (outputs or {}).get(name, {})}
+            for name, items in layers.items()
+        ],
+    }
+
+
+def results_of(rule_id: str, document: dict, *, protect: bool = False, twin: Optional[dict] = None):
+    view = view_from_document(document)
+    if twin is not None:
+        view.twin = view_from_document(twin, account=twin["account"])
+    env = Environment(suffix=ENV, region=document["region"], protect=protect, protect_source="test")
+    return run(view, env, rules=[by_id(rule_id)]).results
+
+
+def violations(rule_id: str, document: dict, **kw) -> list[str]:
+    return [r.finding.message for r in results_of(rule_id, document, **kw) if r.status is Status.VIOLATION]
+
+
+def policy_json(*statements: dict) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def containers(**container: Any) -> str:
+    base = {
+        "name": "api",
+        "image": "nginx",
+        "readonlyRootFilesystem": True,
+        "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/mlapi/demo/api"}},
+        "environment": [{"name": "LOG_LEVEL", "value": "info"}, {"name": "DB_SECRET_ARN", "value": "arn:aws:secretsmanager:x"}],
+    }
+    base.update(container)
+    return json.dumps([{k: v for k, v in base.items() if v is not None}])
+
+
+KMS, CLUSTER, INSTANCE = "aws:kms/key:Key", "aws:rds/cluster:Cluster", "aws:rds/clusterInstance:ClusterInstance"
+TABLE, SECRET, LOG_GROUP = "aws:dynamodb/table:Table", "aws:secretsmanager/secret:Secret", "aws:cloudwatch/logGroup:LogGroup"
+SG, INGRESS = "aws:ec2/securityGroup:SecurityGroup", "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+VPC, SUBNET = "aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet"
+LB, LISTENER = "aws:lb/loadBalancer:LoadBalancer", "aws:lb/listener:Listener"
+DIST, ACL = "aws:cloudfront/distribution:Distribution", "aws:wafv2/webAcl:WebAcl"
+TASKDEF, REPO = "aws:ecs/taskDefinition:TaskDefinition", "aws:ecr/repository:Repository"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+
+GOOD_CERT = {"acmCertificateArn": "arn:aws:acm:us-east-1:1:certificate/x", "sslSupportMethod": "sni-only", "minimumProtocolVersion": "TLSv1.2_2021"}
+HTTPS_BEHAVIOR = {"viewerProtocolPolicy": "redirect-to-https", "targetOriginId": "alb"}
+
+
+def lb_with(*listeners: dict, layer: str = "compute") -> list[dict]:
+    lb = res(LB, "lb-alb", {"name": "mlapi-alb-demo", "loadBalancerType": "application", "securityGroups": ["sg-alb"]},
+             layer=layer, state={"arn": LB_ARN, "id": LB_ARN})
+    return [lb, *(res(LISTENER, f"lb-{l['protocol'].lower()}", {"loadBalancerArn": LB_ARN, **l}, layer=layer) for l in listeners)]
+
+
+HTTP_REDIRECT = {"protocol": "HTTP", "port": 80, "defaultActions": [{"type": "redirect", "redirect": {"protocol": "HTTPS", "port": "443", "statusCode": "HTTP_301"}}]}
+HTTP_FORWARD = {"protocol": "HTTP", "port": 80, "defaultActions": [{"type": "forward", "targetGroupArn": "tg"}]}
+HTTPS = {"protocol": "HTTPS", "port": 443, "sslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06", "certificateArn": "arn:cert"}
+
+
+def network(public_db_subnet: bool) -> list[dict]:
+    route = {"cidrBlock": "0.0.0.0/0", "gatewayId": "igw-0abc"} if public_db_subnet else {"cidrBlock": "0.0.0.0/0", "natGatewayId": "nat-0abc"}
+    return [
+        res(SUBNET, "private-0", {"mapPublicIpOnLaunch": False}, layer="network", state={"id": "subnet-0a"}),
+        res("aws:ec2/routeTable:RouteTable", "rt-0", {"routes": [route]}, layer="network", state={"id": "rtb-0a"}),
+        res("aws:ec2/routeTableAssociation:RouteTableAssociation", "rta-0", {"subnetId": "subnet-0a", "routeTableId": "rtb-0a"}, layer="network"),
+        res("aws:rds/subnetGroup:SubnetGroup", "db-subnets", {"name": "mlapi-db-demo", "subnetIds": ["subnet-0a"]}),
+    ]
+
+
+def world_ingress(port: int) -> list[dict]:
+    return [
+        res(SG, "sg-alb", {"name": "mlapi-alb-sg-demo", "description": "ALB"}, layer="network", state={"id": "sg-alb"}),
+        res(INGRESS, f"alb-in-{port}", {"securityGroupId": "sg-alb", "ipProtocol": "tcp", "fromPort": port, "toPort": port,
+                                        "cidrIpv4": "0.0.0.0/0", "description": "clients"}, layer="network"),
+        *lb_with(HTTPS),
+    ]
+
+
+def cluster(instances: int) -> list[dict]:
+    return [
+        res(CLUSTER, "db", {"clusterIdentifier": "mlapi-db-demo"}),
+        *(res(INSTANCE, f"db-{i}", {"clusterIdentifier": "mlapi-db-demo", "identifier": f"mlapi-db-{i}-demo"}) for i in range(instances)),
+    ]
+
+
+def literal_case(twin_region_in_input: str) -> tuple[dict, dict]:
+    """The same VPC endpoint rendered for us-east-1 and, second, for eu-west-1 with another account."""
+    a = fragment(res("aws:ec2/vpcEndpoint:VpcEndpoint", "s3", {"serviceName": "com.amazonaws.us-east-1.s3"}, layer="network"))
+    b = fragment(res("aws:ec2/vpcEndpoint:VpcEndpoint", "s3", {"serviceName": f"com.amazonaws.{twin_region_in_input}.s3"}, layer="network"),
+                 region="eu-west-1")
+    b["account"] = "444455556666"
+    return a, b
+
+
+# rule id -> (passing fragment, failing fragment, text the failure must contain, protect)
+CASES: dict[str, tuple[list[dict], list[dict], str, bool]] = {
+    "kms-key-rotation": ([res(KMS, "k", {"enableKeyRotation": True})], [res(KMS, "k", {"enableKeyRotation": False})], "rotation is off", False),
+    "kms-key-not-public": (
+        [res(KMS, "k", {"enableKeyRotation": True, "policy": policy_json({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*",
+                                                                          "Condition": {"StringEquals": {"kms:CallerAccount": ACCOUNT}}})})],
+        [res(KMS, "k", {"enableKeyRotation": True, "policy": policy_json({"Sid": "Open", "Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"})})],
+        "'Open' allows Principal '*'", False,
+    ),
+    "aurora-encrypted-cmk": ([res(CLUSTER, "db", {"storageEncrypted": True, "kmsKeyId": KEY_ARN})], [res(CLUSTER, "db", {"storageEncrypted": True})], "customer-managed", False),
+    "dynamodb-encrypted-cmk": ([res(TABLE, "t", {"serverSideEncryption": {"enabled": True, "kmsKeyArn": KEY_ARN}})], [res(TABLE, "t", {})], "not enabled", False),
+    "secret-encrypted-cmk": ([res(SECRET, "s", {"kmsKeyId": KEY_ARN})], [res(SECRET, "s", {"kmsKeyId": "alias/aws/secretsmanager"})], "AWS-managed key", False),
+    "log-group-encrypted-cmk": ([res(LOG_GROUP, "lg", {"kmsKeyId": KEY_ARN})], [res(LOG_GROUP, "lg", {"retentionInDays": 7})], "customer-managed", False),
+    "log-group-retention": ([res(LOG_GROUP, "lg", {"retentionInDays": 30})], [res(LOG_GROUP, "lg", {"retentionInDays": 0})], "forever", False),
+    "database-not-public": ([res(INSTANCE, "i", {"publiclyAccessible": False})], [res(INSTANCE, "i", {"publiclyAccessible": True})], "publiclyAccessible", False),
+    "database-in-private-subnets": (network(public_db_subnet=False), network(public_db_subnet=True), "internet gateway", False),
+    "rds-managed-master-password": ([res(CLUSTER, "db", {"manageMasterUserPassword": True})], [res(CLUSTER, "db", {"masterPassword": "hunter2"})], "masterPassword is set", False),
+    "aurora-deletion-protection": ([res(CLUSTER, "db", {"deletionProtection": True})], [res(CLUSTER, "db", {"deletionProtection": False})], "deletionProtection", True),
+    "aurora-final-snapshot": ([res(CLUSTER, "db", {"skipFinalSnapshot": False, "finalSnapshotIdentifier": "mlapi-final-demo"})],
+                              [res(CLUSTER, "db", {"skipFinalSnapshot": True})], "loses its data", True),
+    "aurora-multi-az": (cluster(2), cluster(1), "1 instance(s)", True),
+    "dynamodb-deletion-protection": ([res(TABLE, "t", {"deletionProtectionEnabled": True})], [res(TABLE, "t", {})], "deletionProtectionEnabled", True),
+    "dynamodb-point-in-time-recovery": ([res(TABLE, "t", {"pointInTimeRecovery": {"enabled": True}})], [res(TABLE, "t", {"pointInTimeRecovery": {"enabled": False}})], "recovery is off", True),
+    "ephemeral-destroyable": ([res(LB, "lb", {"enableDeletionProtection": False}, layer="compute")],
+                              [res(LB, "lb", {"enableDeletionProtection": True}, layer="compute")], "`pulumi destroy` fails", False),
+    "secret-rotation": (
+        [res(SECRET, "s", {"name": "mlapi-app-demo"}, state={"arn": "arn:secret:s"}), res("aws:secretsmanager/secretRotation:SecretRotation", "r", {"secretId": "arn:secret:s"})],
+        [res(SECRET, "s", {"name": "mlapi-app-demo"}, state={"arn": "arn:secret:s"})], "no SecretRotation", False,
+    ),
+    "subnet-no-auto-public-ip": ([res(SUBNET, "s", {"mapPublicIpOnLaunch": False}, layer="network")], [res(SUBNET, "s", {"mapPublicIpOnLaunch": True}, layer="network")], "mapPublicIpOnLaunch", False),
+    "sg-no-world-ingress": (world_ingress(443), world_ingress(22), "port 22 is open to 0.0.0.0/0", False),
+    "sg-rule-descriptions": (
+        [res(SG, "sg", {"description": "ALB", "ingress": [{"description": "clients", "fromPort": 443}]}, layer="network")],
+        [res(SG, "sg", {"description": "ALB"}, layer="network"), res(INGRESS, "in", {"ipProtocol": "tcp"}, layer="network")], "no description", False,
+    ),
+    "default-sg-closed": (
+        [res(VPC, "vpc", {}, layer="network", state={"id": "vpc-1"}),
+         res("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "default", {"vpcId": "vpc-1", "ingress": [], "egress": []}, layer="network")],
+        [res(VPC, "vpc", {}, layer="network", state={"id": "vpc-1"})], "keeps AWS's allow rules", False,
+    ),
+    "vpc-flow-logs": (
+        [res(VPC, "vpc", {}, layer="network", state={"id": "vpc-1"}), res("aws:ec2/flowLog:FlowLog", "fl", {"vpcId": "vpc-1"}, layer="network")],
+        [res(VPC, "vpc", {}, layer="network", state={"id": "vpc-1"})], "no flow log", False,
+    ),
+    "task-no-public-ip": ([res("aws:ecs/service:Service", "svc", {"networkConfiguration": {"assignPublicIp": False}}, layer="compute")],
+                          [res("aws:ecs/service:Service", "svc", {"networkConfiguration": {"assignPublicIp": True}}, layer="compute")], "assignPublicIp", False),
+    "alb-drop-invalid-headers": ([res(LB, "lb", {"dropInvalidHeaderFields": True}, layer="compute")], [res(LB, "lb", {}, layer="compute")], "dropInvalidHeaderFields", False),
+    "alb-https-redirect": (lb_with(HTTPS, HTTP_REDIRECT), lb_with(HTTPS, HTTP_FORWARD), "serves plain HTTP", False),
+    "alb-tls-policy": ([res(LISTENER, "l", HTTPS, layer="compute")], [res(LISTENER, "l", {**HTTPS, "sslPolicy": "ELBSecurityPolicy-2016-08"}, layer="compute")], "older than 1.2", False),
+    "alb-behind-waf": ([*lb_with(), res("aws:wafv2/webAclAssociation:WebAclAssociation", "assoc", {"resourceArn": LB_ARN}, layer="edge")],
+                       lb_with(), "not behind a WAF", False),
+    "alb-deletion-protection": ([res(LB, "lb", {"enableDeletionProtection": True}, layer="compute")], [res(LB, "lb", {}, layer="compute")], "enableDeletionProtection", True),
+    "cloudfront-https-viewers": ([res(DIST, "cdn", {"defaultCacheBehavior": HTTPS_BEHAVIOR}, layer="edge")],
+                                 [res(DIST, "cdn", {"defaultCacheBehavior": {"viewerProtocolPolicy": "allow-all"}}, layer="edge")], "allows plain HTTP", False),
+    "cloudfront-custom-certificate": ([res(DIST, "cdn", {"viewerCertificate": GOOD_CERT}, layer="edge")],
+                                      [res(DIST, "cdn", {"viewerCertificate": {"cloudfrontDefaultCertificate": True}}, layer="edge")], "default *.cloudfront.net", True),
+    "cloudfront-tls12": ([res(DIST, "cdn", {"viewerCertificate": GOOD_CERT}, layer="edge")],
+                         [res(DIST, "cdn", {"viewerCertificate": {**GOOD_CERT, "minimumProtocolVersion": "TLSv1_2016"}}, layer="edge")], "older than 1.2", False),
+    "cloudfront-waf": ([res(DIST, "cdn", {"webAclId": "arn:aws:wafv2:us-east-1:1:global/webacl/x/y"}, layer="edge")], [res(DIST, "cdn", {}, layer="edge")], "not behind a WAF", False),
+    "cloudfront-origin-https": (
+        [res(DIST, "cdn", {"origins": [{"originId": "alb", "customOriginConfig": {"originProtocolPolicy": "https-only", "originSslProtocols": ["TLSv1.2"]}}]}, layer="edge")],
+        [res(DIST, "cdn", {"origins": [{"originId": "alb", "customOriginConfig": {"originProtocolPolicy": "http-only"}}]}, layer="edge")], "originProtocolPolicy=http-only", False,
+    ),
+    "waf-has-rules": ([res(ACL, "acl", {"rules": [{"name": "common"}]}, layer="edge")], [res(ACL, "acl", {"rules": []}, layer="edge")], "no rules", False),
+    "waf-logging": (
+        [res(ACL, "acl", {}, layer="edge", state={"arn": "arn:acl"}),
+         res("aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration", "log", {"resourceArn": "arn:acl"}, layer="edge")],
+        [res(ACL, "acl", {}, layer="edge", state={"arn": "arn:acl"})], "not recorded", False,
+    ),
+    "iam-no-wildcard-actions": ([res(ROLE_POLICY, "p", {"policy": policy_json({"Effect": "Allow", "Action": ["logs:PutLogEvents"], "Resource": ["arn:log"]})})],
+                                [res(ROLE_POLICY, "p", {"policy": policy_json({"Sid": "All", "Effect": "Allow", "Action": "s3:*", "Resource": ["arn:b"]})})], "allows s3:*", False),
+    "iam-no-wildcard-resource": (
+        [res(ROLE_POLICY, "p", {"policy": policy_json({"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*"}),})],
+        [res(ROLE_POLICY, "p", {"policy": policy_json({"Sid": "Read", "Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": "*"})})],
+        "dynamodb:GetItem on Resource '*'", False,
+    ),
+    "ecs-distinct-task-roles": ([res(TASKDEF, "td", {"taskRoleArn": "arn:role/task", "executionRoleArn": "arn:role/exec"}, layer="compute")],
+                                [res(TASKDEF, "td", {"taskRoleArn": "arn:role/one", "executionRoleArn": "arn:role/one"}, layer="compute")], "same role", False),
+    "ecs-container-insights": ([res("aws:ecs/cluster:Cluster", "c", {"settings": [{"name": "containerInsights", "value": "enabled"}]}, layer="compute")],
+                               [res("aws:ecs/cluster:Cluster", "c", {}, layer="compute")], "not enabled", False),
+    "ecs-container-logging": ([res(TASKDEF, "td", {"containerDefinitions": containers()}, layer="compute")],
+                              [res(TASKDEF, "td", {"containerDefinitions": containers(logConfiguration=None)}, layer="compute")], "no logConfiguration", False),
+    "ecs-no-secrets-in-environment": (
+        [res(TASKDEF, "td", {"containerDefinitions": containers()}, layer="compute")],
+        [res(TASKDEF, "td", {"containerDefinitions": containers(environment=[{"name": "DB_PASSWORD", "value": "hunter2"}])}, layer="compute")],
+        "DB_PASSWORD looks like a credential", False,
+    ),
+    "ecs-readonly-root-filesystem": ([res(TASKDEF, "td", {"containerDefinitions": containers()}, layer="compute")],
+                                     [res(TASKDEF, "td", {"containerDefinitions": containers(readonlyRootFilesystem=None)}, layer="compute")], "root filesystem", False),
+    "ecs-not-privileged": ([res(TASKDEF, "td", {"containerDefinitions": containers()}, layer="compute")],
+                           [res(TASKDEF, "td", {"containerDefinitions": containers(privileged=True)}, layer="compute")], "is privileged", False),
+    "ecr-scan-on-push": ([res(REPO, "r", {"imageScanningConfiguration": {"scanOnPush": True}}, layer="compute")], [res(REPO, "r", {}, layer="compute")], "scanOnPush", False),
+    "ecr-immutable-tags": ([res(REPO, "r", {"imageTagMutability": "IMMUTABLE"}, layer="compute")], [res(REPO, "r", {"imageTagMutability": "MUTABLE"}, layer="compute")], "MUTABLE", False),
+    "ecr-lifecycle-policy": (
+        [res(REPO, "r", {"name": "mlapi-api-demo"}, layer="compute"), res("aws:ecr/lifecyclePolicy:LifecyclePolicy", "lp", {"repository": "mlapi-api-demo"}, layer="compute")],
+        [res(REPO, "r", {"name": "mlapi-api-demo"}, layer="compute")], "no lifecycle policy", False,
+    ),
+    "names-carry-suffix": ([res(SG, "sg", {"name": "mlapi-alb-sg-demo", "tags": {"Name": "mlapi-alb-sg-demo"}}, layer="network")],
+                           [res(SG, "sg", {"name": "mlapi-alb-sg-demonstration"}, layer="network")], "does not contain the environment suffix 'demo'", False),
+    # Judged by comparing two renderings: see the literal tests below.
+    "no-literal-region-or-account": ([], [], "", False),
+}
+
+
+def test_every_rule_has_a_passing_and_a_failing_case():
+    assert set(CASES) == {r.id for r in REGISTRY}
+
+
+def test_every_rule_names_controls_and_a_fix_and_has_a_unique_id():
+    ids = [r.id for r in REGISTRY]
+    assert len(ids) == len(set(ids))
+    for r in REGISTRY:
+        assert r.controls and all(c.strip() for c in r.controls), r.id
+        assert len(r.fix) > 20 and r.title, r.id
+        if r.scope is not Scope.RESOURCE:
+            assert r.pack_note, f"{r.id}: a stack/plan rule must say what one stack can judge"
+
+
+@pytest.mark.parametrize("rule_id", [r for r in CASES if r != "no-literal-region-or-account"])
+def test_rule_passes_the_good_fragment_and_fails_the_bad_one(rule_id):
+    good, bad, expected, protect = CASES[rule_id]
+    assert violations(rule_id, fragment(*good), protect=protect) == []
+    found = violations(rule_id, fragment(*bad), protect=protect)
+    assert found, f"{rule_id} did not flag its failing fragment"
+    assert any(expected in message for message in found), found
+
+
+# -- details of single rules ----------------------------------------------------------------------
+def test_asymmetric_keys_cannot_rotate_and_are_not_flagged():
+    key = res(KMS, "k", {"keySpec": "RSA_2048", "customerMasterKeySpec": "RSA_2048"})
+    assert violations("kms-key-rotation", fragment(key)) == []
+
+
+def test_world_ingress_on_a_group_without_a_load_balancer_is_a_violation_on_any_port():
+    rules = world_ingress(443)
+    rules[0]["state"] = {"id": "sg-service"}
+    rules[1]["inputs"]["securityGroupId"] = "sg-service"
+    found = violations("sg-no-world-ingress", fragment(*rules))
+    assert found == ["port 443 is open to 0.0.0.0/0, and this is not a load balancer's security group"]
+
+
+def test_world_ingress_of_every_protocol_is_flagged_even_on_the_alb():
+    rules = world_ingress(443)
+    rules[1]["inputs"].update(ipProtocol="-1", fromPort=0, toPort=0)
+    assert "every port is open" in violations("sg-no-world-ingress", fragment(*rules))[0]
+
+
+def test_no_redirect_is_required_without_a_certificate():
+    assert violations("alb-https-redirect", fragment(*lb_with(HTTP_FORWARD))) == []
+
+
+def test_ssm_messages_wildcard_action_is_refused_but_the_channel_actions_are_accepted_on_star():
+    channels = ["ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"]
+    good = res(ROLE_POLICY, "p", {"policy": policy_json({"Effect": "Allow", "Action": channels, "Resource": "*"})})
+    bad = res(ROLE_POLICY, "p", {"policy": policy_json({"Effect": "Allow", "Action": "ssmmessages:*", "Resource": "*"})})
+    assert violations("iam-no-wildcard-actions", fragment(good)) == violations("iam-no-wildcard-resource", fragment(good)) == []
+    assert violations("iam-no-wildcard-actions", fragment(bad))
+    assert violations("iam-no-wildcard-resource", fragment(bad))
+
+
+def test_role_inline_policies_are_checked_and_key_policies_are_exempt_from_resource_star():
+    role = res("aws:iam/role:Role", "r", {"inlinePolicies": [{"name": "x", "policy": policy_json({"Effect": "Allow", "Action": "*", "Resource": "*"})}]})
+    assert any("allows *" in m for m in violations("iam-no-wildcard-actions", fragment(role)))
+    key = res(KMS, "k", {"enableKeyRotation": True, "policy": policy_json({"Effect": "Allow", "Principal": {"AWS": "arn:root"}, "Action": "kms:*", "Resource": "*"})})
+    assert violations("iam-no-wildcard-resource", fragment(key)) == []
+
+
+def test_a_secret_interpolated_into_container_definitions_is_flagged():
+    task = res(TASKDEF, "td", {"containerDefinitions": "[secret]"}, layer="compute")
+    assert violations("ecs-no-secrets-in-environment", fragment(task)) == [
+        "containerDefinitions is a secret value: a secret was interpolated into the task definition"
+    ]
+
+
+def test_aws_keys_in_environment_are_flagged_by_name_and_by_value():
+    by_name = containers(environment=[{"name": "AWS_SECRET_ACCESS_KEY", "value": "x"}])
+    by_value = containers(environment=[{"name": "UPSTREAM", "value": "AKIAABCDEFGHIJKLMNOP"}])
+    harmless = containers(environment=[{"name": "TOKEN_TTL", "value": "3600"}, {"name": "DB_PASSWORD_SECRET_ARN", "value": "arn:aws:x"}])
+    for defs, expected in ((by_name, 1), (by_value, 1), (harmless, 0)):
+        found = violations("ecs-no-secrets-in-environment", fragment(res(TASKDEF, "td", {"containerDefinitions": defs}, layer="compute")))
+        assert len(found) == expected, (defs, found)
+
+
+def test_task_role_carrying_the_execution_policy_is_flagged():
+    task = res(TASKDEF, "td", {"taskRoleArn": "arn:role/task", "executionRoleArn": "arn:role/exec"}, layer="compute")
+    role = res("aws:iam/role:Role", "task-role", {"name": "mlapi-task-demo"}, layer="compute", state={"arn": "arn:role/task"})
+    attachment = res("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "att",
+                     {"role": "mlapi-task-demo", "policyArn": "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"}, layer="compute")
+    assert violations("ecs-distinct-task-roles", fragment(task, role, attachment)) == ["the task role has AmazonECSTaskExecutionRolePolicy attached"]
+
+
+def test_log_group_paths_and_kms_aliases_carry_the_suffix_as_a_path_segment():
+    good = [res(LOG_GROUP, "lg", {"name": "/mlapi/demo/api"}), res("aws:kms/alias:Alias", "a", {"name": "alias/mlapi-data-demo"})]
+    assert violations("names-carry-suffix", fragment(*good)) == []
+    # An engine family is not a name; a task definition's family is.
+    params = res("aws:rds/clusterParameterGroup:ClusterParameterGroup", "pg", {"name": "mlapi-pg-demo", "family": "aurora-postgresql16"})
+    assert violations("names-carry-suffix", fragment(params)) == []
+    task = res(TASKDEF, "td", {"family": "api"}, layer="compute")
+    assert violations("names-carry-suffix", fragment(task)) == ["family 'api' does not contain the environment suffix 'demo'"]
+    # DNS names are not resource names of their own.
+    assert violations("names-carry-suffix", fragment(res("aws:route53/record:Record", "r", {"name": "api.example.com"}))) == []
+
+
+# -- environment-aware rules ----------------------------------------------------------------------
+@pytest.mark.parametrize("rule_id", [r.id for r in REGISTRY if r.applies_to is AppliesTo.PROTECTED])
+def test_protected_only_rules_are_waived_for_ephemeral_environments_with_the_reason(rule_id):
+    bad = fragment(*CASES[rule_id][1])
+    results = results_of(rule_id, bad, protect=False)
+    assert results and all(r.status is Status.WAIVED for r in results)
+    assert all("ephemeral environment (protect=false" in r.reason and by_id(rule_id).waiver in r.reason for r in results)
+    assert all(r.status is Status.VIOLATION for r in results_of(rule_id, bad, protect=True))
+
+
+def test_destroyability_is_required_of_ephemeral_environments_and_waived_for_protected_ones():
+    protected_lb = fragment(res(LB, "lb", {"enableDeletionProtection": True}, layer="compute"))
+    assert [r.status for r in results_of("ephemeral-destroyable", protected_lb, protect=True)] == [Status.WAIVED]
+    assert [r.status for r in results_of("ephemeral-destroyable", protected_lb, protect=False)] == [Status.VIOLATION]
+
+
+def test_default_cloudfront_certificate_is_accepted_only_for_ephemeral_environments():
+    default_cert = fragment(res(DIST, "cdn", {"viewerCertificate": {"cloudfrontDefaultCertificate": True}}, layer="edge"))
+    for rule_id in ("cloudfront-custom-certificate", "cloudfront-tls12"):
+        (ephemeral,) = results_of(rule_id, default_cert, protect=False)
+        assert ephemeral.status is Status.WAIVED and "throwaway" in ephemeral.reason
+        (protected,) = results_of(rule_id, default_cert, protect=True)
+        assert protected.status is Status.VIOLATION
+
+
+def test_protect_is_read_from_the_flag_the_plans_mode_then_the_data_layers_output():
+    document = fragment(res(KMS, "k"), outputs={"data": {"protected": True}})
+    assert resolve_protect(document, ENV) == (True, "from the data layer's `protected` output")
+    assert resolve_protect(document, ENV, flag=False)[0] is False
+    for layer in document["layers"]:
+        layer["protected"] = False
+    assert resolve_protect(document, ENV) == (False, "the plan's layers were all rendered with protect=false")
+
+
+# -- literal region / account ----------------------------------------------------------------------
+def test_region_that_follows_the_rendering_is_derived():
+    a, b = literal_case("eu-west-1")
+    assert violations("no-literal-region-or-account", a, twin=b) == []
+
+
+def test_region_that_stays_the_same_in_both_renderings_is_a_literal():
+    a, b = literal_case("us-east-1")
+    (message,) = violations("no-literal-region-or-account", a, twin=b)
+    assert "inputs.serviceName contains the literal region 'us-east-1'" in message and "eu-west-1" in message
+
+
+def test_account_id_that_stays_the_same_is_a_literal_and_one_that_follows_is_derived():
+    def policy_doc(account: str, region: str) -> dict:
+        statement = {"Effect": "Allow", "Action": ["logs:PutLogEvents"], "Resource": [f"arn:aws:logs:{region}:{account}:log-group:x"]}
+        return fragment(res(ROLE_POLICY, "p", {"policy": policy_json(statement)}, layer="network"), region=region)
+
+    a = policy_doc(ACCOUNT, "us-east-1")
+    derived = {**policy_doc("444455556666", "eu-west-1"), "account": "444455556666"}
+    literal = {**policy_doc(ACCOUNT, "eu-west-1"), "account": "444455556666"}
+    assert violations("no-literal-region-or-account", a, twin=derived) == []
+    (message,) = violations("no-literal-region-or-account", a, twin=literal)
+    assert f"literal account '{ACCOUNT}'" in message
+
+
+def test_a_provider_pinned_to_us_east_1_is_allowed_and_its_resources_are_derived_from_it():
+    def rendering(region: str, account: str) -> dict:
+        pin = res("pulumi:providers:aws", "cloudfront", {"region": "us-east-1"}, layer="edge")
+        acl_arn = f"arn:aws:wafv2:us-east-1:{account}:global/webacl/mlapi-cdn-demo/abc"
+        acl = res(ACL, "acl", {"name": "mlapi-cdn-demo", "scope": "CLOUDFRONT"}, layer="edge", provider=f"{pin['urn']}::id", state={"arn": acl_arn})
+        # A resource of the environment's own region quoting the pinned ACL's ARN.
+        dist = res(DIST, "cdn", {"webAclId": acl_arn}, layer="edge")
+        return fragment(pin, acl, dist, region=region)
+
+    twin = {**rendering("eu-west-1", "444455556666"), "account": "444455556666"}
+    assert violations("no-literal-region-or-account", rendering("us-east-1", ACCOUNT), twin=twin) == []
+
+
+def test_a_literal_us_east_1_stands_out_even_beside_a_provider_pinned_there():
+    def rendering(region: str, account: str) -> dict:
+        pin = res("pulumi:providers:aws", "cloudfront", {"region": "us-east-1"}, layer="edge")
+        log_group = f"arn:aws:logs:us-east-1:{account}:log-group:aws-waf-logs-mlapi-demo"  # spelled out, not an output
+        policy = res(ROLE_POLICY, "p", {"policy": policy_json({"Effect": "Allow", "Action": ["logs:PutLogEvents"], "Resource": [log_group]})}, layer="edge")
+        return fragment(pin, policy, region=region)
+
+    twin = {**rendering("eu-west-1", "444455556666"), "account": "444455556666"}
+    (message,) = violations("no-literal-region-or-account", rendering("us-east-1", ACCOUNT), twin=twin)
+    assert "inputs.policy contains the literal region 'us-east-1'" in message
+
+
+def test_a_provider_pinned_to_another_region_is_a_literal():
+    def rendering(region: str) -> dict:
+        return fragment(res("pulumi:providers:aws", "pinned", {"region": "eu-central-1"}, layer="edge"), region=region)
+
+    twin = {**rendering("eu-west-1"), "account": "444455556666"}
+    (message,) = violations("no-literal-region-or-account", rendering("us-east-1"), twin=twin)
+    assert "pinned to the literal region 'eu-central-1'" in message
+
+
+def test_without_a_second_rendering_the_literal_rule_is_not_judged():
+    a, _ = literal_case("eu-west-1")
+    (result,) = results_of("no-literal-region-or-account", a)
+    assert result.status is Status.NOT_JUDGED
+
+
+# -- the same rules through the policy pack's adapters --------------------------------------------
+class Rejected(Exception):
+    """Raised by our fake args in place of pulumi_policy's not-applicable signal."""
+
+
+def _config(protect: bool):
+    """Stack config as the engine hands it to the pack: region and every layer's `protect`."""
+    values = {"aws:region": "us-east-1", **{f"mlapi-{layer}:protect": "true" if protect else "false" for layer in ("network", "data", "compute", "edge")}}
+    return values.get
+
+
+def _policy(rule_id: str, protect: bool):
+    return next(p for p in build_policies(lookup=_config(protect)) if p.name == rule_id)
+
+
+def _run_pack(rule_id: str, items: list[dict], protect: bool) -> tuple[list[str], Optional[str]]:
+    """Violations and the not-applicable reason the pack reports for ``items``."""
+    policy = _policy(rule_id, protect)
+    found: list[str] = []
+    report = lambda message, urn=None: found.append(message)  # noqa: E731
+    reason: Optional[str] = None
+    try:
+        if by_id(rule_id).scope is Scope.RESOURCE:
+            for item in items:
+                args = ResourceValidationArgs(item["type"], unknown_checking_proxy(copy.deepcopy(item["inputs"])), item["urn"], item["name"],
+                                              PolicyResourceOptions(False, [], None, [], None, [], None), None, {})
+                policy.validate(args, report)
+        else:
+            resources = [
+                PolicyResource(item["type"], unknown_checking_proxy({**item["inputs"], **item.get("state", {})}), item["urn"], item["name"],
+                               PolicyResourceOptions(False, [], None, [], None, [], None), None, None, [], {})
+                for item in items
+            ]
+            policy.validate(StackValidationArgs(resources, {}), report)
+    except Exception as exc:  # pulumi_policy's not-applicable signal
+        if type(exc).__name__ != "_NotApplicableError":
+            raise
+        reason = exc.reason
+    return found, reason
+
+
+# What one stack cannot see: the pack reports "not applicable" with the reason instead.
+PACK_NOT_JUDGED = {"alb-behind-waf", "no-literal-region-or-account"}
+
+
+@pytest.mark.parametrize("rule_id", list(CASES))
+def test_the_policy_pack_judges_the_same_fragments_through_its_adapters(rule_id):
+    good, bad, expected, protect = CASES[rule_id]
+    found, _ = _run_pack(rule_id, good, protect)
+    assert found == []
+    found, reason = _run_pack(rule_id, bad, protect)
+    if rule_id in PACK_NOT_JUDGED:
+        assert found == [] and reason and "invoke check" in reason
+    else:
+        assert found and any(expected in f for f in found), found
+        assert all(by_id(rule_id).fix in f for f in found)
+
+
+def test_the_pack_waives_protected_only_rules_for_an_ephemeral_stack_with_the_reason():
+    found, reason = _run_pack("dynamodb-deletion-protection", CASES["dynamodb-deletion-protection"][1], protect=False)
+    assert found == [] and "ephemeral environment (protect=false, from stack config mlapi-data:protect)" in reason
+
+
+def test_the_pack_reads_protect_from_policy_config_then_stack_config_then_the_default():
+    urn = "urn:pulumi:prod::mlapi-data::aws:dynamodb/table:Table::t"
+    stack_says = lambda key: "true" if key == "mlapi-data:protect" else None  # noqa: E731
+    assert environment(urn, {"protect": False}, lookup=stack_says, environ={}).protect is False
+    env = environment(urn, {}, lookup=stack_says, environ={})
+    assert env.protect is True and env.protect_source == "from stack config mlapi-data:protect" and env.suffix == "prod"
+    env = environment(urn, None, lookup=lambda key: None, environ={})
+    assert env.protect is False and env.protect_source.startswith("default")
+
+
+def test_the_pack_uses_the_providers_region_and_the_suffix_from_stack_config():
+    policy = _policy("names-carry-suffix", False)
+    found: list[str] = []
+    provider = PolicyProviderResource("pulumi:providers:aws", {"region": "eu-west-1"}, "urn:provider", "aws")
+    args = ResourceValidationArgs(SG, unknown_checking_proxy({"name": "mlapi-alb-sg-demo"}), f"urn:pulumi:{ENV}::mlapi-network::{SG}::sg", "sg",
+                                  PolicyResourceOptions(False, [], None, [], None, [], None), provider, {})
+    policy.validate(args, lambda m, u=None: found.append(m))
+    assert found == []
+
+
+def test_a_value_unknown_during_preview_is_left_to_the_sdk_not_guessed():
+    policy = _policy("kms-key-rotation", False)
+    args = ResourceValidationArgs(KMS, unknown_checking_proxy({"enableKeyRotation": UNKNOWN_BOOLEAN_VALUE}), f"urn:pulumi:{ENV}::mlapi-data::{KMS}::k", "k",
+                                  PolicyResourceOptions(False, [], None, [], None, [], None), None, {})
+    with pytest.raises(UnknownValueError):
+        policy.validate(args, lambda m, u=None: None)
+
+
+def test_policy_pack_project_file_uses_the_repository_virtualenv():
+    import yaml
+
+    spec = yaml.safe_load((ROOT / "policy" / "PulumiPolicy.yaml").read_text())
+    assert spec["runtime"]["name"] == "python" and spec["runtime"]["options"]["virtualenv"] == "../.venv"
+    assert "build_policies()" in (ROOT / "policy" / "__main__.py").read_text()
+
+
+def test_the_real_policy_pack_serves_every_rule_over_the_analyzer_protocol():
+    """Start policy/__main__.py as the Pulumi CLI does and talk to it over gRPC."""
+    import grpc
+    from google.protobuf import empty_pb2, struct_pb2
+    from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+
+    environ = {**os.environ, "PULUMI_CONFIG": json.dumps({"mlapi-data:protect": "true"})}
+    process = subprocess.Popen([sys.executable, "__main__.py"], cwd=ROOT / "policy", stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environ)
+    try:
+        port = int(process.stdout.readline())
+        stub = analyzer_pb2_grpc.AnalyzerStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        info = stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
+        levels = {p.name: p.enforcementLevel for p in info.policies}
+        assert info.name == "mlapi-compliance" and set(levels) == {r.id for r in REGISTRY}
+        for r in REGISTRY:
+            assert levels[r.id] == (analyzer_pb2.MANDATORY if r.mandatory else analyzer_pb2.ADVISORY), r.id
+
+        table = struct_pb2.Struct()
+        table.update({"name": "mlapi-sessions-demo", "serverSideEncryption": {"enabled": True, "kmsKeyArn": KEY_ARN}})
+        response = stub.Analyze(analyzer_pb2.AnalyzeRequest(type=TABLE, properties=table, urn=f"urn:pulumi:demo::mlapi-data::{TABLE}::t", name="t"), timeout=30)
+        flagged = {d.policyName: d for d in response.diagnostics}
+        # protect=true came from the stack config the engine hands the pack (PULUMI_CONFIG).
+        assert {"dynamodb-deletion-protection", "dynamodb-point-in-time-recovery"} <= set(flagged)
+        assert flagged["dynamodb-deletion-protection"].enforcementLevel == analyzer_pb2.MANDATORY
+        assert "dynamodb-encrypted-cmk" not in flagged
+
+        lb = struct_pb2.Struct()
+        lb.update({"arn": LB_ARN, "loadBalancerType": "application", "dropInvalidHeaderFields": True})
+        stack = stub.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=[
+            analyzer_pb2.AnalyzerResource(type=LB, properties=lb, urn=f"urn:pulumi:demo::mlapi-compute::{LB}::alb", name="alb")]), timeout=30)
+        not_applicable = {n.policy_name: n.reason for n in stack.not_applicable}
+        assert "invoke check" in not_applicable["alb-behind-waf"]
+        assert "alb-behind-waf" not in {d.policyName for d in stack.diagnostics}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+# -- the offline runner over real plans ------------------------------------------------------------
+def run_invoke(*args: str) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if k not in ("ENVIRONMENT_SUFFIX", "MLAPI_PROTECT", "AWS_REGION", "AWS_DEFAULT_REGION")}
+    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, capture_output=True, text=True, env=environ, timeout=600)
+
+
+def test_outputs_re_derived_from_a_plan_file_match_the_mock_runtimes(default_plan):
+    rendered = {reg.urn: reg for lp in default_plan.layers for reg in lp.rendered.registrations}
+    view = view_from_document(json.loads(json.dumps(default_plan.document())))
+    checked = 0
+    for resource in view:
+        if resource.is_aws and "[secret]" not in json.dumps(resource.inputs):
+            state = rendered[resource.urn].state
+            assert (resource.outputs.get("id"), resource.outputs.get("arn")) == (state.get("id"), state.get("arn")), resource.urn
+            checked += 1
+    assert checked > 20
+
+
+def test_the_default_environment_passes_invoke_check():
+    result = run_invoke("check", "--env", "demo")
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert "PASSED: 0 mandatory violation(s)" in result.stdout
+    for layer in ("network",):
+        assert f"[{layer}]" in result.stdout
+
+
+def test_invoke_check_reports_a_violation_in_a_plan_file_by_layer_and_exits_1(tmp_path, default_plan):
+    document = json.loads(json.dumps(default_plan.document()))
+    network = next(l for l in document["layers"] if l["layer"] == "network")
+    key = next(r for r in network["resources"] if r["type"] == KMS)
+    key["inputs"]["enableKeyRotation"] = False
+    path = tmp_path / "demo.plan.json"
+    path.write_text(json.dumps(document))
+    result = run_invoke("check", "--env", "demo", "--plan", str(path))
+    assert result.returncode == 1
+    out = result.stdout
+    section = out[out.index("[network]"):]
+    assert "FAIL [mandatory] kms-key-rotation (FSBP KMS.4)" in section and key["name"] in section
+    assert "fix:      Set enable_key_rotation=True" in section
+    assert "mandatory compliance violation(s): see the report above" in result.stderr
+
+
+def test_invoke_check_refuses_a_plan_file_of_another_environment(tmp_path, default_plan):
+    path = tmp_path / "demo.plan.json"
+    path.write_text(json.dumps(default_plan.document()))
+    result = run_invoke("check", "--env", "prod", "--plan", str(path))
+    assert result.returncode == 2 and "--env" in result.stderr and "'demo'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_readme_lists_every_rule_with_its_controls():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Compliance checks"):]
+    section = section[: section.index("\n## ", 1)]
+    for r in REGISTRY:
+        row = next((line for line in section.splitlines() if line.startswith(f"| `{r.id}` |")), None)
+        assert row is not None, f"README's Compliance checks table misses {r.id}"
+        assert all(control in row for control in r.controls) and r.severity.value in row, row
+
+
+def test_the_pack_over_each_layer_of_the_default_plan_finds_nothing_invoke_check_does_not(default_plan):
+    """Each layer as a deployed stack (props = inputs and outputs) through every policy of the pack:
+    whatever the pack flags, the offline runner flags too (it sees more, never less)."""
+    document = default_plan.document()
+    states = {reg.urn: reg.state for lp in default_plan.layers for reg in lp.rendered.registrations}
+    env = Environment(suffix=ENV, region="us-east-1", protect=False, protect_source="test")
+    offline = {(r.rule.id, r.resource.urn) for r in run(view_from_document(document, states=states), env).results
+               if r.status is Status.VIOLATION and r.resource is not None}
+    policies = build_policies(lookup=_config(False))
+    opts = PolicyResourceOptions(False, [], None, [], None, [], None)
+    found: set[tuple[str, str]] = set()
+    for lp in default_plan.layers:
+        registrations = lp.rendered.registrations
+        for policy in policies:
+            def attempt(validate, urn=None, name=policy.name):
+                try:
+                    validate(lambda message, reported=None: found.add((name, reported or urn)))
+                except Exception as exc:  # pulumi_policy's not-applicable signal
+                    if type(exc).__name__ != "_NotApplicableError":
+                        raise
+
+            if by_id(policy.name).scope is Scope.RESOURCE:
+                for reg in registrations:
+                    args = ResourceValidationArgs(reg.type, unknown_checking_proxy(copy.deepcopy(reg.inputs)), reg.urn, reg.name, opts, None, {})
+                    attempt(lambda report, args=args, policy=policy: policy.validate(args, report), urn=reg.urn)
+            else:
+                resources = [PolicyResource(r.type, unknown_checking_proxy({**copy.deepcopy(r.inputs), **copy.deepcopy(r.state)}), r.urn, r.name,
+                                            opts, None, None, [], {}) for r in registrations]
+                attempt(lambda report, policy=policy, resources=resources: policy.validate(StackValidationArgs(resources, {}), report))
+    assert found <= offline, sorted(found - offline)
+    assert sum(1 for lp in default_plan.layers for _ in lp.rendered.registrations) > 50

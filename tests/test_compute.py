@@ -1,0 +1,688 @@
+"""The compute layer, rendered through its real program under the mock runtime.
+
+Most tests feed the data layer's StackReference a contract-complete sample (so a value can be
+varied per test); the network layer is rendered for real. ``test_offline_plan_...`` renders
+network -> data -> compute through the real programs, as ``invoke plan`` does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any, Iterator, Optional
+
+import pytest
+
+from conftest import layer_of, plan_layers, policy
+from shared import contracts, manifest
+from shared.config import ConfigReader
+from shared.errors import ConfigError, PlatformError
+from shared.naming import MAX_SUFFIX_LENGTH
+from shared.plan.engine import ORGANIZATION, RecordingMonitor, Rendered, render_program, run_main
+from shared.references import stack_reference_name
+from shared.settings import EnvironmentSettings
+from shared.stack_config import assemble
+
+from mlapi_compute.settings import DEFAULT_IMAGE, ComputeSettings
+
+REGION = "eu-west-1"
+ENV = "cmp"
+ACCOUNT = "111122223333"
+
+ECR = "aws:ecr/repository:Repository"
+TASKDEF = "aws:ecs/taskDefinition:TaskDefinition"
+SERVICE = "aws:ecs/service:Service"
+ALB = "aws:lb/loadBalancer:LoadBalancer"
+TG = "aws:lb/targetGroup:TargetGroup"
+LISTENER = "aws:lb/listener:Listener"
+RULE = "aws:lb/listenerRule:ListenerRule"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+RECORD = "aws:route53/record:Record"
+
+# The only "*" resources allowed, and why: neither action has a resource type in IAM.
+STAR_EXCEPTIONS = {
+    "ecr:GetAuthorizationToken",
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+}
+
+
+def sample_data(region: str = REGION, **overrides: Any) -> dict[str, Any]:
+    """What the data layer exports (every name its contract declares), with realistic values."""
+    arn = f"arn:aws:{{}}:{region}:{ACCOUNT}:{{}}"
+    values = {
+        "clusterEndpoint": f"mlapi-db-{ENV}.cluster-c0ffee123456.{region}.rds.amazonaws.com",
+        "readerEndpoint": f"mlapi-db-{ENV}.cluster-ro-c0ffee123456.{region}.rds.amazonaws.com",
+        "databasePort": 5432.0,  # numbers cross a StackReference as floats
+        "databaseName": "mlapi",
+        "clusterIdentifier": f"mlapi-db-{ENV}",
+        "clusterArn": arn.format("rds", f"cluster:mlapi-db-{ENV}"),
+        "masterSecretArn": arn.format("secretsmanager", "secret:rds!cluster-8f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b-Xy12Ab"),
+        "sessionTableName": f"mlapi-sessions-{ENV}",
+        "sessionTableArn": arn.format("dynamodb", f"table/mlapi-sessions-{ENV}"),
+        "kmsKeyArn": arn.format("kms", "key/0b1c2d3e-4f50-4617-8283-94a5b6c7d8e9"),
+        "applicationSecretArns": {"model-api-key": arn.format("secretsmanager", "secret:mlapi/model-api-key-AbCdEf")},
+        "protected": False,
+    }
+    values.update(overrides)
+    assert set(values) == set(contracts.CONTRACTS["data"]), "sample_data must match the data contract"
+    return values
+
+
+@functools.lru_cache(maxsize=None)
+def _network_outputs(env: str, region: str) -> dict[str, Any]:
+    return dict(layer_of(plan_layers("network", env=env, region=region), "network").raw_outputs)
+
+
+@contextlib.contextmanager
+def recording_options(into: dict[str, dict[str, list[str]]]) -> Iterator[None]:
+    """Record each registration's dependencies and ignoreChanges (the plan keeps only inputs)."""
+    original = RecordingMonitor.RegisterResource
+
+    def register(self, request):  # noqa: ANN001
+        response = original(self, request)
+        into[response.urn] = {"dependencies": list(request.dependencies), "ignoreChanges": list(request.ignoreChanges)}
+        return response
+
+    RecordingMonitor.RegisterResource = register  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        RecordingMonitor.RegisterResource = original  # type: ignore[method-assign]
+
+
+def render_compute(
+    config: Optional[dict[str, Any]] = None,
+    *,
+    data: Optional[dict[str, Any]] = None,
+    network: Optional[dict[str, Any]] = None,
+    env: str = ENV,
+    region: str = REGION,
+    options: Optional[dict[str, dict[str, list[str]]]] = None,
+) -> Rendered:
+    """Render the compute program with the real network layer's exports and ``data`` for the data layer's."""
+    layer = manifest.by_name("compute")
+    cfg = assemble(layer, env, overrides={"aws:region": region, "environmentSuffix": env, "pulumiOrg": ORGANIZATION, **(config or {})})
+    outputs = {
+        stack_reference_name(ORGANIZATION, "network", env): {**_network_outputs(env, region), **(network or {})},
+        stack_reference_name(ORGANIZATION, "data", env): data if data is not None else sample_data(region),
+    }
+    with recording_options(options if options is not None else {}):
+        return render_program(
+            run_main(layer.directory),
+            project=layer.project,
+            stack=env,
+            region=region,
+            config=cfg.values,
+            secret_keys=cfg.secret_keys,
+            stack_outputs=outputs,
+        )
+
+
+def load_settings(region: str = REGION, **config: Any) -> ComputeSettings:
+    values = {k: str(v) for k, v in config.items()}
+    reader = ConfigReader("mlapi-compute", values.get)
+    env = EnvironmentSettings.load("compute", reader, project="mlapi-compute", stack=ENV, aws_lookup={"region": region}.get, environ={})
+    return ComputeSettings.load(reader, env=env)
+
+
+def container(rendered: Rendered) -> dict[str, Any]:
+    (definition,) = json.loads(rendered.one(TASKDEF).inputs["containerDefinitions"])
+    return definition
+
+
+def role_policies(rendered: Rendered) -> dict[str, dict[str, Any]]:
+    """Role name -> its parsed inline policy."""
+    roles = {r.id: r.inputs["name"] for r in rendered.of_type(ROLE)}
+    return {roles[p.inputs["role"]]: policy(p.inputs["policy"]) for p in rendered.of_type(ROLE_POLICY)}
+
+
+def statements(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["Sid"]: s for s in doc["Statement"]}
+
+
+OPTIONS: dict[str, dict[str, list[str]]] = {}
+
+
+@pytest.fixture(scope="module")
+def compute() -> Rendered:
+    return render_compute(options=OPTIONS)
+
+
+@pytest.fixture(scope="module")
+def https() -> Rendered:
+    return render_compute({"albDomainName": "api.example.com", "hostedZoneId": "Z0123456789ABCDEFGHIJ"})
+
+
+# --- image registry ----------------------------------------------------------------------------
+
+
+def test_ecr_repository_scans_is_immutable_kms_encrypted_and_destroyable(compute):
+    repo = compute.one(ECR).inputs
+    assert repo["name"] == f"mlapi-api-{ENV}"
+    assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
+    assert repo["imageTagMutability"] == "IMMUTABLE"
+    assert repo["encryptionConfigurations"] == [{"encryptionType": "KMS", "kmsKey": sample_data()["kmsKeyArn"]}]
+    assert repo["forceDelete"] is True
+    lifecycle = compute.one("aws:ecr/lifecyclePolicy:LifecyclePolicy").inputs
+    assert lifecycle["repository"] == repo["name"]
+    (rule,) = json.loads(lifecycle["policy"])["rules"]
+    assert rule["selection"] == {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 10}
+    assert rule["action"] == {"type": "expire"}
+
+
+def test_protected_environment_keeps_registry_images_and_the_load_balancer():
+    rendered = render_compute({"protect": True, "ecrKeepImages": 25})
+    assert rendered.one(ECR).inputs["forceDelete"] is False
+    assert rendered.one(ALB).inputs["enableDeletionProtection"] is True
+    assert json.loads(rendered.one("aws:ecr/lifecyclePolicy:LifecyclePolicy").inputs["policy"])["rules"][0]["selection"]["countNumber"] == 25
+
+
+# --- cluster and capacity ----------------------------------------------------------------------
+
+
+def test_cluster_has_container_insights_and_seventy_percent_spot(compute):
+    cluster = compute.one("aws:ecs/cluster:Cluster").inputs
+    assert cluster["name"] == f"mlapi-cluster-{ENV}"
+    assert {"name": "containerInsights", "value": "enabled"} in cluster["settings"]
+    providers = compute.one("aws:ecs/clusterCapacityProviders:ClusterCapacityProviders").inputs
+    assert providers["clusterName"] == cluster["name"]
+    assert sorted(providers["capacityProviders"]) == ["FARGATE", "FARGATE_SPOT"]
+    strategy = {s["capacityProvider"]: s for s in providers["defaultCapacityProviderStrategies"]}
+    assert (strategy["FARGATE"]["base"], strategy["FARGATE"]["weight"]) == (2, 3)
+    assert strategy["FARGATE_SPOT"]["weight"] == 7 and not strategy["FARGATE_SPOT"].get("base")
+    spot_share = strategy["FARGATE_SPOT"]["weight"] / sum(s["weight"] for s in strategy.values())
+    assert spot_share == pytest.approx(0.7)
+    # The service uses the same strategy (a service strategy overrides the cluster default).
+    assert compute.one(SERVICE).inputs["capacityProviderStrategies"] == providers["defaultCapacityProviderStrategies"]
+    assert "launchType" not in compute.one(SERVICE).inputs
+
+
+def test_capacity_weights_are_configurable():
+    rendered = render_compute({"fargateBase": 0, "fargateWeight": 1, "fargateSpotWeight": 1})
+    strategy = {s["capacityProvider"]: s for s in rendered.one(SERVICE).inputs["capacityProviderStrategies"]}
+    assert (strategy["FARGATE"].get("base", 0), strategy["FARGATE"]["weight"], strategy["FARGATE_SPOT"]["weight"]) == (0, 1, 1)
+
+
+# --- task definition ---------------------------------------------------------------------------
+
+
+def test_task_definition_is_fargate_awsvpc_one_vcpu_two_gib(compute):
+    task = compute.one(TASKDEF).inputs
+    assert task["requiresCompatibilities"] == ["FARGATE"] and task["networkMode"] == "awsvpc"
+    assert (task["cpu"], task["memory"]) == ("1024", "2048")
+    assert task["family"] == f"mlapi-api-{ENV}"
+    assert task["runtimePlatform"] == {"operatingSystemFamily": "LINUX", "cpuArchitecture": "X86_64"}
+
+
+def test_container_listens_on_the_network_layers_service_port(compute):
+    (mapping,) = container(compute)["portMappings"]
+    assert mapping["containerPort"] == mapping["hostPort"] == 8080 == int(_network_outputs(ENV, REGION)["servicePort"])
+    assert mapping["protocol"] == "tcp"
+
+
+def test_service_port_follows_the_network_layer():
+    rendered = render_compute(network={"servicePort": 9000.0})
+    assert container(rendered)["portMappings"][0]["containerPort"] == 9000
+    assert rendered.one(TG).inputs["port"] == 9000
+    assert rendered.one(SERVICE).inputs["loadBalancers"][0]["containerPort"] == 9000
+    assert {"name": "PORT", "value": "9000"} in container(rendered)["environment"]
+
+
+def test_logs_go_to_an_encrypted_30_day_group_under_the_environment_prefix(compute):
+    group = compute.one("aws:cloudwatch/logGroup:LogGroup")
+    assert group.inputs["name"].startswith(f"/mlapi/{ENV}/")
+    assert group.inputs["retentionInDays"] == 30
+    assert group.inputs["kmsKeyId"] == sample_data()["kmsKeyArn"]
+    log = container(compute)["logConfiguration"]
+    assert log["logDriver"] == "awslogs"
+    assert log["options"]["awslogs-group"] == group.inputs["name"]
+    assert log["options"]["awslogs-region"] == REGION
+    # The region comes from settings: rendered in eu-west-1, no other region appears.
+    assert "us-east-1" not in compute.one(TASKDEF).inputs["containerDefinitions"]
+
+
+def test_database_credentials_are_injected_secrets_and_plain_settings_are_environment(compute):
+    data = sample_data()
+    c = container(compute)
+    secrets = {s["name"]: s["valueFrom"] for s in c["secrets"]}
+    assert secrets == {
+        "DB_USERNAME": f"{data['masterSecretArn']}:username::",
+        "DB_PASSWORD": f"{data['masterSecretArn']}:password::",
+        "MODEL_API_KEY": data["applicationSecretArns"]["model-api-key"],
+    }
+    environment = {e["name"]: e["value"] for e in c["environment"]}
+    assert environment["SESSION_TABLE_NAME"] == data["sessionTableName"]
+    assert environment["DB_HOST"] == data["clusterEndpoint"]
+    assert environment["DB_READER_HOST"] == data["readerEndpoint"]
+    assert (environment["DB_PORT"], environment["DB_NAME"], environment["AWS_REGION"]) == ("5432", "mlapi", REGION)
+    # No secret (nor its ARN) leaks into plain environment variables.
+    assert not any("secretsmanager" in v or "PASSWORD" in k for k, v in environment.items())
+
+
+def test_root_filesystem_is_read_only_with_writable_scratch_and_not_privileged(compute):
+    c = container(compute)
+    assert c["readonlyRootFilesystem"] is True and c["privileged"] is False
+    mounts = {m["containerPath"]: m for m in c["mountPoints"]}
+    assert "/tmp" in mounts and mounts["/tmp"]["readOnly"] is False
+    # ECS Exec's agent needs its own writable directories on a read-only root.
+    assert {"/var/lib/amazon", "/var/log/amazon"} <= set(mounts)
+    volumes = {v["name"] for v in compute.one(TASKDEF).inputs["volumes"]}
+    assert volumes == {m["sourceVolume"] for m in c["mountPoints"]}
+    assert c["linuxParameters"]["initProcessEnabled"] is True
+
+
+def test_writable_root_or_no_exec_drops_the_extra_volumes():
+    rendered = render_compute({"readonlyRootFilesystem": False})
+    assert container(rendered)["readonlyRootFilesystem"] is False
+    assert container(rendered)["mountPoints"] == [] and not rendered.one(TASKDEF).inputs.get("volumes")
+    no_exec = render_compute({"enableExecuteCommand": False})
+    assert [m["containerPath"] for m in container(no_exec)["mountPoints"]] == ["/tmp"]
+    assert no_exec.one(SERVICE).inputs["enableExecuteCommand"] is False
+    assert "configuration" not in no_exec.one("aws:ecs/cluster:Cluster").inputs
+    task_policy = role_policies(no_exec)[f"mlapi-task-{ENV}"]
+    assert not any(a.startswith("ssmmessages:") for s in task_policy["Statement"] for a in s["Action"])
+
+
+def test_task_size_is_configurable():
+    rendered = render_compute({"cpu": 2048, "memory": 8192})
+    task = rendered.one(TASKDEF).inputs
+    assert (task["cpu"], task["memory"]) == ("2048", "8192")
+
+
+# --- the default image -------------------------------------------------------------------------
+
+
+def test_default_image_is_pinned_and_runs_the_placeholder_server(compute):
+    c = container(compute)
+    assert c["image"] == DEFAULT_IMAGE and c["image"].startswith("public.ecr.aws/")
+    assert ":" in c["image"].rsplit("/", 1)[1] and not c["image"].endswith(":latest")
+    assert c["command"][:2] == ["python3", "-c"]
+    assert c["user"] == "65534:65534"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _request(url: str, method: str = "GET") -> tuple[int, bytes]:
+    request = urllib.request.Request(url, method=method, data=b'{"x": 1}' if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_default_container_command_answers_the_health_check_and_the_api_paths(compute):
+    """Runs the exact command of the rendered container definition, as ECS would, and asks it what
+    the load balancer and the listener rules send it."""
+    c = container(compute)
+    port = _free_port()
+    environment = {e["name"]: e["value"] for e in c["environment"]}
+    environment["PORT"] = str(port)
+    process = subprocess.Popen([sys.executable, *c["command"][1:]], env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                status, body = _request(base + "/health")
+                break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise AssertionError("the placeholder server did not start: " + process.stderr.read1().decode())  # type: ignore[union-attr]
+        assert status == 200 and json.loads(body) == {"status": "ok"}
+        assert _request(base + "/health", "HEAD")[0] == 200
+        status, body = _request(base + "/api/v1/models?verbose=1")
+        assert status == 200 and json.loads(body)["version"] == "v1"
+        status, body = _request(base + "/api/v2/predict", "POST")
+        assert status == 200 and json.loads(body)["version"] == "v2"
+        assert _request(base + "/")[0] == 404
+        assert _request(base + "/api/v3/predict")[0] == 404
+    finally:
+        process.terminate()
+        process.wait(timeout=5)
+
+
+def test_another_image_runs_its_own_command():
+    rendered = render_compute({"containerImage": "ghcr.io/acme/ml-api:1.4.2"})
+    c = container(rendered)
+    assert c["image"] == "ghcr.io/acme/ml-api:1.4.2"
+    assert "command" not in c and "user" not in c
+    tagged = render_compute({"imageTag": "2024.06.1"})
+    repo_url = tagged.one(ECR).state["repositoryUrl"]
+    assert container(tagged)["image"] == f"{repo_url}:2024.06.1"
+    assert "command" not in container(tagged)
+
+
+# --- roles -------------------------------------------------------------------------------------
+
+
+def test_execution_and_task_roles_are_distinct_and_trust_only_ecs_tasks_of_this_account(compute):
+    roles = {r.inputs["name"]: r for r in compute.of_type(ROLE)}
+    execution, task = roles[f"mlapi-task-execution-{ENV}"], roles[f"mlapi-task-{ENV}"]
+    definition = compute.one(TASKDEF).inputs
+    assert definition["executionRoleArn"] == execution.state["arn"]
+    assert definition["taskRoleArn"] == task.state["arn"]
+    assert execution.state["arn"] != task.state["arn"]
+    for role in (execution, task):
+        (trust,) = policy(role.inputs["assumeRolePolicy"])["Statement"]
+        assert trust["Principal"] == {"Service": "ecs-tasks.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
+        assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+
+
+def test_execution_role_pulls_writes_its_log_group_and_reads_exactly_the_injected_secrets(compute):
+    data = sample_data()
+    doc = statements(role_policies(compute)[f"mlapi-task-execution-{ENV}"])
+    assert set(doc) == {"RegistryToken", "PullServiceImages", "WriteServiceLogs", "ReadInjectedSecrets", "DecryptInjectedSecrets"}
+    assert doc["RegistryToken"]["Action"] == ["ecr:GetAuthorizationToken"] and doc["RegistryToken"]["Resource"] == ["*"]
+    assert doc["PullServiceImages"]["Resource"] == [compute.one(ECR).state["arn"]]
+    assert set(doc["PullServiceImages"]["Action"]) == {"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"}
+    group_arn = compute.one("aws:cloudwatch/logGroup:LogGroup").state["arn"]
+    assert all(r.startswith(group_arn) for r in doc["WriteServiceLogs"]["Resource"])
+    assert set(doc["WriteServiceLogs"]["Action"]) == {"logs:CreateLogStream", "logs:PutLogEvents"}
+    injected = {s["valueFrom"].split(":username::")[0].split(":password::")[0] for s in container(compute)["secrets"]}
+    assert set(doc["ReadInjectedSecrets"]["Resource"]) == injected == {data["masterSecretArn"], *data["applicationSecretArns"].values()}
+    assert doc["ReadInjectedSecrets"]["Action"] == ["secretsmanager:GetSecretValue"]
+    assert doc["DecryptInjectedSecrets"]["Action"] == ["kms:Decrypt"]
+    assert doc["DecryptInjectedSecrets"]["Resource"] == [data["kmsKeyArn"]]
+    assert doc["DecryptInjectedSecrets"]["Condition"] == {"StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}}
+
+
+def test_task_role_uses_the_session_table_items_and_ecs_exec_channels(compute):
+    data = sample_data()
+    doc = statements(role_policies(compute)[f"mlapi-task-{ENV}"])
+    table = doc["SessionTableItems"]
+    assert table["Resource"] == [data["sessionTableArn"], data["sessionTableArn"] + "/index/*"]
+    assert {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"} <= set(table["Action"])
+    assert not {"dynamodb:Scan", "dynamodb:DeleteTable", "dynamodb:CreateTable"} & set(table["Action"])
+    assert doc["SessionTableEncryption"]["Resource"] == [data["kmsKeyArn"]]
+    assert doc["SessionTableEncryption"]["Condition"]["StringEquals"]["kms:ViaService"] == f"dynamodb.{REGION}.amazonaws.com"
+    assert doc["EcsExecChannels"]["Resource"] == ["*"]
+    assert all(a.startswith("ssmmessages:") for a in doc["EcsExecChannels"]["Action"])
+    assert doc["EcsExecSessionDecrypt"] == {"Sid": "EcsExecSessionDecrypt", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [data["kmsKeyArn"]]}
+    # The cluster encrypts ECS Exec sessions with that same key.
+    exec_config = compute.one("aws:ecs/cluster:Cluster").inputs["configuration"]["executeCommandConfiguration"]
+    assert exec_config["kmsKeyId"] == data["kmsKeyArn"]
+
+
+def test_no_policy_has_wildcard_actions_or_star_resources_beyond_the_documented_exceptions(compute):
+    for role, doc in role_policies(compute).items():
+        for s in doc["Statement"]:
+            assert s["Effect"] == "Allow"
+            assert not any("*" in a for a in s["Action"]), (role, s["Sid"])
+            if "*" in s["Resource"]:
+                assert s["Resource"] == ["*"] and set(s["Action"]) <= STAR_EXCEPTIONS, (role, s["Sid"])
+
+
+# --- service -----------------------------------------------------------------------------------
+
+
+def test_service_runs_two_private_tasks_with_circuit_breaker_and_exec(compute):
+    network = _network_outputs(ENV, REGION)
+    service = compute.one(SERVICE).inputs
+    assert service["desiredCount"] == 2
+    assert service["cluster"] == compute.one("aws:ecs/cluster:Cluster").state["arn"]
+    assert service["taskDefinition"] == compute.one(TASKDEF).state["arn"]
+    net = service["networkConfiguration"]
+    assert net["subnets"] == network["privateSubnetIds"] and net["assignPublicIp"] is False
+    assert net["securityGroups"] == [network["serviceSecurityGroupId"]]
+    assert service["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+    assert service["enableExecuteCommand"] is True
+    assert service["healthCheckGracePeriodSeconds"] == 60
+    (lb,) = service["loadBalancers"]
+    assert lb == {"targetGroupArn": compute.one(TG).state["arn"], "containerName": container(compute)["name"], "containerPort": 8080}
+
+
+def test_autoscaling_owns_the_running_count_and_the_service_waits_for_what_it_needs(compute):
+    service = compute.one(SERVICE)
+    recorded = OPTIONS[service.urn]
+    assert recorded["ignoreChanges"] == ["desiredCount"]
+    needed = [r.urn for r in compute.of_type(RULE)] + [
+        compute.one("aws:ecs/clusterCapacityProviders:ClusterCapacityProviders").urn,
+        *[p.urn for p in compute.of_type(ROLE_POLICY)],
+    ]
+    assert set(needed) <= set(recorded["dependencies"])
+
+
+# --- load balancer -----------------------------------------------------------------------------
+
+
+def test_alb_is_internet_facing_in_public_subnets_and_drops_invalid_headers(compute):
+    network = _network_outputs(ENV, REGION)
+    alb = compute.one(ALB).inputs
+    assert alb["internal"] is False and alb["loadBalancerType"] == "application"
+    assert alb["subnets"] == network["publicSubnetIds"]
+    assert alb["securityGroups"] == [network["albSecurityGroupId"]]
+    assert alb["dropInvalidHeaderFields"] is True
+    assert alb["enableDeletionProtection"] is False
+
+
+def test_target_group_registers_task_ips_and_checks_health_every_30_seconds(compute):
+    tg = compute.one(TG).inputs
+    assert (tg["targetType"], tg["protocol"], tg["port"]) == ("ip", "HTTP", 8080)
+    assert tg["vpcId"] == _network_outputs(ENV, REGION)["vpcId"]
+    check = tg["healthCheck"]
+    assert (check["path"], check["interval"], check["matcher"]) == ("/health", 30, "200")
+    assert check["timeout"] < check["interval"]
+
+
+def test_without_a_domain_http_forwards_api_paths_and_everything_else_is_404(compute):
+    (listener,) = compute.of_type(LISTENER)
+    assert (listener.inputs["port"], listener.inputs["protocol"]) == (80, "HTTP")
+    (default,) = listener.inputs["defaultActions"]
+    assert default["type"] == "fixed-response" and default["fixedResponse"]["statusCode"] == "404"
+    tg_arn = compute.one(TG).state["arn"]
+    routes = {}
+    for rule in compute.of_type(RULE):
+        assert rule.inputs["listenerArn"] == listener.state["arn"]
+        assert rule.inputs["actions"] == [{"type": "forward", "targetGroupArn": tg_arn}]
+        for condition in rule.inputs["conditions"]:
+            routes.update({path: rule.inputs["priority"] for path in condition["pathPattern"]["values"]})
+    assert set(routes) == {"/api/v1/*", "/api/v2/*", "/health"}
+    assert len(set(routes.values())) == 3
+    assert compute.outputs["httpsListenerArn"] == "" and compute.outputs["httpListenerArn"] == listener.state["arn"]
+    assert compute.outputs["originProtocol"] == "http"
+    assert compute.outputs["originHostname"] == compute.outputs["albDnsName"]
+    assert not compute.of_type("aws:acm/certificate:Certificate")
+
+
+def test_with_a_domain_https_with_a_validated_regional_certificate_and_http_redirects(https):
+    cert = https.one("aws:acm/certificate:Certificate")
+    assert cert.inputs["domainName"] == "api.example.com" and cert.inputs["validationMethod"] == "DNS"
+    assert cert.provider and cert.provider.startswith(https.one("pulumi:providers:aws").urn)
+    records = {r.name: r.inputs for r in https.of_type(RECORD)}
+    (option,) = cert.state["domainValidationOptions"]
+    validation = records["lb-certificate-validation-record"]
+    assert validation["zoneId"] == "Z0123456789ABCDEFGHIJ"
+    assert (validation["name"], validation["type"], validation["records"]) == (
+        option["resourceRecordName"], option["resourceRecordType"], [option["resourceRecordValue"]]
+    )
+    validated = https.one("aws:acm/certificateValidation:CertificateValidation").inputs
+    assert validated["certificateArn"] == cert.state["arn"]
+    listeners = {l.inputs["port"]: l for l in https.of_type(LISTENER)}
+    secure = listeners[443]
+    assert secure.inputs["protocol"] == "HTTPS" and secure.inputs["certificateArn"] == cert.state["arn"]
+    assert secure.inputs["sslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    assert secure.inputs["defaultActions"][0]["fixedResponse"]["statusCode"] == "404"
+    (redirect,) = listeners[80].inputs["defaultActions"]
+    assert redirect["type"] == "redirect"
+    assert redirect["redirect"] == {"protocol": "HTTPS", "port": "443", "statusCode": "HTTP_301"}
+    assert {r.inputs["listenerArn"] for r in https.of_type(RULE)} == {secure.state["arn"]}
+    alias = records["lb-alias"]
+    assert alias["name"] == "api.example.com" and alias["type"] == "A" and alias["zoneId"] == "Z0123456789ABCDEFGHIJ"
+    alb = https.one(ALB).state
+    assert alias["aliases"][0]["name"] == alb["dnsName"] and alias["aliases"][0]["zoneId"] == alb["zoneId"]
+    assert https.outputs["httpsListenerArn"] == secure.state["arn"]
+    assert https.outputs["httpListenerArn"] == listeners[80].state["arn"]
+    assert (https.outputs["originProtocol"], https.outputs["originHostname"]) == ("https", "api.example.com")
+
+
+def test_names_fit_aws_limits_at_the_longest_suffix():
+    suffix = "s" * MAX_SUFFIX_LENGTH
+    rendered = render_compute(env=suffix)
+    assert len(rendered.one(ALB).inputs["name"]) <= 32 and len(rendered.one(TG).inputs["name"]) <= 32
+    for reg in rendered.registrations:
+        name = reg.inputs.get("name")
+        if reg.custom and isinstance(name, str) and not reg.type.startswith("pulumi:"):
+            assert suffix in name, (reg.type, name)
+        if reg.type == ROLE:
+            assert len(name) <= 64
+
+
+# --- autoscaling and alarms --------------------------------------------------------------------
+
+
+def test_autoscaling_tracks_requests_per_task_between_two_and_ten(compute):
+    target = compute.one("aws:appautoscaling/target:Target").inputs
+    service = compute.one(SERVICE).inputs
+    cluster = compute.one("aws:ecs/cluster:Cluster").inputs["name"]
+    assert (target["minCapacity"], target["maxCapacity"]) == (2, 10)
+    assert target["resourceId"] == f"service/{cluster}/{service['name']}"
+    assert target["scalableDimension"] == "ecs:service:DesiredCount" and target["serviceNamespace"] == "ecs"
+    scaling = compute.one("aws:appautoscaling/policy:Policy").inputs
+    assert scaling["policyType"] == "TargetTrackingScaling" and scaling["resourceId"] == target["resourceId"]
+    config = scaling["targetTrackingScalingPolicyConfiguration"]
+    metric = config["predefinedMetricSpecification"]
+    assert metric["predefinedMetricType"] == "ALBRequestCountPerTarget"
+    assert metric["resourceLabel"] == f"{compute.one(ALB).state['arnSuffix']}/{compute.one(TG).state['arnSuffix']}"
+    assert (config["targetValue"], config["scaleOutCooldown"], config["scaleInCooldown"]) == (1000, 60, 300)
+
+
+def test_autoscaling_is_configurable():
+    rendered = render_compute(
+        {"minTasks": 3, "desiredCount": 4, "maxTasks": 20, "targetRequestsPerTask": 500, "scaleOutCooldownSeconds": 30, "scaleInCooldownSeconds": 600}
+    )
+    target = rendered.one("aws:appautoscaling/target:Target").inputs
+    assert (target["minCapacity"], target["maxCapacity"]) == (3, 20)
+    assert rendered.one(SERVICE).inputs["desiredCount"] == 4
+    config = rendered.one("aws:appautoscaling/policy:Policy").inputs["targetTrackingScalingPolicyConfiguration"]
+    assert (config["targetValue"], config["scaleOutCooldown"], config["scaleInCooldown"]) == (500, 30, 600)
+
+
+def test_alarms_watch_the_alb_target_group_and_service(compute):
+    alarms = {a.inputs["metricName"]: a.inputs for a in compute.of_type(ALARM)}
+    assert {"UnHealthyHostCount", "HTTPCode_Target_5XX_Count", "HTTPCode_ELB_5XX_Count", "CPUUtilization"} <= set(alarms)
+    alb_suffix, tg_suffix = compute.one(ALB).state["arnSuffix"], compute.one(TG).state["arnSuffix"]
+    assert alarms["UnHealthyHostCount"]["dimensions"] == {"LoadBalancer": alb_suffix, "TargetGroup": tg_suffix}
+    assert alarms["HTTPCode_ELB_5XX_Count"]["dimensions"] == {"LoadBalancer": alb_suffix}
+    service = compute.one(SERVICE).inputs
+    assert alarms["CPUUtilization"]["dimensions"] == {"ClusterName": compute.one("aws:ecs/cluster:Cluster").inputs["name"], "ServiceName": service["name"]}
+    assert alarms["RunningTaskCount"]["threshold"] == 2 and alarms["RunningTaskCount"]["comparisonOperator"] == "LessThanThreshold"
+    for alarm in alarms.values():
+        assert alarm["name"].startswith("mlapi-") and alarm["name"].endswith(f"-{ENV}")
+        assert not alarm.get("alarmActions")
+
+
+def test_alarms_notify_a_configured_topic():
+    topic = f"arn:aws:sns:{REGION}:{ACCOUNT}:oncall"
+    rendered = render_compute({"alarmTopicArn": topic})
+    for alarm in rendered.of_type(ALARM):
+        assert alarm.inputs["alarmActions"] == [topic] and alarm.inputs["okActions"] == [topic]
+
+
+# --- exports -----------------------------------------------------------------------------------
+
+
+def test_exports_are_exactly_the_contract_and_point_at_what_was_built(compute):
+    out = compute.outputs
+    assert set(out) == set(contracts.CONTRACTS["compute"])
+    alb = compute.one(ALB).state
+    assert (out["albDnsName"], out["albArn"], out["albArnSuffix"], out["albZoneId"]) == (alb["dnsName"], alb["arn"], alb["arnSuffix"], alb["zoneId"])
+    assert out["targetGroupArn"] == compute.one(TG).state["arn"]
+    assert out["clusterName"] == f"mlapi-cluster-{ENV}" and out["serviceName"] == f"mlapi-api-{ENV}"
+    assert out["taskDefinitionArn"] == compute.one(TASKDEF).state["arn"]
+    assert out["logGroupName"] == compute.one("aws:cloudwatch/logGroup:LogGroup").inputs["name"]
+    assert out["ecrRepositoryUrl"] == compute.one(ECR).state["repositoryUrl"]
+
+
+def test_offline_plan_renders_network_data_and_compute_through_stack_references():
+    plan = plan_layers("compute", env="plan", region=REGION)
+    assert [lp.layer.name for lp in plan.layers] == ["network", "data", "compute"]
+    rendered = layer_of(plan, "compute")
+    data = layer_of(plan, "data").outputs
+    assert sorted(rendered.stack_references) == [f"organization/mlapi-data/plan", f"organization/mlapi-network/plan"]
+    assert rendered.one(ECR).inputs["encryptionConfigurations"][0]["kmsKey"] == data["kmsKeyArn"]
+    assert rendered.one("aws:cloudwatch/logGroup:LogGroup").inputs["kmsKeyId"] == data["kmsKeyArn"]
+    secrets = {s["name"]: s["valueFrom"] for s in container(rendered)["secrets"]}
+    assert secrets["DB_PASSWORD"] == f"{data['masterSecretArn']}:password::"
+    environment = {e["name"]: e["value"] for e in container(rendered)["environment"]}
+    assert environment["SESSION_TABLE_NAME"] == data["sessionTableName"]
+    assert environment["DB_HOST"] == data["clusterEndpoint"]
+    assert set(rendered.outputs) == set(contracts.CONTRACTS["compute"])
+
+
+# --- bad input ---------------------------------------------------------------------------------
+
+
+def test_settings_defaults():
+    s = load_settings()
+    assert (s.cpu, s.memory, s.desired_count, s.min_tasks, s.max_tasks) == (1024, 2048, 2, 2, 10)
+    assert (s.fargate_base, s.fargate_weight, s.fargate_spot_weight) == (2, 3, 7)
+    assert s.uses_placeholder_server and not s.https
+
+
+@pytest.mark.parametrize(
+    "config, setting, allowed",
+    [
+        ({"cpu": 1024, "memory": 512}, "mlapi-compute:memory", "2048 to 8192 in steps of 1024"),
+        ({"cpu": 256, "memory": 4096}, "mlapi-compute:memory", "512, 1024 or 2048"),
+        ({"cpu": 3000}, "mlapi-compute:cpu", "256, 512, 1024"),
+        ({"minTasks": 5, "maxTasks": 3}, "mlapi-compute:minTasks", "at most maxTasks (3)"),
+        ({"desiredCount": 11}, "mlapi-compute:desiredCount", "from minTasks (2) to maxTasks (10)"),
+        ({"minTasks": 0}, "mlapi-compute:minTasks", "from 1 to 1000"),
+        ({"fargateWeight": 0, "fargateSpotWeight": 0}, "mlapi-compute:fargateWeight + mlapi-compute:fargateSpotWeight", "at least one"),
+        ({"fargateSpotWeight": -1}, "mlapi-compute:fargateSpotWeight", "from 0 to 1000"),
+        ({"containerImage": "nginx:latest"}, "mlapi-compute:containerImage", "pinned"),
+        ({"containerImage": "nginx"}, "mlapi-compute:containerImage", "pinned"),
+        ({"imageTag": "v1", "containerImage": "nginx:1.27"}, "mlapi-compute:imageTag", "not both"),
+        ({"albDomainName": "api.example.com"}, "mlapi-compute:albDomainName", "hostedZoneId"),
+        ({"hostedZoneId": "Z0123456789ABCDEFGHIJ"}, "mlapi-compute:hostedZoneId", "albDomainName"),
+        ({"albDomainName": "Not A Domain", "hostedZoneId": "Z0123"}, "mlapi-compute:albDomainName", "DNS name"),
+        ({"albSslPolicy": "ELBSecurityPolicy-2016-08"}, "mlapi-compute:albSslPolicy", "ELBSecurityPolicy-TLS13-1-2-2021-06"),
+        ({"healthCheckIntervalSeconds": 5}, "mlapi-compute:healthCheckIntervalSeconds", "from 10 to 300"),
+        ({"logRetentionDays": 10}, "mlapi-compute:logRetentionDays", "retention periods"),
+        ({"alarmTopicArn": f"arn:aws:sns:us-east-1:{ACCOUNT}:oncall"}, "mlapi-compute:alarmTopicArn", REGION),
+    ],
+)
+def test_bad_settings_name_the_setting_the_value_and_what_is_allowed(config, setting, allowed):
+    with pytest.raises(ConfigError) as raised:
+        load_settings(**config)
+    assert raised.value.setting == setting
+    assert allowed in raised.value.allowed
+    assert str(raised.value).startswith(f"Invalid setting {setting} = ")
+
+
+def test_a_bad_setting_stops_the_program_before_any_resource():
+    registered: dict[str, dict[str, list[str]]] = {}
+    with pytest.raises(ConfigError, match=r"mlapi-compute:memory = 512: .*2048 to 8192"):
+        render_compute({"memory": 512}, options=registered)
+    # Only the stack itself: no provider, no StackReference, no resource was declared.
+    assert registered and all("::pulumi:pulumi:Stack::" in urn for urn in registered)
+
+
+def test_a_bad_service_port_is_refused_before_any_resource():
+    # The port is the network layer's setting; it refuses one the load balancer and the tasks'
+    # security group rules could not use before the compute layer ever reads it.
+    with pytest.raises(ConfigError, match=r"mlapi-network:servicePort = '80': a whole number from 1024 to 65535"):
+        plan_layers("compute", config={"network": {"servicePort": 80}})
+
+
+def test_an_application_secret_that_would_shadow_another_is_refused():
+    arn = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:mlapi/db-password-AbCdEf"
+    with pytest.raises(PlatformError, match="'db-password'.*DB_PASSWORD"):
+        render_compute(data=sample_data(applicationSecretArns={"db-password": arn}))

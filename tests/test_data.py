@@ -1,0 +1,436 @@
+"""The data layer, rendered through its real program (after the network layer) under the mock runtime."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+
+import pytest
+
+from conftest import layer_of, plan_layers, policy
+from shared import contracts
+from shared.config import ConfigReader
+from shared.errors import ConfigError
+from shared.plan.mocks import MOCK_ACCOUNT_ID
+from shared.settings import EnvironmentSettings
+
+CLUSTER = "aws:rds/cluster:Cluster"
+INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
+KEY = "aws:kms/key:Key"
+TABLE = "aws:dynamodb/table:Table"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+REGION = "eu-west-1"
+SUFFIX = "datademo"
+OTHER_ACCOUNT = "444455556666"
+
+
+def secret_arn(name: str, region: str = REGION) -> str:
+    return f"arn:aws:secretsmanager:{region}:{OTHER_ACCOUNT}:secret:{name}-AbC123"
+
+
+@pytest.fixture(scope="module")
+def plan():
+    return plan_layers("data", env=SUFFIX, region=REGION)
+
+
+@pytest.fixture(scope="module")
+def data(plan):
+    return layer_of(plan, "data")
+
+
+@pytest.fixture(scope="module")
+def net(plan):
+    return layer_of(plan, "network")
+
+
+@pytest.fixture(scope="module")
+def protected_plan():
+    # `protect` is environment-wide: set for every layer, as environments/<env>.yaml does.
+    return plan_layers("data", env=SUFFIX, region=REGION, config={"network": {"protect": True}, "data": {"protect": True}})
+
+
+def key_arn(data) -> str:
+    return data.one(KEY).state["arn"]
+
+
+def statements(data) -> dict[str, dict]:
+    return {s["Sid"]: s for s in policy(data.one(KEY).inputs["policy"])["Statement"]}
+
+
+# --- wiring --------------------------------------------------------------------------------------
+
+
+def test_plan_renders_network_then_data_through_a_stack_reference(plan, data, net):
+    assert [lp.layer.name for lp in plan.layers] == ["network", "data"]
+    (ref,) = data.of_type("pulumi:pulumi:StackReference")
+    assert ref.name == f"organization/mlapi-network/{SUFFIX}"
+    cluster = data.one(CLUSTER).inputs
+    assert cluster["vpcSecurityGroupIds"] == [net.outputs["databaseSecurityGroupId"]]
+    assert cluster["port"] == net.outputs["databasePort"] == data.outputs["databasePort"] == 5432
+    subnets = data.one("aws:rds/subnetGroup:SubnetGroup")
+    assert subnets.inputs["subnetIds"] == net.outputs["privateSubnetIds"]
+    assert cluster["dbSubnetGroupName"] == subnets.inputs["name"]
+    # No network resource is declared here: only reads.
+    assert not [r for r in data.registrations if r.type.startswith(("aws:ec2/", "aws:vpc/"))]
+
+
+def test_database_port_follows_the_network_layer():
+    rendered = layer_of(plan_layers("data", config={"network": {"databasePort": 6432}}), "data")
+    assert rendered.one(CLUSTER).inputs["port"] == 6432
+    assert rendered.outputs["databasePort"] == 6432
+
+
+def test_exports_match_the_contract_and_the_resources(data):
+    assert set(data.outputs) == set(contracts.CONTRACTS["data"])
+    cluster = data.one(CLUSTER)
+    table = data.one(TABLE)
+    assert data.outputs["clusterEndpoint"] == cluster.state["endpoint"]
+    assert data.outputs["clusterEndpoint"].endswith(f".{REGION}.rds.amazonaws.com")
+    assert data.outputs["readerEndpoint"] == cluster.state["readerEndpoint"]
+    assert data.outputs["clusterIdentifier"] == cluster.inputs["clusterIdentifier"] == f"mlapi-aurora-{SUFFIX}"
+    assert data.outputs["clusterArn"] == cluster.state["arn"]
+    assert data.outputs["databaseName"] == "mlapi"
+    assert data.outputs["sessionTableName"] == table.inputs["name"] == f"mlapi-sessions-{SUFFIX}"
+    assert data.outputs["sessionTableArn"] == table.state["arn"]
+    assert data.outputs["kmsKeyArn"] == key_arn(data)
+    assert data.outputs["applicationSecretArns"] == {}
+    assert data.outputs["protected"] is False
+
+
+# --- key -----------------------------------------------------------------------------------------
+
+
+def test_key_rotates_has_an_alias_and_a_short_window_when_ephemeral(data):
+    key = data.one(KEY)
+    assert key.inputs["enableKeyRotation"] is True
+    assert key.inputs["deletionWindowInDays"] == 7
+    alias = data.one("aws:kms/alias:Alias").inputs
+    assert alias["name"] == f"alias/mlapi-data-{SUFFIX}"
+    assert alias["targetKeyId"] == key.state["keyId"]
+
+
+def test_key_policy_lets_only_the_services_that_use_it_do_so(data):
+    by_sid = statements(data)
+    assert set(by_sid) == {"AccountAdministersKey", "CloudWatchLogsUseKey", "ServicesUseKeyForThisAccount"}
+    root = by_sid["AccountAdministersKey"]
+    assert root["Principal"] == {"AWS": f"arn:aws:iam::{MOCK_ACCOUNT_ID}:root"}
+
+    services = by_sid["ServicesUseKeyForThisAccount"]
+    condition = services["Condition"]["StringEquals"]
+    assert condition["kms:CallerAccount"] == MOCK_ACCOUNT_ID
+    assert sorted(condition["kms:ViaService"]) == sorted(
+        f"{svc}.{REGION}.amazonaws.com" for svc in ("rds", "secretsmanager", "dynamodb")
+    )
+    assert "kms:*" not in services["Action"] and "*" not in services["Action"]
+    assert {"kms:CreateGrant", "kms:Decrypt", "kms:GenerateDataKey*"} <= set(services["Action"])
+
+    logs = by_sid["CloudWatchLogsUseKey"]
+    assert logs["Principal"] == {"Service": f"logs.{REGION}.amazonaws.com"}
+    assert not any(action.endswith(":*") for action in logs["Action"])
+
+
+def test_key_policy_covers_the_postgres_log_group_and_the_compute_log_groups_only(data):
+    patterns = statements(data)["CloudWatchLogsUseKey"]["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+    prefix = f"arn:aws:logs:{REGION}:{MOCK_ACCOUNT_ID}:log-group:"
+    assert sorted(patterns) == sorted(
+        [f"{prefix}/aws/rds/cluster/mlapi-aurora-{SUFFIX}/postgresql", f"{prefix}/mlapi/{SUFFIX}/*"]
+    )
+
+    def allowed(arn: str) -> bool:
+        return any(fnmatch.fnmatchcase(arn, p) for p in patterns)
+
+    assert allowed(data.one(LOG_GROUP).state["arn"])  # the group this layer creates
+    assert allowed(f"{prefix}/mlapi/{SUFFIX}/api")  # the compute layer's service logs
+    assert not allowed(f"{prefix}/mlapi/other-env/api")
+    assert not allowed(f"{prefix}/aws/rds/cluster/mlapi-aurora-other/postgresql")
+    assert not allowed(f"arn:aws:logs:{REGION}:{OTHER_ACCOUNT}:log-group:/mlapi/{SUFFIX}/api")
+
+
+def test_every_store_secret_and_log_group_is_encrypted_with_the_key(data):
+    arn = key_arn(data)
+    cluster = data.one(CLUSTER).inputs
+    assert cluster["storageEncrypted"] is True and cluster["kmsKeyId"] == arn
+    assert cluster["masterUserSecretKmsKeyId"] == arn
+    table = data.one(TABLE).inputs
+    assert table["serverSideEncryption"] == {"enabled": True, "kmsKeyArn": arn}
+    for group in data.of_type(LOG_GROUP):
+        assert group.inputs["kmsKeyId"] == arn
+
+
+# --- Aurora --------------------------------------------------------------------------------------
+
+
+def test_aurora_serverless_v2_defaults(data):
+    cluster = data.one(CLUSTER).inputs
+    assert cluster["engine"] == "aurora-postgresql" and cluster["engineMode"] == "provisioned"
+    assert cluster["engineVersion"] == "16"
+    assert cluster["serverlessv2ScalingConfiguration"] == {"minCapacity": 0.5, "maxCapacity": 2}
+    assert cluster["iamDatabaseAuthenticationEnabled"] is True
+    assert cluster["backupRetentionPeriod"] == 7
+    assert cluster["preferredBackupWindow"] == "03:00-04:00"
+    assert cluster["preferredMaintenanceWindow"] == "sun:04:30-sun:05:30"
+    assert cluster["copyTagsToSnapshot"] is True
+    assert cluster["enabledCloudwatchLogsExports"] == ["postgresql"]
+    assert cluster["databaseName"] == "mlapi" and cluster["masterUsername"] == "mlapi_admin"
+    (instance,) = data.of_type(INSTANCE)
+    assert instance.inputs["instanceClass"] == "db.serverless"
+    assert instance.inputs["publiclyAccessible"] is False
+    assert instance.inputs["clusterIdentifier"] == data.one(CLUSTER).id
+    assert instance.inputs["promotionTier"] == 0
+
+
+def test_cluster_parameter_group_requires_tls(data):
+    group = data.one("aws:rds/clusterParameterGroup:ClusterParameterGroup").inputs
+    assert group["family"] == "aurora-postgresql16"
+    assert {"name": "rds.force_ssl", "value": "1", "applyMethod": "pending-reboot"} in group["parameters"]
+    assert data.one(CLUSTER).inputs["dbClusterParameterGroupName"] == group["name"]
+
+
+def test_postgres_log_group_is_the_one_rds_exports_to_with_retention(data):
+    (group,) = data.of_type(LOG_GROUP)
+    identifier = data.one(CLUSTER).inputs["clusterIdentifier"]
+    assert group.inputs["name"] == f"/aws/rds/cluster/{identifier}/postgresql"
+    assert group.inputs["retentionInDays"] == 30
+
+
+def test_no_password_in_inputs_state_or_outputs_only_the_managed_secret_arn(plan, data):
+    cluster = data.one(CLUSTER)
+    assert cluster.inputs["manageMasterUserPassword"] is True
+    assert "masterPassword" not in cluster.inputs and "masterPasswordWo" not in cluster.inputs
+    document = json.dumps(plan.document())
+    assert "masterPassword" not in document
+    managed = cluster.state["masterUserSecrets"][0]["secretArn"]
+    assert data.outputs["masterSecretArn"] == managed
+    assert managed.startswith(f"arn:aws:secretsmanager:{REGION}:{MOCK_ACCOUNT_ID}:secret:rds!cluster-")
+    # No Secrets Manager secret of our own (and so no secret value) is declared: RDS owns and rotates it.
+    assert not data.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+    assert not data.of_type("aws:secretsmanager/secret:Secret")
+
+
+def test_reader_instance_goes_to_another_az():
+    plan = plan_layers("data", config={"data": {"readerInstance": True}})
+    rendered, net = layer_of(plan, "data"), layer_of(plan, "network")
+    instances = sorted(rendered.of_type(INSTANCE), key=lambda r: r.inputs["promotionTier"])
+    assert len(instances) == 2
+    zones = [i.inputs["availabilityZone"] for i in instances]
+    assert len(set(zones)) == 2 and set(zones) <= set(net.outputs["availabilityZones"])
+    assert [i.inputs["promotionTier"] for i in instances] == [0, 1]
+    assert all(i.inputs["instanceClass"] == "db.serverless" and i.inputs["publiclyAccessible"] is False for i in instances)
+    assert len({i.inputs["identifier"] for i in instances}) == 2
+
+
+def test_capacity_engine_version_and_windows_come_from_config():
+    rendered = layer_of(
+        plan_layers(
+            "data",
+            config={
+                "data": {
+                    "minCapacity": 1,
+                    "maxCapacity": 8.5,
+                    "engineVersion": "15.8",
+                    "backupRetentionDays": 10,
+                    "backupWindow": "22:00-23:00",
+                    "logRetentionDays": 90,
+                }
+            },
+        ),
+        "data",
+    )
+    cluster = rendered.one(CLUSTER).inputs
+    assert cluster["serverlessv2ScalingConfiguration"] == {"minCapacity": 1, "maxCapacity": 8.5}
+    assert cluster["engineVersion"] == "15.8"
+    assert cluster["backupRetentionPeriod"] == 10 and cluster["preferredBackupWindow"] == "22:00-23:00"
+    assert rendered.one("aws:rds/clusterParameterGroup:ClusterParameterGroup").inputs["family"] == "aurora-postgresql15"
+    assert rendered.one(LOG_GROUP).inputs["retentionInDays"] == 90
+
+
+# --- DynamoDB ------------------------------------------------------------------------------------
+
+
+def test_session_table_on_demand_with_ttl_and_point_in_time_recovery(data):
+    table = data.one(TABLE).inputs
+    assert table["billingMode"] == "PAY_PER_REQUEST"
+    assert table["hashKey"] == "sessionId"
+    assert table["attributes"] == [{"name": "sessionId", "type": "S"}]
+    assert "rangeKey" not in table
+    assert table["ttl"] == {"attributeName": "ttl", "enabled": True}
+    assert table["pointInTimeRecovery"]["enabled"] is True
+
+
+# --- destroyable by default, protectable on purpose -----------------------------------------------
+
+
+def test_ephemeral_by_default_everything_destroyable(plan, data):
+    cluster = data.one(CLUSTER).inputs
+    assert cluster["deletionProtection"] is False
+    assert cluster["skipFinalSnapshot"] is True
+    assert "finalSnapshotIdentifier" not in cluster
+    assert cluster["deleteAutomatedBackups"] is True
+    assert data.one(TABLE).inputs["deletionProtectionEnabled"] is False
+    assert data.one(KEY).inputs["deletionWindowInDays"] == 7
+    assert data.outputs["protected"] is False
+    doc = plan.document()
+    assert doc["protected"] is False
+    assert all(layer["protected"] is False for layer in doc["layers"])
+    assert "Mode: ephemeral" in plan.summary()
+
+
+def test_protect_turns_on_deletion_protection_final_snapshots_and_longer_windows(protected_plan):
+    rendered = layer_of(protected_plan, "data")
+    cluster = rendered.one(CLUSTER).inputs
+    assert cluster["deletionProtection"] is True
+    assert cluster["skipFinalSnapshot"] is False
+    assert cluster["finalSnapshotIdentifier"] == f"mlapi-aurora-final-{SUFFIX}"
+    assert cluster["deleteAutomatedBackups"] is False
+    assert cluster["backupRetentionPeriod"] == 14  # the protected floor over the default 7
+    assert rendered.one(TABLE).inputs["deletionProtectionEnabled"] is True
+    assert rendered.one(KEY).inputs["deletionWindowInDays"] == 30
+    # A protected database survives one AZ failure: a reader in a second AZ, without asking.
+    zones = {i.inputs["availabilityZone"] for i in rendered.of_type(INSTANCE)}
+    assert len(rendered.of_type(INSTANCE)) == 2 and len(zones) == 2
+    assert rendered.outputs["protected"] is True
+    doc = protected_plan.document()
+    assert doc["protected"] is True
+    assert {layer["layer"]: layer["protected"] for layer in doc["layers"]} == {"network": True, "data": True}
+    assert "Mode: protected" in protected_plan.summary()
+
+
+def test_protected_backup_retention_is_a_floor_not_a_cap():
+    plan = plan_layers("data", config={"network": {"protect": True}, "data": {"protect": True, "backupRetentionDays": 21}})
+    assert layer_of(plan, "data").one(CLUSTER).inputs["backupRetentionPeriod"] == 21
+
+
+def test_summary_flags_layers_that_disagree_on_protect():
+    plan = plan_layers("data", config={"data": {"protect": True}})
+    assert plan.document()["protected"] is False
+    assert "Mode: MIXED" in plan.summary() and "data=true" in plan.summary()
+
+
+# --- application secrets -------------------------------------------------------------------------
+
+
+def test_application_secret_arns_are_exported_by_arn():
+    secrets = {"model-api-key": secret_arn("ml/model-api-key"), "FEATURE_TOKEN": secret_arn("feature-token")}
+    plan = plan_layers("data", env=SUFFIX, region=REGION, config={"data": {"applicationSecretArns": secrets}})
+    rendered = layer_of(plan, "data")
+    assert rendered.outputs["applicationSecretArns"] == secrets
+    # Handed over by ARN: nothing is created for them, and no value is read.
+    assert not [r for r in rendered.registrations if r.type.startswith("aws:secretsmanager/")]
+
+
+# --- names ---------------------------------------------------------------------------------------
+
+
+def test_named_resources_carry_the_suffix_and_fit_at_the_longest_suffix():
+    suffix = "abcdefghijklmnopqrst"  # MAX_SUFFIX_LENGTH characters
+    plan = plan_layers(
+        "data", env=suffix, config={"network": {"protect": True}, "data": {"protect": True, "readerInstance": True}}
+    )
+    rendered = layer_of(plan, "data")
+    limits = {"clusterIdentifier": 63, "identifier": 63, "finalSnapshotIdentifier": 255, "name": 255}
+    checked = 0
+    for reg in rendered.registrations:
+        if not reg.custom or reg.type.startswith("pulumi:"):
+            continue
+        for field, limit in limits.items():
+            value = reg.inputs.get(field)
+            if not isinstance(value, str) or (reg.type == INSTANCE and field == "clusterIdentifier"):
+                continue  # absent, or the instance's reference to the cluster (checked on the cluster)
+            assert suffix in value, (reg.type, field, value)
+            assert len(value) <= limit, (reg.type, field, value)
+            checked += 1
+    assert checked >= 8
+
+
+# --- bad input -----------------------------------------------------------------------------------
+
+
+def load(config: dict, region: str = REGION):
+    from mlapi_data.settings import DataSettings
+
+    raw = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+    reader = ConfigReader("mlapi-data", raw.get)
+    env = EnvironmentSettings.load(
+        "data", reader, project="mlapi-data", stack="unit", aws_lookup={"region": region}.get, environ={}
+    )
+    return DataSettings.load(reader, env=env)
+
+
+def test_settings_defaults():
+    settings = load({})
+    assert (settings.min_capacity, settings.max_capacity) == (0.5, 2.0)
+    assert settings.engine_version == "16" and settings.parameter_group_family == "aurora-postgresql16"
+    assert settings.backup_retention_days == 7 and settings.key_deletion_window_days == 7
+    assert settings.application_secret_arns == {}
+
+
+@pytest.mark.parametrize(
+    "config, setting, shown, allowed",
+    [
+        ({"minCapacity": "4", "maxCapacity": "2"}, "minCapacity", "'4'", "at most maxCapacity (2 ACUs)"),
+        ({"minCapacity": "0"}, "minCapacity", "'0'", "auto-pause"),
+        ({"minCapacity": "0.25"}, "minCapacity", "'0.25'", "from 0 to 256 in steps of 0.5"),
+        ({"minCapacity": "-1"}, "minCapacity", "'-1'", "from 0 to 256"),
+        ({"maxCapacity": "300"}, "maxCapacity", "'300'", "from 1 to 256 in steps of 0.5"),
+        ({"maxCapacity": "0.5"}, "maxCapacity", "'0.5'", "from 1 to 256"),
+        ({"maxCapacity": "lots"}, "maxCapacity", "'lots'", "a number"),
+        ({"engineVersion": "16.x"}, "engineVersion", "'16.x'", "major.minor such as 16.6"),
+        ({"engineVersion": "v16"}, "engineVersion", "'v16'", "major.minor such as 16.6"),
+        ({"engineVersion": "16.6.1"}, "engineVersion", "'16.6.1'", "major.minor such as 16.6"),
+        ({"engineVersion": "12.9"}, "engineVersion", "'12.9'", "Serverless v2 needs"),
+        ({"engineVersion": "15.1"}, "engineVersion", "'15.1'", "15.2"),
+        ({"databaseName": "postgres"}, "databaseName", "'postgres'", "reserves"),
+        ({"databaseName": "1db"}, "databaseName", "'1db'", "a letter, then letters"),
+        ({"masterUsername": "admin"}, "masterUsername", "'admin'", "reserves"),
+        ({"backupRetentionDays": "0"}, "backupRetentionDays", "'0'", "from 1 to 35"),
+        ({"backupWindow": "3am"}, "backupWindow", "'3am'", "hh:mm-hh:mm"),
+        ({"backupWindow": "03:00-03:15"}, "backupWindow", "'03:00-03:15'", "at least 30 minutes"),
+        ({"backupWindow": "04:00-05:00"}, "maintenanceWindow", "'sun:04:30-sun:05:30'", "not overlapping"),
+        ({"maintenanceWindow": "sunday"}, "maintenanceWindow", "'sunday'", "ddd:hh:mm-ddd:hh:mm"),
+        ({"logRetentionDays": "31"}, "logRetentionDays", "'31'", "retention periods"),
+        (
+            {"applicationSecretArns": {"api-key": "arn:aws:ssm:eu-west-1:444455556666:parameter/api-key"}},
+            "applicationSecretArns.api-key",
+            "arn:aws:ssm",
+            "the ARN of an existing Secrets Manager secret",
+        ),
+        (
+            {"applicationSecretArns": {"api-key": "arn:aws:secretsmanager:eu-west-1:444455556666:secret:api-key"}},
+            "applicationSecretArns.api-key",
+            "secret:api-key",
+            "<name>-<6 characters>",
+        ),
+        (
+            {"applicationSecretArns": {"api-key": secret_arn("api-key", region="us-west-2")}},
+            "applicationSecretArns.api-key",
+            "us-west-2",
+            f"a secret in the environment's region {REGION} (this one is in us-west-2)",
+        ),
+        ({"applicationSecretArns": {"api key!": secret_arn("x")}}, "applicationSecretArns", "'api key!'", "secret names are"),
+        (
+            {"applicationSecretArns": {"api-key": secret_arn("a"), "API_KEY": secret_arn("b")}},
+            "applicationSecretArns",
+            "api-key",
+            "becomes API_KEY",
+        ),
+        ({"applicationSecretArns": {"db-password": secret_arn("x")}}, "applicationSecretArns", "db-password", "master secret"),
+        ({"applicationSecretArns": "not json"}, "applicationSecretArns", "'not json'", "a map of name -> Secrets Manager secret ARN"),
+        ({"applicationSecretArns": ["arn"]}, "applicationSecretArns", "arn", "a map of name"),
+    ],
+)
+def test_bad_input_is_refused_with_setting_value_and_what_is_allowed(config, setting, shown, allowed):
+    with pytest.raises(ConfigError) as caught:
+        load(config)
+    message = str(caught.value)
+    assert caught.value.setting == f"mlapi-data:{setting}", message
+    assert message.startswith(f"Invalid setting mlapi-data:{setting} = "), message
+    assert shown in message and allowed in message, message
+
+
+def test_bad_input_stops_the_plan_before_any_resource():
+    with pytest.raises(ConfigError, match=r"mlapi-data:minCapacity = '8'.*at most maxCapacity \(4 ACUs\)"):
+        plan_layers("data", config={"data": {"minCapacity": 8, "maxCapacity": 4}})
+    with pytest.raises(ConfigError, match=r"mlapi-data:applicationSecretArns.token .*us-east-2"):
+        plan_layers(
+            "data", region="us-east-1", config={"data": {"applicationSecretArns": {"token": secret_arn("t", region="us-east-2")}}}
+        )

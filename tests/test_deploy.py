@@ -1,0 +1,598 @@
+"""The deploy tasks (up-all, down-all, up, down, preview, refresh, outputs) against a recording
+stand-in for the Pulumi CLI (tests/pulumi_standin.py) and moto for AWS.
+
+The tasks run over a small fake manifest (net <- db <- app <- cdn, cdn with a sample-domain rule
+like the edge layer's) so the assertions do not depend on which real layers exist yet; one test
+loads the real layers' settings the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from invoke import Context, Exit
+
+from conftest import ROOT
+from shared import manifest, stack_config
+from shared.deploy import cli as deploy_cli
+from shared.deploy import orchestrator, preflight
+from shared.deploy.outputs import flatten, redact
+from shared.settings import ENVIRONMENT_KEYS
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # tasks.py lives at the repository root
+import tasks  # noqa: E402
+
+TESTS = Path(__file__).resolve().parent
+ENV = "t1"
+REGION = "eu-west-1"
+PASSPHRASE = "tr0ub4dor-and-3-horse-staples"
+FAKE_LAYERS = (("net", ()), ("db", ("net",)), ("app", ("net", "db")), ("cdn", ("app",)))
+ORDER = ["net", "db", "app", "cdn"]
+
+SETTINGS = '''
+from dataclasses import dataclass
+
+from shared.runtime import is_offline_plan
+
+
+@dataclass(frozen=True)
+class FakeSettings:
+    env: object
+    domain: object = None
+
+    @classmethod
+    def load(cls, reader=None, env=None):
+        domain = None
+        if {has_domain}:
+            domain = reader.string("domainName", "example.com")
+            if domain == "example.com" and not is_offline_plan():
+                raise reader.fail("domainName", domain, "a domain you own (example.com is the documented sample)",
+                                  hint="Set it in stacks/{name}/Pulumi.<env>.yaml.")
+        return cls(env, domain)
+'''
+
+
+def build_fake_layers(root: Path) -> tuple[manifest.Layer, ...]:
+    layers = []
+    for name, reads in FAKE_LAYERS:
+        directory = root / "stacks" / name
+        (directory / f"mlapi_{name}").mkdir(parents=True, exist_ok=True)
+        config: dict[str, Any] = {k: {"type": "string", "default": "" if d is None else d} for k, (d, _) in ENVIRONMENT_KEYS.items()}
+        if name == "cdn":
+            config["domainName"] = {"type": "string", "default": "example.com"}
+        (directory / "Pulumi.yaml").write_text(json.dumps({"name": f"mlapi-{name}", "runtime": "python", "config": config}))
+        (directory / "__main__.py").write_text("")
+        (directory / f"mlapi_{name}" / "__init__.py").write_text("")
+        (directory / f"mlapi_{name}" / "settings.py").write_text(SETTINGS.format(has_domain=name == "cdn", name=name))
+        layers.append(manifest.Layer(name, reads, f"fake {name}"))
+    (root / "environments").mkdir(exist_ok=True)
+    return tuple(layers)
+
+
+def patch_targets(root: Path) -> list[tuple[Any, str, Any]]:
+    """(object, attribute, value) that point the manifest, config files, state and policy at ``root``."""
+    return [
+        (manifest, "LAYERS", build_fake_layers(root)),
+        (manifest, "STACKS_DIR", root / "stacks"),
+        (stack_config, "ENVIRONMENTS_DIR", root / "environments"),
+        (stack_config, "REPO_ROOT", root),
+        (deploy_cli, "DEFAULT_STATE_DIR", root / "state"),
+        (orchestrator, "POLICY_DIR", root / "policy"),
+    ]
+
+
+def set_domain(root: Path, env: str = ENV, domain: str = "api.acme-ml.io") -> None:
+    (root / "stacks" / "cdn" / f"Pulumi.{env}.yaml").write_text(f"config:\n  mlapi-cdn:domainName: {domain}\n")
+
+
+class Standin:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.bin = root / "bin"
+        self.bin.mkdir()
+        exe = self.bin / "pulumi"
+        exe.write_text(f"#!{sys.executable}\n" + (TESTS / "pulumi_standin.py").read_text())
+        exe.chmod(0o755)
+        self.log_path = root / "pulumi.log"
+        self.state_path = root / "pulumi-state.json"
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
+
+    def configure(self, **values: Any) -> None:
+        state = self.state
+        state.update(values)
+        self.state_path.write_text(json.dumps(state))
+
+    def calls(self, command: str | None = None) -> list[dict[str, Any]]:
+        if not self.log_path.exists():
+            return []
+        records = [json.loads(line) for line in self.log_path.read_text().splitlines()]
+        return [r for r in records if command is None or r["command"] == command]
+
+    def layers_of(self, command: str) -> list[str]:
+        return [r["project"].removeprefix("mlapi-") for r in self.calls(command)]
+
+    def stacks(self) -> set[str]:
+        return set(self.state.get("stacks", {}))
+
+    def touched_state(self) -> bool:
+        return any(r["command"] != "version" for r in self.calls())
+
+
+@pytest.fixture
+def standin(tmp_path, monkeypatch):
+    for obj, name, value in patch_targets(tmp_path):
+        monkeypatch.setattr(obj, name, value)
+    set_domain(tmp_path)
+    s = Standin(tmp_path)
+    monkeypatch.setenv("PATH", f"{s.bin}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setenv("FAKE_PULUMI_LOG", str(s.log_path))
+    monkeypatch.setenv("FAKE_PULUMI_STATE", str(s.state_path))
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", PASSPHRASE)
+    for var in (
+        "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE_FILE", "PULUMI_ACCESS_TOKEN", "ENVIRONMENT_SUFFIX", "AWS_PROFILE",
+        "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_SESSION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret-key")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    return s
+
+
+@pytest.fixture
+def aws():
+    from moto import mock_aws
+
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def deploy(standin, aws):
+    return standin
+
+
+def run_task(task, **kwargs) -> None:
+    task(Context(), **kwargs)
+
+
+def failing(task, **kwargs) -> Exit:
+    with pytest.raises(Exit) as info:
+        task(Context(), **kwargs)
+    return info.value
+
+
+# -- up-all ---------------------------------------------------------------------------------------
+
+
+def test_up_all_deploys_every_layer_in_manifest_order_with_its_stack_config_and_environment(deploy, capsys):
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    out = capsys.readouterr().out
+
+    assert deploy.layers_of("up") == ORDER
+    assert deploy.layers_of("stack select") == ORDER
+    backend = (deploy.root / "state").resolve().as_uri()
+    assert (deploy.root / "state").is_dir()
+    for record in deploy.calls():
+        assert record["env"]["PULUMI_BACKEND_URL"] == backend
+        assert record["env"]["PULUMI_CONFIG_PASSPHRASE"] == PASSPHRASE  # handed to the child, never printed
+    for name in ORDER:
+        directory = str(deploy.root / "stacks" / name)
+        select = next(r for r in deploy.calls("stack select") if r["project"] == f"mlapi-{name}")
+        assert select["argv"] == ["stack", "select", "--create", "--stack", ENV, "--cwd", directory, "--non-interactive"]
+        config = next(r for r in deploy.calls("config set-all") if r["project"] == f"mlapi-{name}")
+        pairs = [config["argv"][i + 1] for i, a in enumerate(config["argv"]) if a == "--plaintext"]
+        assert pairs == [f"aws:region={REGION}", f"mlapi-{name}:environmentSuffix={ENV}"]
+        up = next(r for r in deploy.calls("up") if r["project"] == f"mlapi-{name}")
+        assert up["argv"] == ["up", "--stack", ENV, "--cwd", directory, "--non-interactive", "--yes"]
+    # Every command names the stack explicitly: nothing depends on the selected stack.
+    for record in deploy.calls():
+        if record["command"] not in ("version", "stack ls", "stack rm"):
+            assert record["argv"][record["argv"].index("--stack") + 1] == ENV
+    # Engine output is streamed with the layer's name; the summary comes from the CLI's history.
+    assert "[db] Updating (t1)" in out
+    summary = out[out.index("every layer deployed"):]
+    for name in ORDER:
+        assert any(line.split()[:3] == [name, "deployed", "2"] for line in summary.splitlines()), summary
+    assert "2 created" in summary
+    assert "AWS account 123456789012" in out
+
+
+def test_up_all_applies_the_environment_file_to_every_layer(deploy):
+    (deploy.root / "environments" / f"{ENV}.yaml").write_text("aws:region: eu-central-1\nteam: ml-platform\nprotect: true\n")
+    run_task(tasks.up_all, env=ENV)  # no --region: the environment file's
+    for record in deploy.calls("config set-all"):
+        layer = record["project"]
+        pairs = [record["argv"][i + 1] for i, a in enumerate(record["argv"]) if a == "--plaintext"]
+        assert "aws:region=eu-central-1" in pairs
+        assert f"{layer}:team=ml-platform" in pairs and f"{layer}:protect=true" in pairs
+        assert f"{layer}:environmentSuffix={ENV}" in pairs
+
+
+def test_up_all_runs_again_as_an_update_and_reports_no_creations(deploy, capsys):
+    run_task(tasks.up_all, env=ENV, region=REGION, skip_preview=True)
+    capsys.readouterr()
+    run_task(tasks.up_all, env=ENV, region=REGION, skip_preview=True)
+    out = capsys.readouterr().out
+    assert all("--skip-preview" in r["argv"] for r in deploy.calls("up"))
+    assert "Created stack" not in out
+    summary = out[out.index("every layer deployed"):]
+    assert summary.count("2 unchanged") == len(ORDER) and "created" not in summary
+
+
+def test_up_all_stops_at_the_first_failure_naming_layer_error_and_next_steps(deploy, capsys):
+    deploy.configure(fail={"up mlapi-db": {"times": -1, "message": "creating RDS cluster: InvalidParameterCombination"}})
+    exc = failing(tasks.up_all, env=ENV, region=REGION)
+    out = capsys.readouterr().out
+
+    assert exc.code == 1
+    assert deploy.layers_of("up") == ["net", "db"]
+    assert "layer db" in exc.message and "InvalidParameterCombination" in exc.message
+    assert f"invoke up-all --env {ENV} --region {REGION}" in exc.message
+    assert f"invoke up --layer db --env {ENV}" in exc.message and f"invoke down-all --env {ENV}" in exc.message
+    rows = {line.split()[0]: line for line in out[out.index("stopped at db"):].splitlines()[1:] if line.strip()}
+    assert "deployed" in rows["net"] and "failed" in rows["db"] and "deployed" not in rows["db"]
+    assert "not run" in rows["app"] and "not run" in rows["cdn"]
+
+
+def test_up_all_reports_a_locked_stack_and_how_to_clear_it(deploy):
+    deploy.configure(locked=["mlapi-db/t1"])
+    exc = failing(tasks.up_all, env=ENV, region=REGION)
+    assert "is locked" in exc.message and "another pulumi run" in exc.message
+    assert ".pulumi/locks/organization/mlapi-db/t1/4f3c.json" in exc.message and "pid 4242" in exc.message
+    assert "delete the lock file" in exc.message and "pulumi stack export" in exc.message
+    assert deploy.layers_of("up") == ["net", "db"]
+
+
+def test_the_policy_pack_is_used_when_present_unless_disabled(deploy):
+    policy = deploy.root / "policy"
+    policy.mkdir()
+    (policy / "PulumiPolicy.yaml").write_text("runtime: python\n")
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    assert all(r["argv"][-2:] == ["--policy-pack", str(policy)] for r in deploy.calls("up"))
+    run_task(tasks.up_all, env=ENV, region=REGION, policy=False)
+    assert not any("--policy-pack" in r["argv"] for r in deploy.calls("up")[len(ORDER):])
+
+
+def test_secrets_provider_is_used_for_every_new_stack_and_replaces_the_passphrase(deploy, monkeypatch):
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE")
+    kms = "awskms://alias/mlapi?region=eu-west-1"
+    run_task(tasks.up_all, env=ENV, region=REGION, secrets_provider=kms)
+    selects = deploy.calls("stack select")
+    assert len(selects) == len(ORDER) and all(r["argv"][-2:] == ["--secrets-provider", kms] for r in selects)
+    assert {v["secretsProvider"] for v in deploy.state["stacks"].values()} == {kms}
+
+
+def test_a_user_backend_is_passed_through_unchanged(deploy, monkeypatch):
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://team-state-bucket/mlapi")
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    assert {r["env"]["PULUMI_BACKEND_URL"] for r in deploy.calls()} == {"s3://team-state-bucket/mlapi"}
+    assert not (deploy.root / "state").exists()
+
+
+def test_pulumi_cloud_backend_needs_no_passphrase(deploy, monkeypatch):
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "https://api.pulumi.com")
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE")
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    assert deploy.layers_of("up") == ORDER
+
+
+def test_the_passphrase_never_appears_in_output_or_errors(deploy, capsys):
+    deploy.configure(echo_secrets=True, fail={"up mlapi-app": {"times": -1, "message": f"decrypt failed with {PASSPHRASE}"}})
+    exc = failing(tasks.up_all, env=ENV, region=REGION)
+    captured = capsys.readouterr()
+    assert PASSPHRASE not in captured.out + captured.err + exc.message
+    assert "debug: passphrase is ***" in captured.out and "decrypt failed with ***" in exc.message
+    assert deploy.calls("up")[0]["env"]["PULUMI_CONFIG_PASSPHRASE"] == PASSPHRASE
+    assert all(PASSPHRASE not in " ".join(r["argv"]) for r in deploy.calls())
+
+
+# -- pre-flight -------------------------------------------------------------------------------------
+
+
+def test_preflight_without_the_cli_says_how_to_install_it(deploy, monkeypatch, tmp_path):
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    exc = failing(tasks.up_all, env=ENV, region=REGION)
+    assert exc.code == 2 and "nothing was changed" in exc.message
+    assert "Pulumi CLI is not on PATH" in exc.message and "get.pulumi.com" in exc.message
+    assert deploy.calls() == []
+
+
+def test_preflight_refuses_an_old_cli(deploy):
+    deploy.configure(version="v3.50.1")
+    exc = failing(tasks.down_all, env=ENV)
+    assert "version 3.50.1" in exc.message and "3.100.0 or later" in exc.message
+    assert not deploy.touched_state()
+
+
+def test_preflight_without_aws_credentials_shows_how_to_provide_them(standin, monkeypatch):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    exc = failing(tasks.up_all, env=ENV, region=REGION)
+    assert "No AWS credentials found" in exc.message and "AWS_PROFILE" in exc.message
+    assert not standin.touched_state()
+
+
+def test_preflight_rejects_a_bad_suffix_and_region_together(deploy):
+    exc = failing(tasks.up_all, env="Bad_Env", region="mars-north-1")
+    assert "--env = 'Bad_Env'" in exc.message and "--region = 'mars-north-1'" in exc.message
+    assert not deploy.touched_state()
+
+
+def test_preflight_refuses_sample_settings_through_the_layers_own_rules(deploy):
+    (deploy.root / "stacks" / "cdn" / f"Pulumi.{ENV}.yaml").unlink()
+    exc = failing(tasks.up_all, env=ENV, region=REGION)
+    assert "cdn: Invalid setting mlapi-cdn:domainName = 'example.com'" in exc.message
+    assert "documented sample" in exc.message
+    assert not deploy.touched_state()
+
+
+def test_preflight_requires_the_passphrase_for_a_self_managed_backend(deploy, monkeypatch):
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE")
+    exc = failing(tasks.up_all, env=ENV, region=REGION)
+    assert "PULUMI_CONFIG_PASSPHRASE is not set" in exc.message and "--secrets-provider" in exc.message
+    assert not deploy.touched_state()
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE_FILE", str(deploy.root / "missing-passphrase"))
+    exc = failing(tasks.down_all, env=ENV)
+    assert "PULUMI_CONFIG_PASSPHRASE_FILE" in exc.message and "cannot be read" in exc.message
+
+
+def test_preflight_refuses_moving_an_environment_to_another_region(deploy):
+    (deploy.root / "stacks" / "net" / f"Pulumi.{ENV}.yaml").write_text("config:\n  aws:region: us-east-1\n")
+    exc = failing(tasks.up_all, env=ENV, region=REGION)
+    assert "deployed to us-east-1" in exc.message and "replace every resource" in exc.message
+    assert not deploy.touched_state()
+
+
+def test_preflight_refuses_a_suffix_other_than_the_stack_name(deploy):
+    (deploy.root / "environments" / f"{ENV}.yaml").write_text("environmentSuffix: prod\n")
+    exc = failing(tasks.up_all, env=ENV, region=REGION)
+    assert "environmentSuffix is 'prod'" in exc.message and "never share a resource name" in exc.message
+
+
+def test_preflight_loads_the_real_layers_settings_without_crashing():
+    pre = preflight.Preflight(env="pfcheck", backend=deploy_cli.Backend("file:///tmp/x", False), region="us-east-1")
+    preflight.check_layer_settings(pre, manifest.ordered(), {})
+    # Only the layers' own validation may object (e.g. sample domains); never a failure to load.
+    assert all("could not be loaded" not in p and "no settings class" not in p for p in pre.problems), pre.problems
+
+
+# -- down-all and down ---------------------------------------------------------------------------------
+
+
+def test_down_all_destroys_in_reverse_order_skips_missing_stacks_and_is_idempotent(deploy, capsys):
+    deploy.configure(fail={"up mlapi-app": {"times": -1, "message": "boom"}})
+    failing(tasks.up_all, env=ENV, region=REGION)  # half-finished: net, db deployed; app's stack empty; no cdn
+    capsys.readouterr()
+
+    run_task(tasks.down_all, env=ENV, retry_delay=0)
+    out = capsys.readouterr().out
+    assert deploy.layers_of("destroy") == ["app", "db", "net"]
+    assert deploy.layers_of("stack rm") == ["app", "db", "net"]
+    assert all(r["argv"][:4] == ["stack", "rm", ENV, "--yes"] for r in deploy.calls("stack rm"))
+    # No stack file of its own (cdn's holds domainName but cdn never had a stack): the CLI may delete it.
+    assert not any("--preserve-config" in r["argv"] for r in deploy.calls("stack rm"))
+    assert deploy.stacks() == set()
+    assert "no stack (skipped)" in out and "nothing left" in out
+
+    run_task(tasks.down_all, env=ENV, retry_delay=0)
+    assert len(deploy.calls("destroy")) == 3
+    assert "nothing to destroy" in capsys.readouterr().out
+
+
+def test_down_all_retries_a_failed_destroy_with_backoff(deploy, monkeypatch, capsys):
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    deploy.configure(fail={"destroy mlapi-db": {"times": 2, "message": "DependencyViolation: network interface eni-1 in use"}})
+    pauses: list[float] = []
+    monkeypatch.setattr(orchestrator, "_sleep", pauses.append)
+    run_task(tasks.down_all, env=ENV, attempts=3, retry_delay=5)
+    assert deploy.layers_of("destroy") == ["cdn", "app", "db", "db", "db", "net"]
+    assert pauses == [5, 10]
+    assert "attempt 1 of 3" in capsys.readouterr().out
+    assert deploy.stacks() == set()
+
+
+def test_down_all_gives_up_after_its_attempts_and_says_what_is_left(deploy, capsys):
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    deploy.configure(fail={"destroy mlapi-db": {"times": -1, "message": "DependencyViolation: eni-1 in use"}})
+    exc = failing(tasks.down_all, env=ENV, attempts=2, retry_delay=0)
+    assert exc.code == 1
+    assert deploy.layers_of("destroy") == ["cdn", "app", "db", "db"]  # net is kept: db still reads it
+    assert deploy.layers_of("stack rm") == ["cdn", "app"]
+    assert "db: destroy failed after 2 attempt(s)" in exc.message and "DependencyViolation" in exc.message
+    assert "net: not destroyed, because db" in exc.message
+    assert f"invoke down-all --env {ENV}" in exc.message
+    assert deploy.stacks() == {"mlapi-db/t1", "mlapi-net/t1"}
+
+
+def test_down_all_does_not_retry_a_locked_stack(deploy):
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    deploy.configure(locked=["mlapi-cdn/t1"])
+    exc = failing(tasks.down_all, env=ENV, attempts=3, retry_delay=0)
+    assert deploy.layers_of("destroy") == ["cdn"]
+    assert "locked" in exc.message and "app: not destroyed" in exc.message
+
+
+def test_down_all_keeps_a_stack_file_that_holds_the_teams_own_settings(deploy):
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    run_task(tasks.down_all, env=ENV)
+    flags = {r["project"]: "--preserve-config" in r["argv"] for r in deploy.calls("stack rm")}
+    assert flags == {"mlapi-cdn": True, "mlapi-app": False, "mlapi-db": False, "mlapi-net": False}
+
+
+def test_down_all_keep_stacks_leaves_empty_stacks(deploy):
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    run_task(tasks.down_all, env=ENV, keep_stacks=True)
+    assert deploy.calls("stack rm") == []
+    assert all(v["resources"] == 0 for v in deploy.state["stacks"].values())
+
+
+def test_down_refuses_while_a_dependent_has_a_stack_unless_forced(deploy):
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    exc = failing(tasks.down, layer="net", env=ENV)
+    assert exc.code == 2 and "db, app read(s) it" in exc.message and "--force" in exc.message
+    assert deploy.calls("destroy") == []
+    run_task(tasks.down, layer="cdn", env=ENV)
+    run_task(tasks.down, layer="net", env=ENV, force=True)
+    assert deploy.layers_of("destroy") == ["cdn", "net"]
+    run_task(tasks.down, layer="cdn", env=ENV)  # already gone: nothing to do
+    assert deploy.layers_of("destroy") == ["cdn", "net"]
+
+
+# -- per-layer up, preview, refresh --------------------------------------------------------------------
+
+
+def test_preview_and_up_refuse_until_the_upstream_stacks_exist(deploy):
+    exc = failing(tasks.preview, layer="app", env=ENV, region=REGION)
+    assert exc.code == 2 and "it reads net, db" in exc.message and f"invoke plan --env {ENV}" in exc.message
+    exc = failing(tasks.up, layer="db", env=ENV, region=REGION)
+    assert "cannot deploy db" in exc.message and f"invoke up --layer net --env {ENV}" in exc.message
+    assert deploy.calls("stack select") == []
+
+    run_task(tasks.up, layer="net", env=ENV, region=REGION)
+    run_task(tasks.up, layer="db", env=ENV, region=REGION)
+    run_task(tasks.preview, layer="app", env=ENV, region=REGION)
+    preview = deploy.calls("preview")
+    assert [r["project"] for r in preview] == ["mlapi-app"]
+    assert preview[0]["argv"][:3] == ["preview", "--stack", ENV]
+    assert deploy.layers_of("up") == ["net", "db"]
+
+
+def test_unknown_layer_is_refused_with_the_list(deploy):
+    exc = failing(tasks.up, layer="nope", env=ENV, region=REGION)
+    assert "unknown layer 'nope'" in exc.message and "net, db, app, cdn" in exc.message
+
+
+def test_refresh_needs_the_stack_and_runs_non_interactively(deploy):
+    exc = failing(tasks.refresh, layer="net", env=ENV)
+    assert "no stack t1" in exc.message
+    run_task(tasks.up, layer="net", env=ENV, region=REGION)
+    run_task(tasks.refresh, layer="net", env=ENV)
+    (call,) = deploy.calls("refresh")
+    assert {"--yes", "--non-interactive", "--skip-preview"} <= set(call["argv"])
+
+
+# -- outputs -------------------------------------------------------------------------------------------
+
+
+def test_outputs_are_flattened_redacted_and_collisions_namespaced(deploy, capsys):
+    deploy.configure(outputs={
+        "mlapi-net": {"vpcId": "vpc-123", "databasePort": 5432, "privateSubnetIds": ["subnet-a", "subnet-b"]},
+        "mlapi-db": {"databasePort": 5432, "clusterEndpoint": "db.cluster.local", "masterPassword": {"secret": "hunter2-db-pass"}},
+        "mlapi-app": {"albDnsName": "alb-1.elb.amazonaws.com", "port": 8080},
+        "mlapi-cdn": {"port": 443},
+    })
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    target = deploy.root / "cfn-outputs" / "flat-outputs.json"
+    run_task(tasks.outputs, env=ENV, out=str(target))
+    text = target.read_text()
+    flat = json.loads(text)
+
+    assert flat["albDnsName"] == "alb-1.elb.amazonaws.com" and flat["app.albDnsName"] == flat["albDnsName"]
+    assert flat["privateSubnetIds"] == ["subnet-a", "subnet-b"]
+    assert flat["databasePort"] == 5432  # two layers, one value: the plain name stays
+    assert "port" not in flat and flat["app.port"] == 8080 and flat["cdn.port"] == 443
+    assert flat["masterPassword"] == "[secret]" and "hunter2" not in text
+    assert not any("--show-secrets" in r["argv"] for r in deploy.calls())
+    assert "only app.port, cdn.port are written" in capsys.readouterr().out
+
+
+def test_outputs_skip_missing_layers_and_refuse_an_empty_environment(deploy):
+    exc = failing(tasks.outputs, env=ENV, out=str(deploy.root / "o.json"))
+    assert "nothing to write" in exc.message and not (deploy.root / "o.json").exists()
+    deploy.configure(outputs={"mlapi-net": {"vpcId": "vpc-9"}})
+    run_task(tasks.up, layer="net", env=ENV, region=REGION)
+    run_task(tasks.outputs, env=ENV, out=str(deploy.root / "o.json"))
+    assert json.loads((deploy.root / "o.json").read_text()) == {"net.vpcId": "vpc-9", "vpcId": "vpc-9"}
+
+
+def test_redact_replaces_pulumi_secret_envelopes_anywhere():
+    envelope = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "value": "s3cr3t"}
+    assert redact({"a": [envelope, 1], "b": envelope}) == {"a": ["[secret]", 1], "b": "[secret]"}
+    assert flatten({"x": {"k": 1}, "y": {"k": 2}}).ambiguous == {"k": ["x.k", "y.k"]}
+
+
+# -- Ctrl-C ---------------------------------------------------------------------------------------------
+
+DRIVER = """
+import sys
+from pathlib import Path
+sys.path[:0] = [{tests!r}, {root!r}]
+from moto import mock_aws
+from invoke import Context, Exit
+import test_deploy
+for obj, name, value in test_deploy.patch_targets(Path({tmp!r})):
+    setattr(obj, name, value)
+test_deploy.set_domain(Path({tmp!r}))
+import tasks
+with mock_aws():
+    try:
+        tasks.up_all(Context(), env="t1", region="eu-west-1")
+    except Exit as exc:
+        print(exc.message, file=sys.stderr)
+        sys.exit(exc.code)
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="process groups and SIGINT semantics are POSIX")
+def test_ctrl_c_is_forwarded_once_and_the_engine_is_waited_for(standin, tmp_path):
+    standin.configure(hang="up mlapi-net")
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER.format(tests=str(TESTS), root=str(ROOT), tmp=str(tmp_path)))
+    # Its own session, like a terminal's foreground job: killpg below is the user's Ctrl-C.
+    proc = subprocess.Popen(
+        [sys.executable, str(driver)], cwd=ROOT, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,
+    )
+    ready = Path(str(standin.state_path) + ".ready")
+    deadline = time.time() + 120
+    while not ready.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert ready.exists(), proc.communicate()
+    os.killpg(proc.pid, signal.SIGINT)
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)  # impatient second Ctrl-C: must not reach the engine
+    out, err = proc.communicate(timeout=60)
+
+    assert Path(str(standin.state_path) + ".sigint").read_text() == "1"
+    assert proc.returncode == 130, err
+    assert "cancelling the update" in out  # we waited for the engine to finish cancelling
+    assert "asked the Pulumi engine to cancel" in out
+    assert "interrupted during `pulumi up" in err and "layer net" in err
+    assert standin.layers_of("up") == ["net"]
+
+
+# -- the CLI wrapper's parsing ------------------------------------------------------------------------
+
+
+def test_error_lines_and_lock_detection_ignore_colour_codes():
+    coloured = deploy_cli.Result(["up"], 255, "Updating (t1)\n\x1b[31merror: \x1b[0mthe stack is currently locked by 1 lock(s).\n  file:///s/.pulumi/locks/x.json: created by a@b (pid 1)\n")
+    assert coloured.locked
+    assert coloured.error_lines() == ["error: the stack is currently locked by 1 lock(s).", "file:///s/.pulumi/locks/x.json: created by a@b (pid 1)"]
+    quiet = deploy_cli.Result(["destroy"], 1, "\n".join(f"line {i}" for i in range(20)))
+    assert not quiet.locked and quiet.error_lines() == [f"line {i}" for i in range(12, 20)]
+
+
+def test_scrubber_hides_the_passphrase_from_its_file_and_every_secret_variable(tmp_path):
+    secret_file = tmp_path / "passphrase"
+    secret_file.write_text("from-a-file-phrase\n")
+    scrub = deploy_cli.Scrubber({"PULUMI_CONFIG_PASSPHRASE_FILE": str(secret_file), "AWS_SESSION_TOKEN": "tok-123456"})
+    assert scrub("x from-a-file-phrase y tok-123456") == "x *** y ***"
+    assert deploy_cli.parse_version("v3.130.0\n") == (3, 130, 0) and deploy_cli.parse_version("garbage") is None
