@@ -49,6 +49,23 @@ def protected_plan():
     return plan_layers("data", env=SUFFIX, region=REGION, config={"network": {"protect": True}, "data": {"protect": True}})
 
 
+@pytest.fixture
+def dependencies(monkeypatch):
+    """Logical name -> logical names of the resources it waits for (``depends_on`` and inputs), as
+    the engine receives them; filled by the plans rendered during the test."""
+    from shared.plan import engine
+
+    waits: dict[str, set[str]] = {}
+    register = engine.RecordingMonitor.RegisterResource
+
+    def recording(self, request):
+        waits[request.name] = {urn.rsplit("::", 1)[-1] for urn in request.dependencies}
+        return register(self, request)
+
+    monkeypatch.setattr(engine.RecordingMonitor, "RegisterResource", recording)
+    return waits
+
+
 def key_arn(data) -> str:
     return data.one(KEY).state["arn"]
 
@@ -177,6 +194,9 @@ def test_aurora_serverless_v2_defaults(data):
     assert instance.inputs["publiclyAccessible"] is False
     assert instance.inputs["clusterIdentifier"] == data.one(CLUSTER).id
     assert instance.inputs["promotionTier"] == 0
+    assert instance.inputs["dbSubnetGroupName"] == cluster["dbSubnetGroupName"]
+    # Not a random window of AWS's choosing: the cluster's, which avoids the backup window.
+    assert instance.inputs["preferredMaintenanceWindow"] == cluster["preferredMaintenanceWindow"]
 
 
 def test_cluster_parameter_group_requires_tls(data):
@@ -219,6 +239,16 @@ def test_reader_instance_goes_to_another_az():
     assert len({i.inputs["identifier"] for i in instances}) == 2
 
 
+def test_log_group_then_cluster_then_writer_then_reader(dependencies):
+    layer_of(plan_layers("data", config={"data": {"readerInstance": True}}), "data")
+    # RDS would create the log group itself (no retention, no key) if the cluster exported first.
+    assert "aurora-postgresql-logs" in dependencies["aurora-cluster"]
+    assert "aurora-cluster" in dependencies["aurora-instance-1"]
+    # RDS makes the first instance it creates the writer: the reader must not race it.
+    assert {"aurora-cluster", "aurora-instance-1"} <= dependencies["aurora-instance-2"]
+    assert "aurora-instance-2" not in dependencies["aurora-instance-1"]
+
+
 def test_capacity_engine_version_and_windows_come_from_config():
     rendered = layer_of(
         plan_layers(
@@ -230,7 +260,9 @@ def test_capacity_engine_version_and_windows_come_from_config():
                     "engineVersion": "15.8",
                     "backupRetentionDays": 10,
                     "backupWindow": "22:00-23:00",
+                    "maintenanceWindow": "Sat:23:30-Sun:00:30",
                     "logRetentionDays": 90,
+                    "readerInstance": True,
                 }
             },
         ),
@@ -240,8 +272,27 @@ def test_capacity_engine_version_and_windows_come_from_config():
     assert cluster["serverlessv2ScalingConfiguration"] == {"minCapacity": 1, "maxCapacity": 8.5}
     assert cluster["engineVersion"] == "15.8"
     assert cluster["backupRetentionPeriod"] == 10 and cluster["preferredBackupWindow"] == "22:00-23:00"
+    assert cluster["preferredMaintenanceWindow"] == "sat:23:30-sun:00:30"
+    assert [i.inputs["preferredMaintenanceWindow"] for i in rendered.of_type(INSTANCE)] == ["sat:23:30-sun:00:30"] * 2
     assert rendered.one("aws:rds/clusterParameterGroup:ClusterParameterGroup").inputs["family"] == "aurora-postgresql15"
     assert rendered.one(LOG_GROUP).inputs["retentionInDays"] == 90
+
+
+def test_min_capacity_zero_turns_on_auto_pause():
+    rendered = layer_of(plan_layers("data", config={"data": {"minCapacity": 0, "maxCapacity": 4}}), "data")
+    scaling = rendered.one(CLUSTER).inputs["serverlessv2ScalingConfiguration"]
+    assert scaling == {"minCapacity": 0, "maxCapacity": 4, "secondsUntilAutoPause": 300}
+
+
+@pytest.mark.parametrize("version", ["16", "17", "13.15", "14.12", "15.7", "16.3", "16.10", "17.4"])
+def test_auto_pause_is_accepted_from_the_versions_that_support_it(version):
+    settings = load({"minCapacity": "0", "engineVersion": version})
+    assert settings.auto_pause is True and settings.min_capacity == 0
+
+
+def test_auto_pause_is_off_above_zero():
+    assert load({}).auto_pause is False
+    assert load({"minCapacity": "0.5"}).auto_pause is False
 
 
 # --- DynamoDB ------------------------------------------------------------------------------------
@@ -368,7 +419,9 @@ def test_settings_defaults():
     "config, setting, shown, allowed",
     [
         ({"minCapacity": "4", "maxCapacity": "2"}, "minCapacity", "'4'", "at most maxCapacity (2 ACUs)"),
-        ({"minCapacity": "0"}, "minCapacity", "'0'", "auto-pause"),
+        ({"minCapacity": "0", "engineVersion": "16.2"}, "minCapacity", "'0'", "0 (auto-pause) only with"),
+        ({"minCapacity": "0", "engineVersion": "13.14"}, "minCapacity", "'0'", "13.15"),
+        ({"minCapacity": "0", "engineVersion": "15.6"}, "minCapacity", "'0'", "engineVersion is 15.6"),
         ({"minCapacity": "0.25"}, "minCapacity", "'0.25'", "from 0 to 256 in steps of 0.5"),
         ({"minCapacity": "-1"}, "minCapacity", "'-1'", "from 0 to 256"),
         ({"maxCapacity": "300"}, "maxCapacity", "'300'", "from 1 to 256 in steps of 0.5"),
@@ -377,6 +430,8 @@ def test_settings_defaults():
         ({"engineVersion": "16.x"}, "engineVersion", "'16.x'", "major.minor such as 16.6"),
         ({"engineVersion": "v16"}, "engineVersion", "'v16'", "major.minor such as 16.6"),
         ({"engineVersion": "16.6.1"}, "engineVersion", "'16.6.1'", "major.minor such as 16.6"),
+        ({"engineVersion": "16.06"}, "engineVersion", "'16.06'", "major.minor such as 16.6"),
+        ({"maxCapacity": "0"}, "maxCapacity", "'0'", "from 1 to 256"),
         ({"engineVersion": "12.9"}, "engineVersion", "'12.9'", "Serverless v2 needs"),
         ({"engineVersion": "15.1"}, "engineVersion", "'15.1'", "15.2"),
         ({"databaseName": "postgres"}, "databaseName", "'postgres'", "reserves"),

@@ -14,7 +14,7 @@ from shared.errors import PlatformError
 from shared.naming import Namer
 from shared.tags import name_tag
 
-from .settings import ENGINE
+from .settings import ENGINE, SECONDS_UNTIL_AUTO_PAUSE
 
 INSTANCE_CLASS = "db.serverless"
 LOG_EXPORTS = ("postgresql",)
@@ -103,7 +103,10 @@ class Database(pulumi.ComponentResource):
             # version, so those upgrades show no diff. See README "Engine version".
             engine_version=args.engine_version,
             serverlessv2_scaling_configuration=aws.rds.ClusterServerlessv2ScalingConfigurationArgs(
-                min_capacity=args.min_capacity, max_capacity=args.max_capacity
+                min_capacity=args.min_capacity,
+                max_capacity=args.max_capacity,
+                # Applies only at 0 ACUs (auto-pause), so it is sent only then.
+                seconds_until_auto_pause=SECONDS_UNTIL_AUTO_PAUSE if args.min_capacity == 0 else None,
             ),
             database_name=args.database_name,
             master_username=args.master_username,
@@ -130,9 +133,11 @@ class Database(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group]),
         )
 
-        # The first instance (created as the writer) in the first AZ; the optional second one (a
-        # reader) in the second AZ, so a failover survives the loss of one AZ. Instances in promotion
-        # tiers 0-1 scale with the writer, so the one a failover promotes is never under-sized.
+        # The first instance in the first AZ, the optional second one (a reader) in the second AZ, so
+        # a failover survives the loss of one AZ. RDS makes whichever instance it creates first the
+        # writer, so the reader waits for the first one: otherwise the two race and the writer lands
+        # in either AZ. Instances in promotion tiers 0-1 scale with the writer, so the one a failover
+        # promotes is never under-sized.
         count = 2 if args.reader_instance else 1
         self.instances: list[aws.rds.ClusterInstance] = []
         for index in range(count):
@@ -149,8 +154,12 @@ class Database(pulumi.ComponentResource):
                     db_subnet_group_name=self.subnet_group.name,
                     publicly_accessible=False,
                     auto_minor_version_upgrade=True,
+                    # Each instance has its own window (AWS picks a random one when none is given):
+                    # keep instance patching and minor upgrades in the cluster's window, which is
+                    # validated not to overlap the backup window.
+                    preferred_maintenance_window=args.maintenance_window,
                     tags=name_tag(instance_id),
-                    opts=child,
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=self.instances[:1]),
                 )
             )
 

@@ -15,17 +15,24 @@ ENGINE = "aurora-postgresql"
 
 # The lowest minor of each major that runs Serverless v2 (db.serverless); later majors all do.
 SERVERLESS_V2_MINIMUM_MINOR = {13: 6, 14: 3, 15: 2, 16: 1, 17: 4}
-# AWS's Serverless v2 capacity range and granularity (ACUs). 0 means auto-pause (see minCapacity).
+# AWS's Serverless v2 capacity range and granularity (ACUs). A minimum of 0 turns on auto-pause.
 ACU_MAXIMUM = 256.0
 ACU_STEP = 0.5
 MAX_CAPACITY_MINIMUM = 1.0
+# The lowest minor of each major that can scale to 0 ACUs (auto-pause); AWS refuses a minimum of 0
+# on anything older. These came in one release (June 2024); every 17.x that runs Serverless v2 does.
+AUTO_PAUSE_MINIMUM_MINOR = {13: 15, 14: 12, 15: 7, 16: 3, 17: 4}
+# Idle seconds before an instance at 0 ACUs pauses: AWS's minimum and default (it allows 300-86400).
+# Resuming takes about 15 seconds, so a paused database suits only an environment that can wait.
+SECONDS_UNTIL_AUTO_PAUSE = 300
 
 # A protected (long-lived) environment keeps at least this many days of automated backups.
 PROTECTED_MIN_BACKUP_DAYS = 14
 # KMS waits this many days before deleting a key scheduled for deletion (AWS allows 7 to 30).
 KEY_DELETION_WINDOW_DAYS = {False: 7, True: 30}
 
-_ENGINE_VERSION = re.compile(r"(?P<major>[1-9][0-9]?)(?:\.(?P<minor>[0-9]{1,2}))?")
+# A major ("16") or major.minor ("16.6"); AWS writes minors without leading zeros ("16.06" is no version).
+_ENGINE_VERSION = re.compile(r"(?P<major>[1-9][0-9]?)(?:\.(?P<minor>0|[1-9][0-9]?))?")
 _IDENTIFIER = r"[A-Za-z][A-Za-z0-9_]{0,62}"
 # Names PostgreSQL or RDS reserve for themselves (RDS refuses them as the master user or database).
 _RESERVED_USERS = {"admin", "rdsadmin", "rdsrepladmin", "rds_superuser", "rds_replication", "rds_password", "public"}
@@ -68,6 +75,11 @@ class DataSettings:
         return int(self.engine_version.split(".")[0])
 
     @property
+    def auto_pause(self) -> bool:
+        """Whether the instances scale to 0 ACUs and pause when idle (minCapacity 0)."""
+        return self.min_capacity == 0
+
+    @property
     def parameter_group_family(self) -> str:
         return f"{ENGINE}{self.engine_major}"
 
@@ -92,11 +104,12 @@ class DataSettings:
     def load(cls, reader: Optional[ConfigReader] = None, env: Optional[EnvironmentSettings] = None) -> "DataSettings":
         env = env or EnvironmentSettings.load(LAYER, reader)
         reader = reader or ConfigReader(env.project)
-        min_capacity, max_capacity = _capacity(reader)
+        engine_version = _engine_version(reader)
+        min_capacity, max_capacity = _capacity(reader, engine_version)
         backup_window = _backup_window(reader)
         return cls(
             env=env,
-            engine_version=_engine_version(reader),
+            engine_version=engine_version,
             min_capacity=min_capacity,
             max_capacity=max_capacity,
             reader_instance=reader.boolean("readerInstance", False),
@@ -132,21 +145,37 @@ def _engine_version(reader: ConfigReader) -> str:
     return value
 
 
-def _capacity(reader: ConfigReader) -> tuple[float, float]:
+def _capacity(reader: ConfigReader, engine_version: str) -> tuple[float, float]:
+    """AWS's Serverless v2 range: minCapacity 0-256, maxCapacity 1-256, both in 0.5 steps, min <= max.
+
+    A minimum of 0 turns on auto-pause, which AWS accepts only from certain minor versions.
+    """
     minimum = reader.number("minCapacity", 0.5, minimum=0.0, maximum=ACU_MAXIMUM, step=ACU_STEP)
-    if minimum == 0:
-        # 0 ACUs turns on auto-pause: the first connection after a pause waits ~15 seconds for the
-        # cluster to resume, longer than the service's connection timeout and health checks allow.
+    if minimum == 0 and not supports_auto_pause(engine_version):
+        oldest = ", ".join(f"{major}.{minor}" for major, minor in AUTO_PAUSE_MINIMUM_MINOR.items())
         raise reader.fail(
             "minCapacity",
             "0",
-            f"a number from {ACU_STEP:g} to {ACU_MAXIMUM:g} in steps of {ACU_STEP:g} ACUs",
-            hint="0 (auto-pause) is not offered: resuming a paused cluster takes about 15 seconds, longer than the service's connections wait.",
+            f"0 (auto-pause) only with Aurora PostgreSQL {oldest} or later, and engineVersion is {engine_version}; "
+            f"otherwise a number from {ACU_STEP:g} to {ACU_MAXIMUM:g} in steps of {ACU_STEP:g}",
+            hint="Raise engineVersion (or use its major version alone, such as 16) or set minCapacity to 0.5.",
         )
     maximum = reader.number("maxCapacity", 2.0, minimum=MAX_CAPACITY_MINIMUM, maximum=ACU_MAXIMUM, step=ACU_STEP)
     if minimum > maximum:
         raise reader.fail("minCapacity", f"{minimum:g}", f"at most maxCapacity ({maximum:g} ACUs)")
     return minimum, maximum
+
+
+def supports_auto_pause(engine_version: str) -> bool:
+    """Whether AWS lets a cluster of ``engine_version`` scale to 0 ACUs.
+
+    A major version alone means AWS's current default minor of that major, which is newer than
+    the release that brought auto-pause; only an older pinned minor is refused.
+    """
+    major, _, minor = engine_version.partition(".")
+    if not minor:
+        return True
+    return int(minor) >= AUTO_PAUSE_MINIMUM_MINOR.get(int(major), 0)
 
 
 def _identifier(reader: ConfigReader, key: str, default: str, reserved: set[str]) -> str:
