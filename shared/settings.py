@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
@@ -77,7 +78,9 @@ def known_regions() -> frozenset[str]:
 
 def validate_region(region: object, setting: str = "aws:region") -> str:
     if not isinstance(region, str) or region not in known_regions():
-        example = ", ".join(sorted(r for r in known_regions() if r.startswith(("us-", "eu-")))[:6])
+        # Name a few commercial regions (not the isolated or GovCloud partitions) as examples.
+        commercial = sorted(r for r in known_regions() if re.fullmatch(r"(us|eu|ap)-(east|west|central|north)-\d", r))
+        example = ", ".join(commercial[:6])
         raise ConfigError(
             setting,
             region,
