@@ -3,7 +3,10 @@ its settings loader on its own (including a real run, where the offline plan's s
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import logging
+import re
 from pathlib import Path
 from typing import Any, Optional
 
@@ -136,7 +139,11 @@ def test_the_plan_logs_that_it_used_the_sample(caplog):
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         render_edge(REAL_DOMAIN)
-    assert not any("SAMPLE" in r.getMessage() for r in caplog.records)
+    assert not any("SAMPLE" in r.getMessage() or "acceptDefaultCertificate" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        render_edge({"acceptDefaultCertificate": "true"})
+    assert any("acceptDefaultCertificate is true" in r.getMessage() and "cloudfront.net" in r.getMessage() for r in caplog.records)
 
 
 def test_real_settings_derive_the_hostname_from_the_suffix(edge_eu):
@@ -342,12 +349,71 @@ def test_bucket_name_fits_s3_with_the_longest_suffix():
 def test_every_name_fits_with_the_longest_suffix():
     suffix = "e" + "x" * (MAX_SUFFIX_LENGTH - 1)
     rendered = render_edge(env=suffix)
-    assert len(rendered.one(BUCKET).inputs["bucket"]) <= 63
+    bucket = rendered.one(BUCKET).inputs["bucket"]
+    assert len(bucket) <= 63 and re.fullmatch(r"[a-z0-9][a-z0-9-]*[a-z0-9]", bucket), bucket
     assert len(rendered.one(CERT).inputs["domainName"]) <= 64
     for acl in rendered.of_type(WEB_ACL):
         assert suffix in acl.inputs["name"] and len(acl.inputs["name"]) <= 128
     for group in rendered.of_type(LOG_GROUP):
         assert group.inputs["name"].startswith("aws-waf-logs-") and group.inputs["name"].endswith(suffix)
+
+
+# -- every argument is one the installed pulumi-aws (v7) knows -----------------------------------
+
+_ARGS_DICT = re.compile(r"ForwardRef\('(\w+ArgsDict)'\)")
+_SKIPPED_PARAMETERS = {"self", "resource_name", "opts", "__props__", "__self__"}
+
+
+def unknown_arguments(token: str, inputs: dict[str, Any]) -> list[str]:
+    """Input keys, at any depth, that the installed SDK does not declare for ``token``.
+
+    The mock runtime accepts any key, and nested dicts are passed through untyped, so a v6 name
+    (or a typo) in a nested block renders fine offline and fails only against AWS.
+    """
+    module_name = token.split(":")[1].split("/")[0]
+    module = importlib.import_module(f"pulumi_aws.{module_name}")
+    typed_dicts = importlib.import_module(f"pulumi_aws.{module_name}._inputs")
+    resource = getattr(module, token.split(":")[2])
+    parameters = inspect.signature(resource._internal_init).parameters
+    problems: list[str] = []
+
+    def check(path: str, value: dict[str, Any], fields: dict[str, Any]) -> None:
+        for key, item in value.items():
+            field = re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+            if field not in fields:
+                problems.append(f"{path}.{key}")
+                continue
+            nested = _ARGS_DICT.search(repr(fields[field]))
+            if nested is None:
+                continue  # a scalar, a list of scalars or a free-form map (tags)
+            declared = getattr(typed_dicts, nested.group(1)).__annotations__
+            for element in item if isinstance(item, list) else [item]:
+                if isinstance(element, dict):
+                    check(f"{path}.{key}", element, declared)
+
+    check(token, inputs, {name: p.annotation for name, p in parameters.items() if name not in _SKIPPED_PARAMETERS})
+    return problems
+
+
+def test_every_input_is_an_argument_of_the_installed_pulumi_aws(edge, edge_eu, edge_default_cert):
+    checked = set()
+    for rendered in (edge, edge_eu, edge_default_cert):
+        for registration in rendered.registrations:
+            if registration.custom and registration.type.startswith("aws:"):
+                assert unknown_arguments(registration.type, registration.inputs) == [], registration.name
+                checked.add(registration.type)
+    assert {DISTRIBUTION, WEB_ACL, WAF_LOGGING, CERT, RECORD, INGRESS, BUCKET} <= checked
+
+
+def test_the_argument_check_catches_a_misnamed_nested_argument():
+    # v6's name for a rule group's overrides, and a typo two levels down.
+    rule = {"name": "common", "statement": {"managedRuleGroupStatement": {"name": "x", "vendorName": "AWS", "excludedRules": []}}}
+    origin = {"originId": "alb", "domainName": "x", "customOriginConfig": {"originProtocolPolicy": "http-only", "originReadTimout": 60}}
+    assert unknown_arguments(WEB_ACL, {"scope": "REGIONAL", "rules": [rule]}) == [f"{WEB_ACL}.rules.statement.managedRuleGroupStatement.excludedRules"]
+    assert unknown_arguments(DISTRIBUTION, {"origins": [origin], "webAclArn": "x"}) == [
+        f"{DISTRIBUTION}.origins.customOriginConfig.originReadTimout",
+        f"{DISTRIBUTION}.webAclArn",
+    ]
 
 
 # -- only CloudFront reaches the ALB -----------------------------------------------------------
@@ -365,6 +431,54 @@ def test_alb_accepts_only_cloudfront_origin_facing_addresses_on_the_origin_port(
     assert edge.one(INGRESS).inputs["prefixListId"] != edge_eu.one(INGRESS).inputs["prefixListId"]
 
 
+def test_the_ingress_rule_uses_cloudfronts_origin_facing_prefix_list(monkeypatch):
+    answers: dict[str, dict[str, Any]] = {}
+    original = PlatformMocks.call
+
+    def recording(self, args):
+        result = original(self, args)
+        if args.token == "aws:ec2/getManagedPrefixList:getManagedPrefixList":
+            answers[result["id"]] = dict(args.args or {})
+        return result
+
+    monkeypatch.setattr(PlatformMocks, "call", recording)
+    rule = render_edge().one(INGRESS).inputs
+    # The id on the rule is the one AWS returned for CloudFront's origin-facing list, nothing else.
+    assert answers[rule["prefixListId"]]["name"] == "com.amazonaws.global.cloudfront.origin-facing"
+
+
+# Security groups allow 60 inbound rules by default, and a rule that references a managed prefix
+# list counts as that list's maximum number of entries: 55 for CloudFront's origin-facing list.
+SG_INBOUND_RULES_QUOTA = 60
+CLOUDFRONT_ORIGIN_FACING_MAX_ENTRIES = 55
+
+
+def alb_inbound_rules(plan) -> list[dict[str, Any]]:
+    """Inbound rules on the ALB's security group, from every layer of the environment."""
+    sg = layer_of(plan, "network").outputs["albSecurityGroupId"]
+    return [r.inputs for lp in plan.layers for r in lp.rendered.of_type(INGRESS) if r.inputs["securityGroupId"] == sg]
+
+
+def alb_inbound_rule_weight(plan) -> int:
+    """The ALB security group's inbound rules as AWS counts them against the quota."""
+    rules = alb_inbound_rules(plan)
+    assert any("prefixListId" in r for r in rules), "no CloudFront rule on the ALB security group"
+    return sum(CLOUDFRONT_ORIGIN_FACING_MAX_ENTRIES if "prefixListId" in r else 1 for r in rules)
+
+
+def test_by_default_nothing_but_cloudfront_reaches_the_alb(default_plan):
+    (rule,) = alb_inbound_rules(default_plan)
+    assert rule["prefixListId"] == layer_of(default_plan, "edge").one(INGRESS).inputs["prefixListId"]
+
+
+def test_the_alb_security_group_has_room_for_the_cloudfront_rule(default_plan):
+    # One prefix-list rule on one port: a second port would need 110 of the 60 rules.
+    assert alb_inbound_rule_weight(default_plan) <= SG_INBOUND_RULES_QUOTA
+    # Still true when the network layer also opens the listener to the internet.
+    internet = plan_layers("edge", env="sgroom", config={"network": {"albIngressSource": "internet", "albListenerPorts": [80]}})
+    assert alb_inbound_rule_weight(internet) == CLOUDFRONT_ORIGIN_FACING_MAX_ENTRIES + 1 <= SG_INBOUND_RULES_QUOTA
+
+
 # -- WAF -------------------------------------------------------------------------------------
 
 
@@ -376,15 +490,19 @@ def _managed_groups(acl) -> set[str]:
     }
 
 
-def test_both_web_acls_carry_the_managed_groups_and_the_rate_rule_with_metrics(edge):
+def _rate_rules(acl) -> list[dict[str, Any]]:
+    return [r for r in acl.inputs["rules"] if "rateBasedStatement" in r["statement"]]
+
+
+def test_both_web_acls_carry_the_managed_groups_with_metrics_on_every_rule(edge):
     for scope in ("CLOUDFRONT", "REGIONAL"):
         acl = by_scope(edge, scope)
         assert acl.inputs["defaultAction"] == {"allow": {}}
         assert _managed_groups(acl) == MANAGED_GROUPS
-        (rate,) = [r for r in acl.inputs["rules"] if "rateBasedStatement" in r["statement"]]
-        assert rate["statement"]["rateBasedStatement"]["limit"] == 2000
-        assert rate["statement"]["rateBasedStatement"]["aggregateKeyType"] == "IP"
-        assert rate["action"] == {"block": {}}
+        for rule in acl.inputs["rules"]:
+            if "managedRuleGroupStatement" in rule["statement"]:
+                # Managed groups keep their own actions (a "count" override would disarm them).
+                assert rule["overrideAction"] == {"none": {}}, rule["name"]
         priorities = [r["priority"] for r in acl.inputs["rules"]]
         assert len(set(priorities)) == len(priorities)
         for visibility in [acl.inputs["visibilityConfig"], *(r["visibilityConfig"] for r in acl.inputs["rules"])]:
@@ -392,6 +510,18 @@ def test_both_web_acls_carry_the_managed_groups_and_the_rate_rule_with_metrics(e
         metric_names = [r["visibilityConfig"]["metricName"] for r in acl.inputs["rules"]]
         assert len(set(metric_names)) == len(metric_names)
         assert "test" in acl.inputs["name"]
+
+
+def test_the_per_ip_rate_limit_is_on_the_cloudfront_acl_where_client_addresses_are_seen(edge):
+    (rate,) = _rate_rules(by_scope(edge, "CLOUDFRONT"))
+    statement = rate["statement"]["rateBasedStatement"]
+    assert statement["limit"] == 2000 and statement["aggregateKeyType"] == "IP"
+    assert statement["evaluationWindowSec"] == 300
+    assert rate["action"] == {"block": {}}
+    assert rate["visibilityConfig"]["cloudwatchMetricsEnabled"] is True
+    # Behind CloudFront the load balancer sees only CloudFront's edge addresses: a per-IP limit
+    # there would block every client of a busy edge location together.
+    assert _rate_rules(by_scope(edge, "REGIONAL")) == []
 
 
 def test_web_acls_are_attached_to_the_distribution_and_the_alb(edge):
@@ -419,18 +549,20 @@ def test_each_web_acl_logs_to_its_own_aws_waf_logs_group_for_30_days(edge):
 
 def test_rate_limit_and_count_only_rules_are_settings():
     rendered = render_edge({"rateLimit": "500", "wafCountOnlyRules": "[]"})
+    (rate,) = _rate_rules(by_scope(rendered, "CLOUDFRONT"))
+    assert rate["statement"]["rateBasedStatement"]["limit"] == 500
     for acl in rendered.of_type(WEB_ACL):
-        (rate,) = [r for r in acl.inputs["rules"] if "rateBasedStatement" in r["statement"]]
-        assert rate["statement"]["rateBasedStatement"]["limit"] == 500
         common = next(r for r in acl.inputs["rules"] if r["statement"].get("managedRuleGroupStatement", {}).get("name") == "AWSManagedRulesCommonRuleSet")
         assert "ruleActionOverrides" not in common["statement"]["managedRuleGroupStatement"]
 
 
 def test_large_model_inputs_are_counted_not_blocked_by_default(edge):
-    acl = by_scope(edge, "REGIONAL")
-    common = next(r for r in acl.inputs["rules"] if r["statement"]["managedRuleGroupStatement"]["name"] == "AWSManagedRulesCommonRuleSet")
-    overrides = common["statement"]["managedRuleGroupStatement"]["ruleActionOverrides"]
-    assert overrides == [{"name": "SizeRestrictions_BODY", "actionToUse": {"count": {}}}]
+    for acl in edge.of_type(WEB_ACL):
+        common = next(
+            r for r in acl.inputs["rules"] if r["statement"].get("managedRuleGroupStatement", {}).get("name") == "AWSManagedRulesCommonRuleSet"
+        )
+        overrides = common["statement"]["managedRuleGroupStatement"]["ruleActionOverrides"]
+        assert overrides == [{"name": "SizeRestrictions_BODY", "actionToUse": {"count": {}}}], acl.inputs["scope"]
 
 
 # -- CloudFront's default certificate, explicitly accepted -------------------------------------
@@ -529,9 +661,41 @@ def test_bad_settings_fail_with_the_setting_the_value_and_what_is_allowed(values
     assert shown in message
 
 
-def test_bad_settings_stop_the_program_before_any_resource():
-    with pytest.raises(ConfigError, match="mlapi-edge:rateLimit"):
-        render_edge({"rateLimit": "5"})
+def registered_before_failure(monkeypatch, config: dict[str, Any], *, real_run: bool = False) -> tuple[ConfigError, list[str]]:
+    """Run the real program until it fails; return the error and every resource, provider or stack
+    reference it had registered (or read) by then."""
+    seen: list[str] = []
+    original = PlatformMocks.new_resource
+
+    def recording(self, args):
+        seen.append(args.typ)
+        return original(self, args)
+
+    monkeypatch.setattr(PlatformMocks, "new_resource", recording)
+    if real_run:
+        # What a real `pulumi up` sees: not the offline plan (the module the program imports).
+        monkeypatch.setattr("mlapi_edge.settings.is_offline_plan", lambda: False)
+    with pytest.raises(ConfigError) as failure:
+        render_edge(config)
+    return failure.value, seen
+
+
+def test_bad_settings_stop_the_program_before_any_resource(monkeypatch):
+    error, seen = registered_before_failure(monkeypatch, {"rateLimit": "5"})
+    assert error.setting == "mlapi-edge:rateLimit" and "from 10 to 2000000000" in str(error)
+    assert seen == []
+
+
+def test_a_real_run_of_the_program_refuses_the_samples_before_touching_anything(monkeypatch):
+    error, seen = registered_before_failure(monkeypatch, {}, real_run=True)
+    assert "mlapi-edge:parentDomain" in error.setting and "mlapi-edge:hostedZoneId" in error.setting
+    assert "pulumi config set mlapi-edge:hostedZoneId" in str(error)
+    # Not even a provider or a StackReference: nothing is read from or written to AWS.
+    assert seen == []
+    # The same program with real settings goes ahead (so the refusal above is about the samples).
+    monkeypatch.undo()
+    monkeypatch.setattr("mlapi_edge.settings.is_offline_plan", lambda: False)
+    assert render_edge(REAL_DOMAIN).outputs["usedSampleDomain"] is False
 
 
 # -- the whole environment, through the real upstream programs ----------------------------------

@@ -35,7 +35,14 @@ identity = AwsIdentity.lookup(regional)
 
 
 def web_acl(
-    key: str, scope: str, region: str, description: str, opts: pulumi.ResourceOptions, protects: Optional[pulumi.Input[str]] = None
+    key: str,
+    scope: str,
+    region: str,
+    description: str,
+    opts: pulumi.ResourceOptions,
+    *,
+    rate_limit: Optional[int],
+    protects: Optional[pulumi.Input[str]] = None,
 ) -> WebAcl:
     acl_name = n.name(f"{key}-waf", kind="waf")
     return WebAcl(
@@ -48,7 +55,7 @@ def web_acl(
             identity=identity,
             protect=env.protect,
             description=description,
-            rate_limit=settings.rate_limit,
+            rate_limit=rate_limit,
             count_only_rules=settings.count_only_rules,
             log_retention_days=settings.waf_log_retention_days,
             protected_resource_arn=protects,
@@ -57,9 +64,24 @@ def web_acl(
     )
 
 
-edge_waf = web_acl("cloudfront", "CLOUDFRONT", CLOUDFRONT_REGION, f"ML API {env.suffix}: requests reaching CloudFront", with_provider(cloudfront))
+edge_waf = web_acl(
+    "cloudfront",
+    "CLOUDFRONT",
+    CLOUDFRONT_REGION,
+    f"ML API {env.suffix}: requests reaching CloudFront",
+    with_provider(cloudfront),
+    rate_limit=settings.rate_limit,
+)
+# No per-IP rate limit on the load balancer's ACL: there every request comes from a CloudFront
+# edge address, so it would throttle unrelated clients together (see mlapi_edge/waf.py).
 alb_waf = web_acl(
-    "alb", "REGIONAL", env.region, f"ML API {env.suffix}: requests reaching the load balancer", with_provider(regional), protects=compute.alb_arn
+    "alb",
+    "REGIONAL",
+    env.region,
+    f"ML API {env.suffix}: requests reaching the load balancer",
+    with_provider(regional),
+    rate_limit=None,
+    protects=compute.alb_arn,
 )
 
 pages = ErrorPages(

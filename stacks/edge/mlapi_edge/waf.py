@@ -1,8 +1,14 @@
-"""A WAF web ACL (AWS managed rule groups + a per-IP rate limit), its metrics and its logs.
+"""A WAF web ACL (AWS managed rule groups, optionally a per-IP rate limit), its metrics and its logs.
 
-The same rules protect both entrances: the CLOUDFRONT-scope ACL on the distribution (created in
-us-east-1, as CloudFront requires) and a REGIONAL ACL on the load balancer, so that a request
-reaching the ALB some other way meets the same filters.
+The same managed rule groups protect both entrances: the CLOUDFRONT-scope ACL on the distribution
+(created in us-east-1, as CloudFront requires) and a REGIONAL ACL on the load balancer, so that a
+request reaching the ALB some other way meets the same filters.
+
+The per-IP rate limit belongs on the CLOUDFRONT ACL only. Behind CloudFront the ALB's ACL sees the
+address of the CloudFront edge server that opened the connection, not the client's, so a per-IP
+limit there would throttle every client sharing a busy edge location together. Aggregating on
+X-Forwarded-For instead is worse: WAF takes the header's first address, which the client writes,
+so anyone could spend another client's budget and get them blocked.
 """
 
 from __future__ import annotations
@@ -35,8 +41,9 @@ def _visibility(metric_name: str) -> dict[str, Any]:
     return {"cloudwatch_metrics_enabled": True, "metric_name": metric_name, "sampled_requests_enabled": True}
 
 
-def rules(acl_name: str, rate_limit: int, count_only_rules: Sequence[str]) -> list[dict[str, Any]]:
-    """The rules of a web ACL named ``acl_name``: managed groups then the rate limit, each with metrics."""
+def rules(acl_name: str, rate_limit: Optional[int], count_only_rules: Sequence[str]) -> list[dict[str, Any]]:
+    """The rules of a web ACL named ``acl_name``: managed groups then, unless ``rate_limit`` is None,
+    the per-IP rate limit; each with its own metric."""
     built: list[dict[str, Any]] = []
     for priority, (rule, group) in enumerate(MANAGED_RULE_GROUPS):
         statement: dict[str, Any] = {"name": group, "vendor_name": "AWS"}
@@ -51,6 +58,8 @@ def rules(acl_name: str, rate_limit: int, count_only_rules: Sequence[str]) -> li
                 "visibility_config": _visibility(f"{acl_name}-{rule}"),
             }
         )
+    if rate_limit is None:
+        return built
     built.append(
         {
             "name": RATE_RULE,
@@ -78,7 +87,9 @@ class WebAclArgs:
     identity: AwsIdentity
     protect: bool
     description: str
-    rate_limit: int
+    # Requests per 5 minutes per client IP; None for an ACL that cannot see client addresses (the
+    # REGIONAL one behind CloudFront, see the module docstring).
+    rate_limit: Optional[int]
     count_only_rules: Sequence[str]
     log_retention_days: int
     # A REGIONAL ACL's resource (the load balancer's ARN); a CLOUDFRONT ACL is attached by the
