@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -249,8 +251,30 @@ def test_logs_go_to_an_encrypted_30_day_group_under_the_environment_prefix(compu
     assert log["logDriver"] == "awslogs"
     assert log["options"]["awslogs-group"] == group.inputs["name"]
     assert log["options"]["awslogs-region"] == REGION
+    assert log["options"]["awslogs-stream-prefix"] == "api"
+    # The group exists before any task starts; the execution role may not create groups, so a
+    # task asking awslogs to create one would fail to start.
+    assert "awslogs-create-group" not in log["options"]
+    assert log["options"]["mode"] == "non-blocking" and log["options"]["max-buffer-size"].endswith("m")
     # The region comes from settings: rendered in eu-west-1, no other region appears.
     assert "us-east-1" not in compute.one(TASKDEF).inputs["containerDefinitions"]
+
+
+def test_region_follows_the_environment_everywhere_it_appears():
+    """A literal region would pass a test rendered in one region only: render in a second one."""
+    region = "ap-southeast-2"
+    rendered = render_compute(region=region)
+    c = container(rendered)
+    assert c["logConfiguration"]["options"]["awslogs-region"] == region
+    assert {"name": "AWS_REGION", "value": region} in c["environment"]
+    conditions = [
+        s["Condition"]["StringEquals"]["kms:ViaService"]
+        for doc in role_policies(rendered).values()
+        for s in doc["Statement"]
+        if "Condition" in s
+    ]
+    assert sorted(conditions) == [f"dynamodb.{region}.amazonaws.com", f"secretsmanager.{region}.amazonaws.com"]
+    assert REGION not in rendered.one(TASKDEF).inputs["containerDefinitions"]
 
 
 def test_database_credentials_are_injected_secrets_and_plain_settings_are_environment(compute):
@@ -327,24 +351,54 @@ def _request(url: str, method: str = "GET") -> tuple[int, bytes]:
         return error.code, error.read()
 
 
+def _container_user(c: dict[str, Any]) -> dict[str, Any]:
+    """subprocess arguments that run a process as the container's ``user`` (uid:gid), where this
+    test can: as root, with an interpreter that user may execute. Elsewhere, as the current user."""
+    uid, gid = (int(part) for part in c["user"].split(":"))
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return {}
+    as_user = {"user": uid, "group": gid, "extra_groups": []}
+    for candidate in (sys.executable, shutil.which("python3"), "/usr/bin/python3", "/usr/local/bin/python3"):
+        try:
+            if candidate and subprocess.run([candidate, "-c", "pass"], cwd="/", env={}, timeout=30, **as_user).returncode == 0:
+                return {**as_user, "executable": candidate}
+        except OSError:  # that user may not reach this interpreter (a virtualenv under /root)
+            continue
+    return {}
+
+
 def test_default_container_command_answers_the_health_check_and_the_api_paths(compute):
-    """Runs the exact command of the rendered container definition, as ECS would, and asks it what
-    the load balancer and the listener rules send it."""
+    """Runs the rendered container's command line (python3 -c <source>) with the rendered
+    environment, as the rendered user (nobody) when the test runs as root, from a directory it
+    cannot write to - as ECS would on the default image - and asks it what the load balancer's
+    health check and the listener rules send it."""
     c = container(compute)
-    port = _free_port()
     environment = {e["name"]: e["value"] for e in c["environment"]}
+    # The server listens where the port mapping and the target group point.
+    assert environment["PORT"] == str(c["portMappings"][0]["containerPort"]) == str(compute.one(TG).inputs["port"])
+    assert environment["PYTHONDONTWRITEBYTECODE"] == "1"
+    run_as = _container_user(c)
+    executable = run_as.pop("executable", sys.executable)
+    port = _free_port()
     environment["PORT"] = str(port)
-    process = subprocess.Popen([sys.executable, *c["command"][1:]], env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert c["command"][0] == "python3"
+    process = subprocess.Popen(
+        [executable, *c["command"][1:]], env=environment, cwd="/", stdout=subprocess.PIPE, stderr=subprocess.PIPE, **run_as
+    )
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
+        for _ in range(200):
             try:
                 status, body = _request(base + "/health")
                 break
             except OSError:
+                if process.poll() is not None:
+                    break
                 time.sleep(0.05)
         else:
-            raise AssertionError("the placeholder server did not start: " + process.stderr.read1().decode())  # type: ignore[union-attr]
+            status, body = 0, b""
+        if status != 200 and process.poll() is not None:
+            raise AssertionError("the placeholder server did not start: " + process.stderr.read().decode())  # type: ignore[union-attr]
         assert status == 200 and json.loads(body) == {"status": "ok"}
         assert _request(base + "/health", "HEAD")[0] == 200
         status, body = _request(base + "/api/v1/models?verbose=1")
@@ -353,9 +407,17 @@ def test_default_container_command_answers_the_health_check_and_the_api_paths(co
         assert status == 200 and json.loads(body)["version"] == "v2"
         assert _request(base + "/")[0] == 404
         assert _request(base + "/api/v3/predict")[0] == 404
+        # A malformed length neither crashes the server nor hangs it waiting for a body.
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            raw.sendall(b"POST /api/v1/x HTTP/1.0\r\nContent-Length: -5\r\n\r\n")
+            assert raw.recv(64).startswith(b"HTTP/1.0 200")
+        assert process.poll() is None, "the server must keep running"
     finally:
         process.terminate()
-        process.wait(timeout=5)
+        out, err = process.communicate(timeout=5)
+    assert b"Traceback" not in err, err.decode()
+    # Requests are logged on stdout (what awslogs ships), health checks are not.
+    assert b"/api/v1/models" in out and b"/health" not in out
 
 
 def test_another_image_runs_its_own_command():
@@ -393,7 +455,7 @@ def test_execution_role_pulls_writes_its_log_group_and_reads_exactly_the_injecte
     assert doc["PullServiceImages"]["Resource"] == [compute.one(ECR).state["arn"]]
     assert set(doc["PullServiceImages"]["Action"]) == {"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"}
     group_arn = compute.one("aws:cloudwatch/logGroup:LogGroup").state["arn"]
-    assert all(r.startswith(group_arn) for r in doc["WriteServiceLogs"]["Resource"])
+    assert doc["WriteServiceLogs"]["Resource"] == [group_arn, f"{group_arn}:log-stream:*"]
     assert set(doc["WriteServiceLogs"]["Action"]) == {"logs:CreateLogStream", "logs:PutLogEvents"}
     injected = {s["valueFrom"].split(":username::")[0].split(":password::")[0] for s in container(compute)["secrets"]}
     assert set(doc["ReadInjectedSecrets"]["Resource"]) == injected == {data["masterSecretArn"], *data["applicationSecretArns"].values()}
@@ -418,6 +480,17 @@ def test_task_role_uses_the_session_table_items_and_ecs_exec_channels(compute):
     # The cluster encrypts ECS Exec sessions with that same key.
     exec_config = compute.one("aws:ecs/cluster:Cluster").inputs["configuration"]["executeCommandConfiguration"]
     assert exec_config["kmsKeyId"] == data["kmsKeyArn"]
+
+
+def test_the_roles_have_only_their_inline_policies(compute):
+    # A managed policy (AmazonECSTaskExecutionRolePolicy grants logs and ECR on "*") would undo the
+    # scoping above; so would a second inline policy nobody reviews.
+    assert not compute.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    assert not compute.of_type("aws:iam/policyAttachment:PolicyAttachment")
+    for role in compute.of_type(ROLE):
+        assert not role.inputs.get("managedPolicyArns") and not role.inputs.get("inlinePolicies"), role.inputs["name"]
+    assert sorted(role_policies(compute)) == sorted([f"mlapi-task-execution-{ENV}", f"mlapi-task-{ENV}"])
+    assert len(compute.of_type(ROLE_POLICY)) == 2
 
 
 def test_no_policy_has_wildcard_actions_or_star_resources_beyond_the_documented_exceptions(compute):
@@ -452,6 +525,9 @@ def test_autoscaling_owns_the_running_count_and_the_service_waits_for_what_it_ne
     service = compute.one(SERVICE)
     recorded = OPTIONS[service.urn]
     assert recorded["ignoreChanges"] == ["desiredCount"]
+    # Without it, a changed capacity strategy (say fargateSpotWeight 7 -> 9) plans a replacement of
+    # the service, which fails on its own name; with it the strategy updates in place.
+    assert service.inputs["forceNewDeployment"] is True
     needed = [r.urn for r in compute.of_type(RULE)] + [
         compute.one("aws:ecs/clusterCapacityProviders:ClusterCapacityProviders").urn,
         *[p.urn for p in compute.of_type(ROLE_POLICY)],

@@ -1,11 +1,14 @@
 """Placeholder API served by the default image until a real one is deployed.
 
-This file's source is the container's command (``python3 -c <source>``) on the default image, so it
-uses only the standard library, writes nothing to disk (the root filesystem is read-only) and reads
-its port from ``PORT``. It answers the load balancer's health check (``GET /health`` -> 200) and
-the routed API paths (``/api/v1/*``, ``/api/v2/*`` -> 200 JSON); anything else is 404. Without it
-a fresh environment would never become healthy and the deployment circuit breaker would roll back
-forever. tests/test_compute.py runs it and checks those answers.
+This file's source is the container's command (``python3 -c <source>``) on the default image
+(the official python image has ``python3`` on its PATH and no ENTRYPOINT, so that is exactly what
+runs). It uses only the standard library, writes nothing to disk (the root filesystem is read-only,
+and ``PYTHONDONTWRITEBYTECODE`` keeps Python from trying), runs as the unprivileged user nobody and
+listens on all IPv4 addresses on ``PORT`` (the network layer's servicePort, 8080). It answers the
+load balancer's health check (``GET /health`` -> 200) and the routed API paths (``/api/v1/*``,
+``/api/v2/*`` -> 200 JSON); anything else is 404. Without it a fresh environment would never become
+healthy and the deployment circuit breaker would roll back forever. tests/test_compute.py runs the
+rendered command as that user, with the rendered environment, and checks those answers.
 """
 
 import json
@@ -20,9 +23,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def _answer(self):
         path = self.path.split("?", 1)[0]
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(min(length, 1 << 20))
+        # Drain a (bounded) body so the client sees the answer; a negative or malformed length
+        # must not make the thread wait for a body that never comes.
+        length = self.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > 0:
+            self.rfile.read(min(int(length), 1 << 20))
         if path == "/health":
             status, body = 200, {"status": "ok"}
         elif path.startswith(("/api/v1/", "/api/v2/")):

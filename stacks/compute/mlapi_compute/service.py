@@ -47,6 +47,10 @@ class ApiService(pulumi.ComponentResource):
                 aws.ecs.ServiceCapacityProviderStrategyArgs(capacity_provider=provider, base=base, weight=weight)
                 for provider, base, weight in args.strategy.items()
             ],
+            # A changed capacity provider strategy (fargateWeight, ...) is an in-place update only
+            # together with a new deployment; without this flag the provider plans a replacement,
+            # and creating a second service under the same name fails.
+            force_new_deployment=True,
             platform_version="LATEST",
             network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
                 subnets=args.private_subnet_ids,

@@ -20,14 +20,19 @@ from .upstream import DataInputs
 CONTAINER_NAME = "api"
 # The module minus its docstring (which explains it to readers of this repository, not of the task).
 PLACEHOLDER_SOURCE = (Path(__file__).resolve().parent / "placeholder_app.py").read_text().split('"""', 2)[2].lstrip()
-# The placeholder runs as "nobody": it needs no privilege (service ports are 1024 and above).
+# The placeholder runs as "nobody": it needs no privilege (service ports are 1024 and above) and
+# writes no file, so neither the read-only root nor the root-owned scratch volume below stops it.
 PLACEHOLDER_USER = "65534:65534"
 
 # Writable scratch space on a read-only root filesystem (task-local storage, gone with the task).
+# Fargate creates such a volume owned by root with mode 0755: writable for an image that runs as
+# root, or for one whose Dockerfile declares `VOLUME /tmp` on a directory its user owns (Fargate
+# then copies that directory, ownership included, into the volume). Nothing else can write there.
 SCRATCH_MOUNTS = {"tmp": "/tmp"}
 # ECS Exec's agent writes its state and logs under these paths. AWS documents ECS Exec as not
 # supported with a read-only root filesystem; the known workaround (aws/containers-roadmap#1359)
-# is to give the agent writable volumes exactly here.
+# is to give the agent writable volumes exactly here. The agent runs as root whatever the
+# container's user, so root-owned volumes suit it.
 EXEC_AGENT_MOUNTS = {"ssm-agent-state": "/var/lib/amazon", "ssm-agent-logs": "/var/log/amazon"}
 
 
@@ -184,7 +189,8 @@ class ServiceTask(pulumi.ComponentResource):
             memory=str(args.memory),
             network_mode="awsvpc",
             requires_compatibilities=["FARGATE"],
-            # X86_64: Fargate Spot runs no ARM64 tasks, and most of this service runs on Spot.
+            # X86_64: the architecture every Fargate Spot platform version runs (ARM64 Spot needs
+            # 1.4.0+ and an arm64 build), and most of this service runs on Spot.
             runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(operating_system_family="LINUX", cpu_architecture="X86_64"),
             execution_role_arn=args.execution_role_arn,
             task_role_arn=args.task_role_arn,
