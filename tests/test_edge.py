@@ -524,6 +524,52 @@ def test_the_per_ip_rate_limit_is_on_the_cloudfront_acl_where_client_addresses_a
     assert _rate_rules(by_scope(edge, "REGIONAL")) == []
 
 
+RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
+
+
+def _alb_origin(rendered) -> dict[str, Any]:
+    return next(o for o in rendered.one(DISTRIBUTION).state["origins"] if o["originId"] == "alb")
+
+
+def test_only_our_distribution_gets_past_the_load_balancers_web_acl(edge):
+    """CloudFront's origin-facing addresses are shared by every distribution of every account, so
+    the ALB's ACL must block requests that lack our distribution's secret header."""
+    first = min(by_scope(edge, "REGIONAL").state["rules"], key=lambda r: r["priority"])
+    assert first["name"] == "require-origin-secret" and first["action"] == {"block": {}}
+    match = first["statement"]["notStatement"]["statement"]["byteMatchStatement"]
+    assert match["fieldToMatch"] == {"singleHeader": {"name": "x-origin-verify"}}
+    assert match["positionalConstraint"] == "EXACTLY"
+    assert match["textTransformations"] == [{"priority": 0, "type": "NONE"}]
+    (header,) = _alb_origin(edge)["customHeaders"]
+    (password,) = edge.of_type(RANDOM_PASSWORD)
+    # One generated value, sent by CloudFront and required by the ACL.
+    assert header["name"] == "X-Origin-Verify"
+    assert header["value"] == match["searchString"] == password.state["result"]
+    assert len(password.state["result"]) >= 32 and password.inputs["special"] is False
+    # The CloudFront ACL sees viewers' requests, which never carry it.
+    assert all("notStatement" not in r["statement"] for r in by_scope(edge, "CLOUDFRONT").state["rules"])
+
+
+def test_the_origin_secret_stays_secret(edge):
+    value = edge.of_type(RANDOM_PASSWORD)[0].state["result"]
+    alb_origin = next(o for o in edge.one(DISTRIBUTION).inputs["origins"] if o["originId"] == "alb")
+    assert alb_origin["customHeaders"] == [{"name": "X-Origin-Verify", "value": "[secret]"}]
+    rule = next(r for r in by_scope(edge, "REGIONAL").inputs["rules"] if r["name"] == "require-origin-secret")
+    assert rule["statement"]["notStatement"]["statement"]["byteMatchStatement"]["searchString"] == "[secret]"
+    assert value not in repr(edge.outputs) and value not in repr([r.inputs for r in edge.registrations])
+    for config in edge.of_type(WAF_LOGGING):
+        assert {"singleHeader": {"name": "x-origin-verify"}} in config.inputs["redactedFields"]
+
+
+def test_the_origin_secret_rotates_with_its_version_and_can_be_switched_off():
+    assert render_edge().of_type(RANDOM_PASSWORD)[0].inputs["keepers"] == {"version": "1"}
+    assert render_edge({"originSecretVersion": "2"}).of_type(RANDOM_PASSWORD)[0].inputs["keepers"] == {"version": "2"}
+    off = render_edge({"requireOriginSecret": "false"})
+    assert off.of_type(RANDOM_PASSWORD) == []
+    assert _alb_origin(off).get("customHeaders") in (None, [])
+    assert all(r["name"] != "require-origin-secret" for r in by_scope(off, "REGIONAL").inputs["rules"])
+
+
 def test_web_acls_are_attached_to_the_distribution_and_the_alb(edge):
     assert edge.one(DISTRIBUTION).inputs["webAclId"] == by_scope(edge, "CLOUDFRONT").state["arn"] == edge.outputs["cloudfrontWebAclArn"]
     association = edge.one(WAF_ASSOCIATION).inputs
@@ -647,6 +693,8 @@ def test_the_offline_plan_accepts_the_samples_and_flags_them():
         ({"wafLogRetentionDays": "10"}, "mlapi-edge:wafLogRetentionDays", "retention periods"),
         ({"errorCachingMinTtl": "-1"}, "mlapi-edge:errorCachingMinTtl", "from 0"),
         ({"acceptDefaultCertificate": "maybe"}, "mlapi-edge:acceptDefaultCertificate", "true or false"),
+        ({"originSecretVersion": "0"}, "mlapi-edge:originSecretVersion", "from 1 to 1000000"),
+        ({"requireOriginSecret": "maybe"}, "mlapi-edge:requireOriginSecret", "true or false"),
         # Set together, the domain would be silently ignored: refused.
         ({"acceptDefaultCertificate": "true", "domainName": "api.mycompany.io"}, "mlapi-edge:domainName", "acceptDefaultCertificate"),
         # ACM refuses a certificate domain longer than 64 characters.

@@ -8,9 +8,10 @@ from mlapi_edge.distribution import EdgeDistribution, EdgeDistributionArgs
 from mlapi_edge.domain import SiteAlias, SiteAliasArgs, SiteCertificate, SiteCertificateArgs
 from mlapi_edge.error_pages import ErrorPages, ErrorPagesArgs
 from mlapi_edge.origin_access import CloudFrontToAlb, CloudFrontToAlbArgs
+from mlapi_edge.origin_secret import OriginSecret, OriginSecretArgs
 from mlapi_edge.settings import CLOUDFRONT_REGION, LAYER, EdgeSettings
 from mlapi_edge.upstream import read_compute, read_network
-from mlapi_edge.waf import WebAcl, WebAclArgs
+from mlapi_edge.waf import RequiredHeader, WebAcl, WebAclArgs
 
 from shared import contracts
 from shared.aws_identity import AwsIdentity
@@ -43,6 +44,7 @@ def web_acl(
     *,
     rate_limit: Optional[int],
     protects: Optional[pulumi.Input[str]] = None,
+    required_header: Optional[RequiredHeader] = None,
 ) -> WebAcl:
     acl_name = n.name(f"{key}-waf", kind="waf")
     return WebAcl(
@@ -59,6 +61,7 @@ def web_acl(
             count_only_rules=settings.count_only_rules,
             log_retention_days=settings.waf_log_retention_days,
             protected_resource_arn=protects,
+            required_header=required_header,
         ),
         opts,
     )
@@ -72,6 +75,12 @@ edge_waf = web_acl(
     with_provider(cloudfront),
     rate_limit=settings.rate_limit,
 )
+# Only requests from our distribution carry this header; the load balancer's ACL blocks the rest.
+origin_secret = (
+    OriginSecret("origin-secret", OriginSecretArgs(version=settings.origin_secret_version))
+    if settings.require_origin_secret
+    else None
+)
 # No per-IP rate limit on the load balancer's ACL: there every request comes from a CloudFront
 # edge address, so it would throttle unrelated clients together (see mlapi_edge/waf.py).
 alb_waf = web_acl(
@@ -82,6 +91,7 @@ alb_waf = web_acl(
     with_provider(regional),
     rate_limit=None,
     protects=compute.alb_arn,
+    required_header=RequiredHeader(origin_secret.header_name, origin_secret.value) if origin_secret else None,
 )
 
 pages = ErrorPages(
@@ -109,6 +119,7 @@ cdn = EdgeDistribution(
         errors_bucket_domain_name=pages.bucket.bucket_regional_domain_name,
         origin_access_control_id=pages.origin_access_control.id,
         web_acl_arn=edge_waf.web_acl.arn,
+        origin_secret_header=(origin_secret.header_name, origin_secret.value) if origin_secret else None,
         price_class=settings.price_class,
         error_caching_min_ttl=settings.error_caching_min_ttl,
     ),

@@ -44,6 +44,9 @@ class EdgeDistributionArgs:
     errors_bucket_domain_name: pulumi.Input[str]
     origin_access_control_id: pulumi.Input[str]
     web_acl_arn: pulumi.Input[str]
+    # (name, value) CloudFront adds to every request to the load balancer, which the load
+    # balancer's web ACL requires; None when that check is switched off.
+    origin_secret_header: Optional[tuple[str, pulumi.Input[str]]]
     price_class: str
     error_caching_min_ttl: int
 
@@ -115,6 +118,11 @@ class EdgeDistribution(pulumi.ComponentResource):
                         "origin_ssl_protocols": ORIGIN_TLS,
                         "origin_read_timeout": ORIGIN_READ_TIMEOUT,
                     },
+                    "custom_headers": (
+                        [{"name": args.origin_secret_header[0], "value": args.origin_secret_header[1]}]
+                        if args.origin_secret_header
+                        else []
+                    ),
                 },
                 {
                     "origin_id": ERRORS_ORIGIN,

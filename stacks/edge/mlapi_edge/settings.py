@@ -95,6 +95,8 @@ class EdgeSettings:
     error_caching_min_ttl: int
     waf_log_retention_days: int
     count_only_rules: tuple[str, ...]
+    require_origin_secret: bool
+    origin_secret_version: int
 
     @property
     def custom_domain(self) -> bool:
@@ -129,8 +131,13 @@ class EdgeSettings:
             allowed="names of rules in AWSManagedRulesCommonRuleSet: " + ", ".join(COMMON_RULE_SET_RULES),
         )
 
+        require_origin_secret = reader.boolean("requireOriginSecret", True)
+        origin_secret_version = reader.integer("originSecretVersion", 1, minimum=1, maximum=1_000_000)
+
         common = dict(
             env=env,
+            require_origin_secret=require_origin_secret,
+            origin_secret_version=origin_secret_version,
             price_class=price_class,
             rate_limit=rate_limit,
             error_caching_min_ttl=error_ttl,

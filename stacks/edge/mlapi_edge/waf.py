@@ -9,6 +9,10 @@ address of the CloudFront edge server that opened the connection, not the client
 limit there would throttle every client sharing a busy edge location together. Aggregating on
 X-Forwarded-For instead is worse: WAF takes the header's first address, which the client writes,
 so anyone could spend another client's budget and get them blocked.
+
+The load balancer's ACL instead starts with a rule that blocks every request lacking our
+distribution's secret origin header (see ``mlapi_edge.origin_secret``): the origin-facing prefix
+list that the ALB's security group admits belongs to all of CloudFront, not to our distribution.
 """
 
 from __future__ import annotations
@@ -33,26 +37,67 @@ MANAGED_RULE_GROUPS = (
 )
 RATE_RULE = "rate-limit-per-ip"
 RATE_WINDOW_SECONDS = 300
-# Headers that carry credentials or session ids: kept out of the WAF logs.
-REDACTED_HEADERS = ("authorization", "cookie")
+ORIGIN_SECRET_RULE = "require-origin-secret"
+# Headers that carry credentials, session ids or the origin secret: kept out of the WAF logs.
+REDACTED_HEADERS = ("authorization", "cookie", "x-origin-verify")
+
+
+@dataclass(frozen=True)
+class RequiredHeader:
+    """A header every request must carry with exactly this value (WAF compares header names
+    case-insensitively, so the name is given in lowercase)."""
+
+    name: str
+    value: pulumi.Input[str]
 
 
 def _visibility(metric_name: str) -> dict[str, Any]:
     return {"cloudwatch_metrics_enabled": True, "metric_name": metric_name, "sampled_requests_enabled": True}
 
 
-def rules(acl_name: str, rate_limit: Optional[int], count_only_rules: Sequence[str]) -> list[dict[str, Any]]:
-    """The rules of a web ACL named ``acl_name``: managed groups then, unless ``rate_limit`` is None,
-    the per-IP rate limit; each with its own metric."""
+def origin_secret_rule(acl_name: str, header: RequiredHeader, priority: int) -> dict[str, Any]:
+    """Block any request whose ``header`` is missing or differs from its value."""
+    return {
+        "name": ORIGIN_SECRET_RULE,
+        "priority": priority,
+        "action": {"block": {}},
+        "statement": {
+            "not_statement": {
+                "statement": {
+                    "byte_match_statement": {
+                        "field_to_match": {"single_header": {"name": header.name.lower()}},
+                        "positional_constraint": "EXACTLY",
+                        "search_string": header.value,
+                        "text_transformations": [{"priority": 0, "type": "NONE"}],
+                    }
+                }
+            }
+        },
+        "visibility_config": _visibility(f"{acl_name}-{ORIGIN_SECRET_RULE}"),
+    }
+
+
+def rules(
+    acl_name: str,
+    rate_limit: Optional[int],
+    count_only_rules: Sequence[str],
+    required_header: Optional[RequiredHeader] = None,
+) -> list[dict[str, Any]]:
+    """The rules of a web ACL named ``acl_name``: the required-header check first (cheap, and it
+    spares the heavier inspections for requests that did not come through our distribution), then
+    the managed groups, then, unless ``rate_limit`` is None, the per-IP rate limit; each with its
+    own metric."""
     built: list[dict[str, Any]] = []
-    for priority, (rule, group) in enumerate(MANAGED_RULE_GROUPS):
+    if required_header is not None:
+        built.append(origin_secret_rule(acl_name, required_header, 0))
+    for rule, group in MANAGED_RULE_GROUPS:
         statement: dict[str, Any] = {"name": group, "vendor_name": "AWS"}
         if group == "AWSManagedRulesCommonRuleSet" and count_only_rules:
             statement["rule_action_overrides"] = [{"name": r, "action_to_use": {"count": {}}} for r in count_only_rules]
         built.append(
             {
                 "name": rule,
-                "priority": priority,
+                "priority": len(built),
                 "override_action": {"none": {}},
                 "statement": {"managed_rule_group_statement": statement},
                 "visibility_config": _visibility(f"{acl_name}-{rule}"),
@@ -63,7 +108,7 @@ def rules(acl_name: str, rate_limit: Optional[int], count_only_rules: Sequence[s
     built.append(
         {
             "name": RATE_RULE,
-            "priority": len(MANAGED_RULE_GROUPS),
+            "priority": len(built),
             "action": {"block": {}},
             "statement": {
                 "rate_based_statement": {
@@ -95,6 +140,8 @@ class WebAclArgs:
     # A REGIONAL ACL's resource (the load balancer's ARN); a CLOUDFRONT ACL is attached by the
     # distribution's web_acl_id instead.
     protected_resource_arn: Optional[pulumi.Input[str]] = None
+    # The load balancer's ACL: block requests without our distribution's secret origin header.
+    required_header: Optional[RequiredHeader] = None
 
 
 class WebAcl(pulumi.ComponentResource):
@@ -112,7 +159,7 @@ class WebAcl(pulumi.ComponentResource):
             description=args.description,
             scope=args.scope,
             default_action={"allow": {}},
-            rules=rules(args.acl_name, args.rate_limit, args.count_only_rules),
+            rules=rules(args.acl_name, args.rate_limit, args.count_only_rules, args.required_header),
             visibility_config=_visibility(args.acl_name),
             tags=name_tag(args.acl_name),
             opts=child,
