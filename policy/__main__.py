@@ -8,8 +8,12 @@ deployment: ``cd stacks/<layer> && pulumi up --policy-pack ../../policy``.
 import sys
 from pathlib import Path
 
-# The CLI starts this file with the pack's directory as cwd; the rules live in the repository's
-# `shared` package one level up (also importable from the virtualenv's editable install).
+# The CLI runs a `runtime: python` pack through its pulumi-analyzer-policy-python shim: in this
+# directory, with the interpreter of PulumiPolicy.yaml's `virtualenv` (../.venv, where
+# `scripts/bootstrap.sh` installs pulumi-policy with the project), as `python -u -m pulumi.policy
+# <engine> .`, which runs this file. The rules live in the repository's `shared` package one level
+# up (also importable from the virtualenv's editable install), so the pack is used from a checkout
+# (`--policy-pack ../../policy`), not published on its own.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pulumi_policy import PolicyPack  # noqa: E402

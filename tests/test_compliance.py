@@ -197,7 +197,8 @@ CASES: dict[str, tuple[list[dict], list[dict], str, bool]] = {
         [res(VPC, "vpc", {}, layer="network", state={"id": "vpc-1"})], "keeps AWS's allow rules", False,
     ),
     "vpc-flow-logs": (
-        [res(VPC, "vpc", {}, layer="network", state={"id": "vpc-1"}), res("aws:ec2/flowLog:FlowLog", "fl", {"vpcId": "vpc-1"}, layer="network")],
+        [res(VPC, "vpc", {}, layer="network", state={"id": "vpc-1"}),
+         res("aws:ec2/flowLog:FlowLog", "fl", {"vpcId": "vpc-1", "trafficType": "ALL"}, layer="network")],
         [res(VPC, "vpc", {}, layer="network", state={"id": "vpc-1"})], "no flow log", False,
     ),
     "task-no-public-ip": ([res("aws:ecs/service:Service", "svc", {"networkConfiguration": {"assignPublicIp": False}}, layer="compute")],
@@ -359,6 +360,54 @@ def test_log_group_paths_and_kms_aliases_carry_the_suffix_as_a_path_segment():
     assert violations("names-carry-suffix", fragment(res("aws:route53/record:Record", "r", {"name": "api.example.com"}))) == []
 
 
+def test_flow_logs_of_accepted_traffic_only_do_not_count():
+    vpc = res(VPC, "vpc", {}, layer="network", state={"id": "vpc-1"})
+    for traffic, flagged in (("ACCEPT", True), ("REJECT", False), ("ALL", False)):
+        log = res("aws:ec2/flowLog:FlowLog", "fl", {"vpcId": "vpc-1", "trafficType": traffic}, layer="network")
+        assert bool(violations("vpc-flow-logs", fragment(vpc, log))) is flagged, traffic
+
+
+def test_two_instances_pinned_to_one_zone_are_not_multi_az():
+    def instances(*zones: str) -> dict:
+        members = [res(INSTANCE, f"db-{i}", {"clusterIdentifier": "mlapi-db-demo", "availabilityZone": zone}) for i, zone in enumerate(zones)]
+        return fragment(res(CLUSTER, "db", {"clusterIdentifier": "mlapi-db-demo"}), *members)
+
+    assert "pinned to us-east-1a" in violations("aurora-multi-az", instances("us-east-1a", "us-east-1a"), protect=True)[0]
+    assert violations("aurora-multi-az", instances("us-east-1a", "us-east-1b"), protect=True) == []
+
+
+def test_cloudfront_needs_the_recommended_tls12_policies_of_cloudfront_15():
+    for version, ok in (("TLSv1.2_2018", False), ("TLSv1.2_2019", False), ("TLSv1.1_2016", False),
+                        ("TLSv1.2_2021", True), ("TLSv1.2_2025", True), ("TLSv1.3_2025", True)):
+        dist = res(DIST, "cdn", {"viewerCertificate": {**GOOD_CERT, "minimumProtocolVersion": version}}, layer="edge")
+        assert (violations("cloudfront-tls12", fragment(dist)) == []) is ok, version
+
+
+def test_attached_aws_managed_policies_that_grant_wildcards_are_flagged():
+    attach = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+    admin = res(attach, "a", {"role": "r", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"})
+    s3_full = res("aws:iam/role:Role", "r", {"managedPolicyArns": ["arn:aws:iam::aws:policy/AmazonS3FullAccess"]})
+    execution = res(attach, "e", {"role": "r", "policyArn": "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"})
+    own = res(attach, "o", {"role": "r", "policyArn": f"arn:aws:iam::{ACCOUNT}:policy/AdministratorAccess"})  # a customer policy
+    assert "AdministratorAccess" in violations("iam-no-wildcard-actions", fragment(admin))[0]
+    assert "AmazonS3FullAccess" in violations("iam-no-wildcard-actions", fragment(s3_full))[0]
+    assert violations("iam-no-wildcard-actions", fragment(execution)) == []
+    assert "AmazonECSTaskExecutionRolePolicy" in violations("iam-no-wildcard-resource", fragment(execution))[0]
+    assert violations("iam-no-wildcard-actions", fragment(own)) == violations("iam-no-wildcard-resource", fragment(own)) == []
+
+
+def test_a_resource_arn_naming_every_resource_of_a_type_is_resource_star():
+    def grant(*arns: str) -> dict:
+        return fragment(res(ROLE_POLICY, "p", {"policy": policy_json({"Effect": "Allow", "Action": ["dynamodb:GetItem", "s3:GetObject"], "Resource": list(arns)})}))
+
+    (message,) = violations("iam-no-wildcard-resource", grant(f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/*"))
+    assert "every resource of the type" in message
+    assert violations("iam-no-wildcard-resource", grant("arn:aws:kms:*:*:key/*", "arn:aws:s3:::*"))
+    # One table's indexes, one bucket's objects, one log group's streams: named resources.
+    assert violations("iam-no-wildcard-resource", grant(f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/t/index/*", "arn:aws:s3:::bucket/*",
+                                                        f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/mlapi/demo/api:log-stream:*")) == []
+
+
 # -- environment-aware rules ----------------------------------------------------------------------
 @pytest.mark.parametrize("rule_id", [r.id for r in REGISTRY if r.applies_to is AppliesTo.PROTECTED])
 def test_protected_only_rules_are_waived_for_ephemeral_environments_with_the_reason(rule_id):
@@ -469,6 +518,17 @@ def _config(protect: bool):
     return values.get
 
 
+def engine_props(value: dict) -> Any:
+    """Properties as pulumi_policy hands them to a policy: through the engine's protobuf Struct
+    (every number becomes a float), the SDK's deserializer and its unknown-checking proxy."""
+    from google.protobuf import json_format, struct_pb2
+    from pulumi_policy.deserialize import deserialize_properties
+
+    message = struct_pb2.Struct()
+    message.update(copy.deepcopy(value))
+    return unknown_checking_proxy(deserialize_properties(json_format.MessageToDict(message)))
+
+
 def _policy(rule_id: str, protect: bool):
     return next(p for p in build_policies(lookup=_config(protect)) if p.name == rule_id)
 
@@ -482,12 +542,12 @@ def _run_pack(rule_id: str, items: list[dict], protect: bool) -> tuple[list[str]
     try:
         if by_id(rule_id).scope is Scope.RESOURCE:
             for item in items:
-                args = ResourceValidationArgs(item["type"], unknown_checking_proxy(copy.deepcopy(item["inputs"])), item["urn"], item["name"],
+                args = ResourceValidationArgs(item["type"], engine_props(item["inputs"]), item["urn"], item["name"],
                                               PolicyResourceOptions(False, [], None, [], None, [], None), None, {})
                 policy.validate(args, report)
         else:
             resources = [
-                PolicyResource(item["type"], unknown_checking_proxy({**item["inputs"], **item.get("state", {})}), item["urn"], item["name"],
+                PolicyResource(item["type"], engine_props({**item["inputs"], **item.get("state", {})}), item["urn"], item["name"],
                                PolicyResourceOptions(False, [], None, [], None, [], None), None, None, [], {})
                 for item in items
             ]
@@ -558,13 +618,27 @@ def test_policy_pack_project_file_uses_the_repository_virtualenv():
 
 
 def test_the_real_policy_pack_serves_every_rule_over_the_analyzer_protocol():
-    """Start policy/__main__.py as the Pulumi CLI does and talk to it over gRPC."""
+    """Start the pack exactly as the Pulumi CLI does for a `runtime: python` pack (its
+    pulumi-analyzer-policy-python shim): cwd = the pack's directory, the interpreter of the
+    PulumiPolicy.yaml `virtualenv` (relative to that directory), `python -u -m pulumi.policy
+    <engine> .`, the stack's config in PULUMI_CONFIG. Then talk to it over gRPC."""
     import grpc
+    import yaml
     from google.protobuf import empty_pb2, struct_pb2
     from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
-    environ = {**os.environ, "PULUMI_CONFIG": json.dumps({"mlapi-data:protect": "true"})}
-    process = subprocess.Popen([sys.executable, "__main__.py"], cwd=ROOT / "policy", stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environ)
+    pack_dir = ROOT / "policy"
+    spec = yaml.safe_load((pack_dir / "PulumiPolicy.yaml").read_text())
+    virtualenv = (pack_dir / spec["runtime"]["options"]["virtualenv"]).resolve()
+    python = virtualenv / "bin" / "python"
+    assert python.exists(), f"{virtualenv} is not a virtualenv: the CLI could not start the pack"
+    environ = {**os.environ, "PATH": f"{virtualenv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+               "PULUMI_CONFIG": json.dumps({"mlapi-data:protect": "true"}),
+               "PULUMI_PROJECT": "mlapi-data", "PULUMI_STACK": "demo", "PULUMI_DRY_RUN": "true"}
+    environ.pop("PYTHONHOME", None)
+    environ.pop("PYTHONPATH", None)  # the pack must find `shared` on its own
+    process = subprocess.Popen([str(python), "-u", "-m", "pulumi.policy", "127.0.0.1:1", "."], cwd=pack_dir,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environ)
     try:
         port = int(process.stdout.readline())
         stub = analyzer_pb2_grpc.AnalyzerStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
@@ -617,8 +691,13 @@ def test_the_default_environment_passes_invoke_check():
     result = run_invoke("check", "--env", "demo")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "PASSED: 0 mandatory violation(s)" in result.stdout
-    for layer in ("network",):
+    for layer in ("network", "data", "compute", "edge"):
         assert f"[{layer}]" in result.stdout
+    # Ephemeral by default: the protected-only rules are waived, each with the reason shown.
+    out = " ".join(result.stdout.split())
+    for rule_id in ("aurora-deletion-protection", "aurora-final-snapshot", "aurora-multi-az", "alb-deletion-protection"):
+        assert f"WAIVED {rule_id}:" in out, rule_id
+        assert f"because: ephemeral environment (protect=false" in out and by_id(rule_id).waiver.split(";")[0] in out, rule_id
 
 
 def test_invoke_check_reports_a_violation_in_a_plan_file_by_layer_and_exits_1(tmp_path, default_plan):
@@ -686,3 +765,288 @@ def test_the_pack_over_each_layer_of_the_default_plan_finds_nothing_invoke_check
                 attempt(lambda report, policy=policy, resources=resources: policy.validate(StackValidationArgs(resources, {}), report))
     assert found <= offline, sorted(found - offline)
     assert sum(1 for lp in default_plan.layers for _ in lp.rendered.registrations) > 50
+
+# -- every rule against the real default environment, broken one setting at a time ---------------
+# The fragments above are hand-made; these mutations start from what the layers really register,
+# so a rule that reads a path the programs do not produce (an object where they emit a list, a key
+# spelt differently) cannot pass unnoticed. Each is checked offline and through the policy pack.
+def _find(document: dict, type_: str, name: str) -> dict:
+    return next(r for l in document["layers"] for r in l["resources"] if r["type"] == type_ and r["name"] == name)
+
+
+def _remove(document: dict, type_: str, name: Optional[str] = None) -> None:
+    for layer in document["layers"]:
+        layer["resources"] = [r for r in layer["resources"] if not (r["type"] == type_ and (name is None or r["name"] == name))]
+
+
+def _append(document: dict, layer: str, item: dict) -> None:
+    item = dict(item)
+    item.pop("layer", None)
+    next(l for l in document["layers"] if l["layer"] == layer)["resources"].append(item)
+
+
+def _edit_json(item: dict, key: str, change) -> None:
+    value = json.loads(item["inputs"][key])
+    change(value)
+    item["inputs"][key] = json.dumps(value)
+
+
+def _statement(sid: str):
+    def pick(doc: dict) -> dict:
+        return next(st for st in doc["Statement"] if st.get("Sid") == sid)
+    return pick
+
+
+def _container(change):
+    return lambda defs: change(defs[0])
+
+
+LB_TYPE, LOG = "aws:lb/loadBalancer:LoadBalancer", "aws:cloudwatch/logGroup:LogGroup"
+SG_RULE_IN = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+
+
+def _https_listener(document: dict, ssl_policy: str) -> None:
+    lb_arn = _find(document, LISTENER, "lb-http")["inputs"]["loadBalancerArn"]
+    _append(document, "compute", res(LISTENER, "lb-https", {"loadBalancerArn": lb_arn, "protocol": "HTTPS", "port": 443,
+                                                            "sslPolicy": ssl_policy, "certificateArn": "arn:aws:acm:us-east-1:1:certificate/x",
+                                                            "defaultActions": [{"type": "forward", "targetGroupArn": "tg"}]}, layer="compute"))
+
+
+def _world_open_service_port(document: dict) -> None:
+    inputs = _find(document, SG_RULE_IN, "sg-service-in-alb")["inputs"]
+    inputs.pop("referencedSecurityGroupId")
+    inputs["cidrIpv4"] = "0.0.0.0/0"
+
+
+def _public_db_subnets(document: dict) -> None:
+    network = next(l for l in document["layers"] if l["layer"] == "network")
+    _find(document, "aws:rds/subnetGroup:SubnetGroup", "aurora-subnets")["inputs"]["subnetIds"] = network["outputs"]["publicSubnetIds"]
+
+
+def _unguarded_service_statement(doc: dict) -> None:
+    _statement("ServicesUseKeyForThisAccount")(doc).pop("Condition")
+
+
+NOTHING = None  # the default plan already breaks the rule once it is judged as protected
+# rule id -> (mutation of the default plan, judge as protected, text the finding must contain)
+MUTATIONS: dict[str, tuple[Any, bool, str]] = {
+    "kms-key-rotation": (lambda d: _find(d, KMS, "data-key-key")["inputs"].update(enableKeyRotation=False), False, "rotation is off"),
+    "kms-key-not-public": (lambda d: _edit_json(_find(d, KMS, "data-key-key"), "policy", _unguarded_service_statement), False,
+                           "'ServicesUseKeyForThisAccount' allows Principal '*' without an account condition"),
+    "aurora-encrypted-cmk": (lambda d: _find(d, CLUSTER, "aurora-cluster")["inputs"].pop("kmsKeyId"), False, "customer-managed"),
+    "dynamodb-encrypted-cmk": (lambda d: _find(d, TABLE, "sessions-table")["inputs"].update(serverSideEncryption={"enabled": False}), False, "not enabled"),
+    "secret-encrypted-cmk": (lambda d: _find(d, CLUSTER, "aurora-cluster")["inputs"].update(masterUserSecretKmsKeyId="alias/aws/secretsmanager"),
+                             False, "AWS-managed key"),
+    "log-group-encrypted-cmk": (lambda d: _find(d, LOG, "logs-log-group")["inputs"].pop("kmsKeyId"), False, "customer-managed"),
+    "log-group-retention": (lambda d: _find(d, LOG, "flow-logs-log-group")["inputs"].pop("retentionInDays"), False, "forever"),
+    "database-not-public": (lambda d: _find(d, INSTANCE, "aurora-instance-1")["inputs"].update(publiclyAccessible=True), False, "publiclyAccessible"),
+    "database-in-private-subnets": (_public_db_subnets, False, "internet gateway"),
+    "rds-managed-master-password": (lambda d: _find(d, CLUSTER, "aurora-cluster")["inputs"].update(manageMasterUserPassword=False, masterPassword="hunter2"),
+                                    False, "masterPassword is set"),
+    "aurora-deletion-protection": (NOTHING, True, "deletionProtection is not true"),
+    "aurora-final-snapshot": (NOTHING, True, "skipFinalSnapshot is true"),
+    "aurora-multi-az": (NOTHING, True, "1 instance(s)"),
+    "dynamodb-deletion-protection": (NOTHING, True, "deletionProtectionEnabled is not true"),
+    "dynamodb-point-in-time-recovery": (lambda d: _find(d, TABLE, "sessions-table")["inputs"].update(pointInTimeRecovery={"enabled": False}),
+                                        True, "recovery is off"),
+    "ephemeral-destroyable": (lambda d: _find(d, REPO, "registry-repository")["inputs"].update(forceDelete=False), False, "forceDelete is not true"),
+    "secret-rotation": (lambda d: _append(d, "data", res(SECRET, "app-secret", {"name": "mlapi-app-demo", "kmsKeyId": KEY_ARN},
+                                                         state={"arn": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:mlapi-app-demo-AbCdEf"})),
+                        False, "no SecretRotation"),
+    "subnet-no-auto-public-ip": (lambda d: _find(d, SUBNET, "main-public-0")["inputs"].update(mapPublicIpOnLaunch=True), False, "mapPublicIpOnLaunch is true"),
+    "sg-no-world-ingress": (_world_open_service_port, False, "port 8080 is open to 0.0.0.0/0"),
+    "sg-rule-descriptions": (lambda d: _find(d, SG_RULE_IN, "sg-database-in-service")["inputs"].pop("description"), False, "no description"),
+    "default-sg-closed": (lambda d: _find(d, "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "main-default-sg")["inputs"].update(
+        ingress=[{"protocol": "-1", "fromPort": 0, "toPort": 0, "self": True}]), False, "still has ingress"),
+    "vpc-flow-logs": (lambda d: _find(d, "aws:ec2/flowLog:FlowLog", "flow-logs-flow-log")["inputs"].update(trafficType="ACCEPT"), False, "not ALL or REJECT"),
+    "task-no-public-ip": (lambda d: _find(d, "aws:ecs/service:Service", "api-service")["inputs"]["networkConfiguration"].update(assignPublicIp=True),
+                          False, "assignPublicIp is true"),
+    "alb-drop-invalid-headers": (lambda d: _find(d, LB_TYPE, "lb-alb")["inputs"].update(dropInvalidHeaderFields=False), False, "dropInvalidHeaderFields"),
+    "alb-https-redirect": (lambda d: _https_listener(d, "ELBSecurityPolicy-TLS13-1-2-2021-06"), False, "serves plain HTTP"),
+    "alb-tls-policy": (lambda d: _https_listener(d, "ELBSecurityPolicy-2016-08"), False, "older than 1.2"),
+    "alb-behind-waf": (lambda d: _remove(d, "aws:wafv2/webAclAssociation:WebAclAssociation"), False, "not behind a WAF"),
+    "alb-deletion-protection": (NOTHING, True, "enableDeletionProtection is not true"),
+    "cloudfront-https-viewers": (lambda d: _find(d, DIST, "edge-cdn")["inputs"]["orderedCacheBehaviors"][0].update(viewerProtocolPolicy="allow-all"),
+                                 False, "allows plain HTTP"),
+    "cloudfront-custom-certificate": (lambda d: _find(d, DIST, "edge-cdn")["inputs"].update(
+        viewerCertificate={"cloudfrontDefaultCertificate": True, "minimumProtocolVersion": "TLSv1"}), True, "default *.cloudfront.net"),
+    "cloudfront-tls12": (lambda d: _find(d, DIST, "edge-cdn")["inputs"]["viewerCertificate"].update(minimumProtocolVersion="TLSv1.2_2019"),
+                         False, "TLSv1.2_2019"),
+    "cloudfront-waf": (lambda d: _find(d, DIST, "edge-cdn")["inputs"].pop("webAclId"), False, "not behind a WAF"),
+    "cloudfront-origin-https": (NOTHING, False, "originProtocolPolicy=http-only"),  # advisory: the default plan has no ALB certificate
+    "waf-has-rules": (lambda d: _find(d, ACL, "alb-waf-acl")["inputs"].update(rules=[]), False, "no rules"),
+    "waf-logging": (lambda d: _remove(d, "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration", "alb-waf-logging"), False, "not recorded"),
+    "iam-no-wildcard-actions": (lambda d: _edit_json(_find(d, ROLE_POLICY, "roles-task-policy"), "policy",
+                                                     lambda doc: _statement("SessionTableItems")(doc).update(Action=["dynamodb:*"])), False, "allows dynamodb:*"),
+    "iam-no-wildcard-resource": (lambda d: _edit_json(_find(d, ROLE_POLICY, "roles-task-policy"), "policy",
+                                                      lambda doc: _statement("SessionTableItems")(doc).update(Resource="*")), False, "on Resource '*'"),
+    "ecs-distinct-task-roles": (lambda d: _find(d, TASKDEF, "task-definition")["inputs"].update(
+        taskRoleArn=_find(d, TASKDEF, "task-definition")["inputs"]["executionRoleArn"]), False, "same role"),
+    "ecs-container-insights": (lambda d: _find(d, "aws:ecs/cluster:Cluster", "ecs-cluster")["inputs"].update(
+        settings=[{"name": "containerInsights", "value": "disabled"}]), False, "not enabled"),
+    "ecs-container-logging": (lambda d: _edit_json(_find(d, TASKDEF, "task-definition"), "containerDefinitions",
+                                                   _container(lambda c: c.pop("logConfiguration"))), False, "no logConfiguration"),
+    "ecs-no-secrets-in-environment": (lambda d: _edit_json(_find(d, TASKDEF, "task-definition"), "containerDefinitions",
+                                                           _container(lambda c: c["environment"].append({"name": "DB_PASSWORD", "value": "hunter2"}))),
+                                      False, "DB_PASSWORD looks like a credential"),
+    "ecs-readonly-root-filesystem": (lambda d: _edit_json(_find(d, TASKDEF, "task-definition"), "containerDefinitions",
+                                                          _container(lambda c: c.update(readonlyRootFilesystem=False))), False, "root filesystem"),
+    "ecs-not-privileged": (lambda d: _edit_json(_find(d, TASKDEF, "task-definition"), "containerDefinitions",
+                                                _container(lambda c: c.update(privileged=True))), False, "is privileged"),
+    "ecr-scan-on-push": (lambda d: _find(d, REPO, "registry-repository")["inputs"].update(imageScanningConfiguration={"scanOnPush": False}),
+                         False, "scanOnPush is not true"),
+    "ecr-immutable-tags": (lambda d: _find(d, REPO, "registry-repository")["inputs"].update(imageTagMutability="MUTABLE"), False, "MUTABLE"),
+    "ecr-lifecycle-policy": (lambda d: _remove(d, "aws:ecr/lifecyclePolicy:LifecyclePolicy"), False, "no lifecycle policy"),
+    "names-carry-suffix": (lambda d: _find(d, SG, "sg-alb")["inputs"].update(name="mlapi-alb-sg"), False, "does not contain the environment suffix 'demo'"),
+}
+# Relations one stack cannot see: there the pack answers "not applicable" and names `invoke check`.
+PACK_CROSS_STACK = {"alb-behind-waf", "database-in-private-subnets", "no-literal-region-or-account"}
+
+
+@pytest.fixture(scope="module")
+def real_plan(default_plan):
+    """The default environment's plan document and the mock runtime's outputs of each resource."""
+    document = json.loads(json.dumps(default_plan.document()))
+    states = {reg.urn: reg.state for lp in default_plan.layers for reg in lp.rendered.registrations}
+    return document, states
+
+
+def _offline(rule_id: str, document: dict, states: dict, protect: bool):
+    view = view_from_document(document, states=states)
+    env = Environment(suffix=ENV, region=document["region"], protect=protect, protect_source="test")
+    return [r for r in run(view, env, rules=[by_id(rule_id)]).results if r.status is Status.VIOLATION]
+
+
+def _pack_over_layers(rule_id: str, document: dict, states: dict, protect: bool) -> tuple[list[str], list[str]]:
+    """Each layer as the pack sees it (one stack): violations and not-applicable reasons of one policy.
+    Resource policies get the inputs, stack policies the outputs, both in the form the engine sends."""
+    policy = _policy(rule_id, protect)
+    opts = PolicyResourceOptions(False, [], None, [], None, [], None)
+    found: list[str] = []
+    reasons: list[str] = []
+
+    def attempt(call) -> None:
+        try:
+            call(lambda message, urn=None: found.append(message))
+        except Exception as exc:  # pulumi_policy's not-applicable signal
+            if type(exc).__name__ != "_NotApplicableError":
+                raise
+            reasons.append(exc.reason)
+
+    for layer in document["layers"]:
+        items = [r for r in layer["resources"] if r["type"] != "pulumi:pulumi:Stack"]
+        if by_id(rule_id).scope is Scope.RESOURCE:
+            for item in items:
+                args = ResourceValidationArgs(item["type"], engine_props(item["inputs"]), item["urn"], item["name"], opts, None, {})
+                attempt(lambda report, args=args: policy.validate(args, report))
+        else:
+            resources = []
+            for item in items:
+                props = {**(item.get("state") or states.get(item["urn"], {})), **item["inputs"]}
+                resources.append(PolicyResource(item["type"], engine_props(props), item["urn"], item["name"], opts, None, None, [], {}))
+            attempt(lambda report, resources=resources: policy.validate(StackValidationArgs(resources, {}), report))
+    return found, reasons
+
+
+def test_every_rule_has_a_mutation_of_the_real_plan():
+    assert set(MUTATIONS) | {"no-literal-region-or-account"} == {r.id for r in REGISTRY}
+
+
+@pytest.mark.parametrize("rule_id", list(MUTATIONS))
+def test_rule_catches_its_setting_broken_in_the_real_default_plan(rule_id, real_plan):
+    document, states = real_plan
+    mutate, protect, expected = MUTATIONS[rule_id]
+    if mutate is not NOTHING:
+        assert _offline(rule_id, document, states, protect) == [], f"{rule_id} already fails on the unmodified default plan"
+        document = copy.deepcopy(document)
+        mutate(document)
+    messages = [r.finding.message for r in _offline(rule_id, document, states, protect)]
+    assert any(expected in m for m in messages), messages
+
+
+@pytest.mark.parametrize("rule_id", list(MUTATIONS))
+def test_the_pack_catches_the_same_broken_setting_in_the_real_layers(rule_id, real_plan):
+    document, states = real_plan
+    mutate, protect, expected = MUTATIONS[rule_id]
+    if mutate is not NOTHING:
+        assert _pack_over_layers(rule_id, document, states, protect)[0] == [], f"{rule_id}: the pack flags the unmodified plan"
+        document = copy.deepcopy(document)
+        mutate(document)
+    found, reasons = _pack_over_layers(rule_id, document, states, protect)
+    if rule_id in PACK_CROSS_STACK:
+        assert found == [] and any("invoke check" in r for r in reasons), (found, reasons)
+    else:
+        assert any(expected in f for f in found), (found, reasons)
+        assert all(by_id(rule_id).fix in f for f in found)
+
+
+def test_a_literal_region_written_into_the_real_plan_is_found():
+    """The literal rule on the real environment: the same ARN spelt out in both renderings."""
+    from shared.compliance.offline import load
+
+    view, environment, notes = load(ENV, region="us-east-1")
+    assert view.twin is not None, notes
+    literal = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/mlapi/demo/spelt-out"
+    for rendering in (view, view.twin):
+        policy_res = next(r for r in rendering if r.name == "flow-logs-role-policy")
+        doc = json.loads(policy_res.inputs["policy"])
+        doc["Statement"][0]["Resource"].append(literal)
+        policy_res.inputs = {**policy_res.inputs, "policy": json.dumps(doc)}
+    results = run(view, environment, rules=[by_id("no-literal-region-or-account")]).results
+    (finding,) = [r.finding for r in results if r.status is Status.VIOLATION]
+    assert finding.resource.name == "flow-logs-role-policy"
+    assert "literal region 'us-east-1'" in finding.message and f"literal account '{ACCOUNT}'" in finding.message
+
+
+def test_stack_rules_in_the_pack_match_by_property_dependencies_while_ids_are_unknown():
+    """During a preview the ids of resources being created are unknown; the engine still says which
+    resources a property comes from, and the stack rules judge by that instead of giving up."""
+    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
+
+    opts = PolicyResourceOptions(False, [], None, [], None, [], None)
+
+    def vpc(name: str) -> PolicyResource:
+        return PolicyResource(VPC, engine_props({"cidrBlock": "10.0.0.0/16", "id": UNKNOWN_STRING_VALUE, "arn": UNKNOWN_STRING_VALUE}),
+                              f"urn:pulumi:{ENV}::mlapi-network::{VPC}::{name}", name, opts, None, None, [], {})
+
+    main, other = vpc("main"), vpc("other")
+
+    def flow_log(of: PolicyResource) -> PolicyResource:
+        return PolicyResource("aws:ec2/flowLog:FlowLog", engine_props({"vpcId": UNKNOWN_STRING_VALUE, "trafficType": "ALL", "id": UNKNOWN_STRING_VALUE}),
+                              f"urn:pulumi:{ENV}::mlapi-network::aws:ec2/flowLog:FlowLog::fl", "fl", opts, None, None, [], {"vpcId": [of]})
+
+    policy = _policy("vpc-flow-logs", False)
+    found: list[str] = []
+    policy.validate(StackValidationArgs([main, flow_log(main)], {}), lambda m, u=None: found.append(m))
+    assert found == []
+    policy.validate(StackValidationArgs([main, other, flow_log(other)], {}), lambda m, u=None: found.append(m))
+    assert len(found) == 1 and "no flow log" in found[0]
+
+
+def test_the_default_environment_judged_as_protected_passes_too():
+    from shared.compliance.offline import check_environment
+
+    report = check_environment(ENV, region="us-east-1", protect=True)
+    assert report.passed, report.format()
+    assert report.env.protect and not report.violations_of("aurora-multi-az")
+    waived = {r.rule.id for r in report.of_status(Status.WAIVED)}
+    assert waived == {"ephemeral-destroyable"}, waived
+
+
+def test_internet_mode_may_open_only_the_ports_the_load_balancer_listens_on():
+    """Network opens `albListenerPorts` to the world; compute decides the listeners. Without a
+    certificate the ALB listens on 80 only, so the default [80, 443] leaves 443 open for nothing:
+    only the whole plan shows it. The network stack alone (the pack) accepts 80/443 (EC2.18)."""
+    from conftest import plan_layers
+
+    def judged(ports: list) -> tuple[list[str], list[str]]:
+        plan = plan_layers("compute", env=ENV, config={"network": {"albIngressSource": "internet", "albListenerPorts": ports}})
+        document = json.loads(json.dumps(plan.document()))
+        states = {reg.urn: reg.state for lp in plan.layers for reg in lp.rendered.registrations}
+        offline = [r.finding.message for r in _offline("sg-no-world-ingress", document, states, False)]
+        return offline, _pack_over_layers("sg-no-world-ingress", document, states, False)[0]
+
+    offline, pack = judged([80, 443])
+    assert offline == ["port 443 is open to 0.0.0.0/0 on the load balancer's security group, whose listeners use [80]"]
+    assert pack == []
+    assert judged([80]) == ([], [])

@@ -22,6 +22,20 @@ from typing import Any, Iterable, Iterator, Optional
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
 
+try:  # the policy pack's proxies raise this for a value not known yet (preview)
+    from pulumi_policy.proxy import UnknownValueError
+except ImportError:  # pragma: no cover - pulumi_policy is a dependency of the project
+    class UnknownValueError(Exception):  # type: ignore[no-redef]
+        pass
+
+
+def known(mapping: Any, key: str) -> Any:
+    """``mapping[key]``, or None when it is absent or not known yet (during a preview)."""
+    try:
+        return mapping[key] if key in mapping else None
+    except UnknownValueError:
+        return None
+
 
 # -- value helpers --------------------------------------------------------------------------------
 def is_mapping(value: Any) -> bool:
@@ -120,18 +134,20 @@ class Resource:
 
     @property
     def arn(self) -> str:
-        return text(self.outputs.get("arn")) or text(self.inputs.get("arn"))
+        return text(known(self.outputs, "arn")) or text(known(self.inputs, "arn"))
 
     @property
     def id(self) -> str:
-        return text(self.outputs.get("id"))
+        return text(known(self.outputs, "id"))
 
     def refs(self) -> set[str]:
-        """Every string another resource may use to point at this one (ARN, id, physical name)."""
+        """Every string another resource may use to point at this one (ARN, id, physical name).
+        Identifiers not known yet (a preview in the policy pack) are left out: references to this
+        resource are then recognised by their property dependencies (see :func:`refers`)."""
         found = {self.arn, self.id}
         for key in ("name", "clusterIdentifier", "identifier", "bucket", "family"):
             for source in (self.outputs, self.inputs):
-                found.add(text(source.get(key)) if key in source else "")
+                found.add(text(known(source, key)))
         found.discard("")
         found.discard(SECRET)
         found.discard(UNKNOWN)
@@ -188,7 +204,12 @@ def refers(source: Resource, key: str, target: Resource) -> bool:
     """Whether ``source``'s input ``key`` (a string or a list of them) points at ``target``."""
     if target.urn in (source.dependencies.get(key) or ()):
         return True
-    value = source.inputs.get(key) if key in source.inputs else None
+    try:
+        value = source.inputs[key] if key in source.inputs else None
+    except UnknownValueError:
+        if source.dependencies.get(key):
+            return False  # not known yet, and the engine says it comes from other resources than target
+        raise
     targets = target.refs()
     for item in as_list(value):
         if isinstance(item, str) and item in targets:

@@ -5,7 +5,10 @@ description, controls and fix. The adapters translate pulumi_policy's arguments 
 normalized view the offline runner builds:
 
 * ``ResourceValidationPolicy`` for RESOURCE rules: ``args.props`` are the resource's inputs
-  (camelCase, as in the plan document), judged before the resource is created or updated;
+  with the engine's own (camelCase) keys, as in the plan document - pulumi_policy does not
+  translate them to snake_case -, numbers as floats (they cross the engine as protobuf
+  Structs), secrets unwrapped, unknown values behind the SDK's unknown-checking proxy; judged
+  before the resource is created or updated;
 * ``StackValidationPolicy`` for STACK rules: the stack's resources with their outputs, judged
   once the stack has been deployed. A stack is one layer: relations that cross layers (the
   ALB in compute, its WAF association in edge) are "not applicable" here with the reason,

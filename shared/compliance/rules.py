@@ -157,7 +157,7 @@ def aurora_encrypted(res: Resource, env: Environment) -> Iterator[str]:
 @rule(
     "dynamodb-encrypted-cmk",
     title="DynamoDB tables are encrypted with a customer-managed KMS key",
-    controls=("Config dynamodb-table-encrypted-kms",),
+    controls=("Config dynamodb-table-encrypted-kms", "CKV_AWS_119"),
     fix="Set server_side_encryption={enabled: True, kms_key_arn: <key ARN>} on the table.",
     types=(DYNAMODB_TABLE,),
 )
@@ -174,7 +174,7 @@ def dynamodb_encrypted(res: Resource, env: Environment) -> Iterator[str]:
 @rule(
     "secret-encrypted-cmk",
     title="Secrets (including RDS-managed master secrets) are encrypted with a customer-managed KMS key",
-    controls=("Config secretsmanager-using-cmk",),
+    controls=("Config secretsmanager-using-cmk", "CKV_AWS_149"),
     fix="Set kms_key_id on the secret; on an RDS cluster set master_user_secret_kms_key_id.",
     types=(SECRET_RES, RDS_CLUSTER, RDS_INSTANCE),
 )
@@ -192,7 +192,7 @@ def secret_encrypted(res: Resource, env: Environment) -> Iterator[str]:
 @rule(
     "log-group-encrypted-cmk",
     title="CloudWatch log groups are encrypted with a customer-managed KMS key",
-    controls=("Config cloudwatch-log-group-encrypted",),
+    controls=("Config cloudwatch-log-group-encrypted", "CKV_AWS_158"),
     fix="Set kms_key_id=<key ARN> on the log group; the key policy must let logs.<region>.amazonaws.com use it "
     "(shared.policies.kms_key_policy(log_group_arn_pattern=...)).",
     types=(LOG_GROUP,),
@@ -206,7 +206,10 @@ def log_group_encrypted(res: Resource, env: Environment) -> Iterator[str]:
 @rule(
     "log-group-retention",
     title="CloudWatch log groups have a retention period",
-    controls=("FSBP CloudWatch.16",),
+    # Security Hub CloudWatch.16 asks for at least a year (its default); this project keeps 30 days
+    # by default (retention is configurable), so the rule enforces what Checkov CKV_AWS_66 does:
+    # a retention period is set, logs never pile up forever.
+    controls=("CKV_AWS_66",),
     fix="Set retention_in_days (a CloudWatch Logs retention value) on the log group.",
     types=(LOG_GROUP,),
 )
@@ -330,7 +333,8 @@ def aurora_final_snapshot(res: Resource, env: Environment) -> Iterator[str]:
     "aurora-multi-az",
     title="Databases of protected environments span more than one availability zone",
     controls=("FSBP RDS.15", "FSBP RDS.5"),
-    fix="Give protected environments at least two cluster instances (a writer and a reader in another AZ).",
+    fix="Give protected environments at least two cluster instances (a writer and a reader in another AZ; "
+    "leave availability_zone unset or pin them to different zones).",
     scope=Scope.STACK,
     applies_to=AppliesTo.PROTECTED,
     waiver="one instance halves the cost of a throwaway environment; its availability does not matter",
@@ -339,8 +343,12 @@ def aurora_final_snapshot(res: Resource, env: Environment) -> Iterator[str]:
 def aurora_multi_az(view: View, env: Environment) -> Iterator[Finding]:
     for cluster in view.of_type(RDS_CLUSTER):
         members = [i for i in view.of_type(RDS_CLUSTER_INSTANCE, RDS_INSTANCE) if refers(i, "clusterIdentifier", cluster)]
+        zones = [text(i.get("availabilityZone")) for i in members]
         if len(members) < 2:
             yield Finding(cluster, f"{len(members)} instance(s): a single AZ failure takes the database down")
+        elif all(zones) and len(set(zones)) < 2:
+            # Instances pinned to one zone are not multi-AZ, however many there are (unpinned ones RDS spreads).
+            yield Finding(cluster, f"all {len(members)} instances are pinned to {zones[0]}: a single AZ failure takes the database down")
     for instance in view.of_type(RDS_INSTANCE):
         if not instance.get("clusterIdentifier") and not truthy(instance.get("multiAz")):
             yield Finding(instance, "multiAz is not true")
@@ -557,15 +565,20 @@ def default_sg_closed(view: View, env: Environment) -> Iterator[Finding]:
     "vpc-flow-logs",
     title="Every VPC has flow logs",
     controls=("FSBP EC2.6",),
-    fix="Add an aws.ec2.FlowLog(vpc_id=..., traffic_type='ALL') to an encrypted log group.",
+    fix="Add an aws.ec2.FlowLog(vpc_id=..., traffic_type='ALL') (or at least 'REJECT') to an encrypted log group.",
     scope=Scope.STACK,
     pack_note="Judged within the stack that declares the VPC.",
 )
 def vpc_flow_logs(view: View, env: Environment) -> Iterator[Finding]:
     flow_logs = view.of_type(FLOW_LOG)
     for vpc in view.of_type(VPC):
-        if not any(refers(log, "vpcId", vpc) for log in flow_logs):
+        logs = [log for log in flow_logs if refers(log, "vpcId", vpc)]
+        if not logs:
             yield Finding(vpc, "no flow log records this VPC's traffic")
+        # EC2.6 asks for rejected traffic at least: a flow log of ACCEPT only misses every probe.
+        elif not any(text(log.get("trafficType")).upper() in ("ALL", "REJECT") for log in logs):
+            kinds = ", ".join(sorted({text(log.get("trafficType")) or "unset" for log in logs}))
+            yield Finding(vpc, f"the VPC's flow logs record trafficType {kinds}, not ALL or REJECT: rejected traffic goes unrecorded")
 
 
 @rule(
@@ -641,7 +654,7 @@ def alb_tls_policy(res: Resource, env: Environment) -> Iterator[str]:
 @rule(
     "alb-behind-waf",
     title="Every application load balancer is associated with a WAF web ACL",
-    controls=("Config alb-waf-enabled",),
+    controls=("FSBP ELB.16", "Config alb-waf-enabled"),
     fix="Associate a REGIONAL aws.wafv2.WebAcl with the ALB (aws.wafv2.WebAclAssociation(resource_arn=albArn, ...)) "
     "in the edge layer.",
     scope=Scope.STACK,
@@ -719,11 +732,15 @@ def cloudfront_custom_certificate(res: Resource, env: Environment) -> Iterator[A
         yield f"sslSupportMethod is {get(cert, 'sslSupportMethod') or 'unset'}, not sni-only (dedicated IPs cost $600/month)"
 
 
+# FSBP CloudFront.15 accepts TLSv1.2_2021, TLSv1.2_2025 and TLSv1.3_2025; TLSv1.2_2018/2019 keep CBC ciphers.
+CLOUDFRONT_RECOMMENDED_TLS12_YEAR = 2021
+
+
 @rule(
     "cloudfront-tls12",
     title="CloudFront accepts only TLS 1.2 or newer from viewers",
     controls=("FSBP CloudFront.15", "Config cloudfront-security-policy-check"),
-    fix="Set viewer_certificate.minimum_protocol_version='TLSv1.2_2021' (needs a custom certificate).",
+    fix="Set viewer_certificate.minimum_protocol_version='TLSv1.2_2021' or newer (needs a custom certificate).",
     types=(DISTRIBUTION,),
     uses_protect=True,
 )
@@ -734,8 +751,12 @@ def cloudfront_tls12(res: Resource, env: Environment) -> Iterator[Any]:
         yield Finding(res, message, waived=None if env.protect else DEFAULT_CERTIFICATE_WAIVER)
         return
     version = text(get(cert, "minimumProtocolVersion"))
-    if not re.fullmatch(r"TLSv1\.[23]_20\d\d", version):
+    match = re.fullmatch(r"TLSv1\.([23])_(\d{4})", version)
+    if not match:
         yield f"minimumProtocolVersion is {version or 'unset'}, which accepts TLS older than 1.2"
+    elif match.group(1) == "2" and int(match.group(2)) < CLOUDFRONT_RECOMMENDED_TLS12_YEAR:
+        yield (f"minimumProtocolVersion is {version}: TLS 1.2, but with the weaker cipher suites CloudFront.15 "
+               f"rejects (use TLSv1.2_2021 or newer)")
 
 
 @rule(
@@ -819,6 +840,27 @@ RESOURCE_STAR_ACTIONS = frozenset(
     }
 )
 IDENTITY_POLICY_TYPES = (IAM_POLICY, IAM_ROLE_POLICY, IAM_USER_POLICY, IAM_GROUP_POLICY, IAM_ROLE)
+POLICY_ATTACHMENT_TYPES = (
+    IAM_ROLE_POLICY_ATTACHMENT,
+    "aws:iam/userPolicyAttachment:UserPolicyAttachment",
+    "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
+    "aws:iam/policyAttachment:PolicyAttachment",
+)
+# AWS managed policies: their documents are not in the plan, but these are known to break the rules.
+AWS_MANAGED_POLICY = re.compile(r"^arn:aws[a-z-]*:iam::aws:policy/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)$")
+# '*' / NotAction / 'service:*' (every *FullAccess policy grants service:* on '*').
+AWS_MANAGED_WILDCARD_ACTIONS = re.compile(r"^(AdministratorAccess|PowerUserAccess|.*FullAccess(?:-v\d+)?)$")
+# Resource '*' for actions that have resource types (besides the wildcard-action ones above).
+AWS_MANAGED_WILDCARD_RESOURCE = {
+    "AmazonECSTaskExecutionRolePolicy": "ecr:BatchGetImage, ecr:GetDownloadUrlForLayer, logs:CreateLogStream and "
+    "logs:PutLogEvents on every repository and log group",
+    "ReadOnlyAccess": "read access to every resource of every service",
+    "ViewOnlyAccess": "list/describe access to every resource of many services",
+    "AmazonEC2ContainerRegistryReadOnly": "image pulls from every repository",
+}
+# A Resource ARN naming every resource of a type ("arn:aws:dynamodb:...:table/*", "...:secret:*") is '*' in disguise.
+# (S3 ARNs carry no resource type: "arn:aws:s3:::bucket/*" is every object of one bucket, which is fine.)
+EVERY_RESOURCE_OF_A_TYPE = re.compile(r"^arn:aws[a-z-]*:(?!s3:)[a-z0-9-]+:[^:]*:[^:]*:[A-Za-z0-9-]+[:/]\*$|^arn:aws[a-z-]*:[a-z0-9-]+:[^:]*:[^:]*:\*$")
 
 
 def _identity_policies(res: Resource) -> Iterator[tuple[str, Any]]:
@@ -846,14 +888,32 @@ def _sid(statement: Any) -> str:
     return repr(statement.get("Sid", "(no Sid)"))
 
 
+def _managed_policies(res: Resource) -> Iterator[tuple[str, str]]:
+    """(ARN, name) of each AWS managed policy a resource attaches."""
+    if res.type == IAM_ROLE:
+        arns = as_list(res.get("managedPolicyArns"))
+    elif res.type in POLICY_ATTACHMENT_TYPES:
+        arns = [res.get("policyArn")]
+    else:
+        arns = []
+    for arn in arns:
+        match = AWS_MANAGED_POLICY.match(text(arn))
+        if match:
+            yield text(arn), match.group(1)
+
+
 @rule(
     "iam-no-wildcard-actions",
     title="IAM policies grant named actions, never '*' or 'service:*'",
     controls=("FSBP IAM.1", "FSBP IAM.21"),
-    fix="List the actions the principal needs (for ECS Exec: the four ssmmessages:*Channel actions, not ssmmessages:*).",
-    types=IDENTITY_POLICY_TYPES,
+    fix="List the actions the principal needs (for ECS Exec: the four ssmmessages:*Channel actions, not ssmmessages:*) "
+    "in a policy of your own instead of attaching AdministratorAccess, PowerUserAccess or a *FullAccess policy.",
+    types=(*IDENTITY_POLICY_TYPES, *POLICY_ATTACHMENT_TYPES),
 )
 def iam_no_wildcard_actions(res: Resource, env: Environment) -> Iterator[str]:
+    for arn, name in _managed_policies(res):
+        if AWS_MANAGED_WILDCARD_ACTIONS.match(name):
+            yield f"attaches the AWS managed policy {name}, which allows '*', NotAction or 'service:*'"
     for label, statement in _allow_statements(res):
         if "NotAction" in statement:
             yield f"{label} statement {_sid(statement)} allows NotAction (everything except a list)"
@@ -868,20 +928,26 @@ def iam_no_wildcard_actions(res: Resource, env: Environment) -> Iterator[str]:
     controls=("FSBP IAM.1", "FSBP KMS.1", "FSBP KMS.2"),
     fix="Use the ARNs (from resource outputs or StackReferences) in Resource; '*' is accepted only for "
     + ", ".join(sorted(RESOURCE_STAR_ACTIONS))
-    + ". KMS key policies are exempt: there '*' means 'this key'.",
-    types=IDENTITY_POLICY_TYPES,
+    + ". KMS key policies are exempt: there '*' means 'this key'. Instead of an AWS managed policy such as "
+    "AmazonECSTaskExecutionRolePolicy, write the few statements the role needs with the repository and log group ARNs.",
+    types=(*IDENTITY_POLICY_TYPES, *POLICY_ATTACHMENT_TYPES),
 )
 def iam_no_wildcard_resource(res: Resource, env: Environment) -> Iterator[str]:
+    for arn, name in _managed_policies(res):
+        if name in AWS_MANAGED_WILDCARD_RESOURCE:
+            yield f"attaches the AWS managed policy {name}: {AWS_MANAGED_WILDCARD_RESOURCE[name]} (Resource '*')"
     for label, statement in _allow_statements(res):
-        resources = as_list(statement.get("Resource"))
+        resources = [r for r in as_list(statement.get("Resource")) if isinstance(r, str)]
         if "NotResource" in statement:
             yield f"{label} statement {_sid(statement)} uses NotResource"
-        if "*" not in resources:
+        wildcards = [r for r in resources if r == "*" or EVERY_RESOURCE_OF_A_TYPE.match(r)]
+        if not wildcards:
             continue
         actions = [a for a in as_list(statement.get("Action")) if isinstance(a, str)]
         needing_arns = [a for a in actions if a not in RESOURCE_STAR_ACTIONS]
         if needing_arns:
-            yield f"{label} statement {_sid(statement)} grants {', '.join(needing_arns)} on Resource '*'"
+            shown = "'*'" if "*" in wildcards else ", ".join(repr(w) for w in wildcards) + " (every resource of the type)"
+            yield f"{label} statement {_sid(statement)} grants {', '.join(needing_arns)} on Resource {shown}"
 
 
 EXECUTION_POLICY = "AmazonECSTaskExecutionRolePolicy"
@@ -890,7 +956,7 @@ EXECUTION_POLICY = "AmazonECSTaskExecutionRolePolicy"
 @rule(
     "ecs-distinct-task-roles",
     title="Task execution role and task role are different roles",
-    controls=("AWS ECS Developer Guide: task IAM role vs task execution IAM role",),
+    controls=("CKV_AWS_249",),
     fix="Create two roles: the execution role (pull image, write logs, read the task's secrets) and the task "
     "role (what the application itself calls); never attach AmazonECSTaskExecutionRolePolicy to the task role.",
     scope=Scope.STACK,
