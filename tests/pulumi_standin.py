@@ -2,23 +2,39 @@
 
 The tests copy this file to ``<tmp>/bin/pulumi`` (with a shebang for the test interpreter) and
 put that directory first on PATH. Every invocation appends one JSON line to ``$FAKE_PULUMI_LOG``:
-``{"argv": [...], "cwd": ..., "project": ..., "env": {selected variables}}``. Stacks live in the
-JSON file ``$FAKE_PULUMI_STATE``, which the tests also use to inject behaviour:
+``{"argv": [...], "cwd": ..., "project": ..., "command": ..., "env": {selected variables}}``.
 
-* ``version``: what ``pulumi version`` prints (default v3.130.0);
+It behaves like the real CLI where the deploy tasks depend on it, so a task that drops a flag or
+a variable fails here as it would for a user:
+
+* flags are checked against each command's real flag set (unknown flag: exit 255, as cobra does);
+* ``up``/``destroy``/``refresh`` without ``--yes``/``--skip-preview``, and ``stack rm`` without
+  ``--yes``, fail with the CLI's non-interactive-mode error (stdin is never a terminal here);
+* stacks keep their config in ``<cwd>/Pulumi.<stack>.yaml`` as the CLI does: ``stack select
+  --create`` writes ``encryptionsalt`` (passphrase) or ``secretsprovider``/``encryptedkey`` (a KMS
+  URL; nothing on an ``https://`` backend), ``config set-all`` writes ``config:``, ``stack rm``
+  deletes the file unless ``--preserve-config``;
+* the secrets manager: from the stack file, else (only with
+  ``PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true``) from the state, else the backend's default (a
+  passphrase on a self-managed backend). A passphrase must be in ``PULUMI_CONFIG_PASSPHRASE`` or
+  ``PULUMI_CONFIG_PASSPHRASE_FILE`` and be the one the stack was created with;
+* ``stack ls --json`` leaves ``resourceCount`` out for a stack that was never updated.
+
+Stacks live in the JSON file ``$FAKE_PULUMI_STATE``, which the tests also use to inject behaviour:
+
+* ``version``: what ``pulumi version`` prints (default v3.150.0);
 * ``outputs``: ``{project: {name: value}}`` a successful ``up`` exports; a value
   ``{"secret": x}`` is a secret output;
 * ``fail``: ``{"<command> <project>": {"times": n, "message": text}}`` makes that command fail n
-  times (-1: always), printing ``error: <text>``;
-* ``locked``: ``["<project>/<stack>", ...]`` stacks whose mutating commands report a lock;
+  times (-1: always), printing ``error: <text>`` (``<command>`` is the last word: up, destroy, rm...);
+* ``locked``: ``["<project>/<stack>", ...]`` stacks whose up/refresh/destroy report a lock; an
+  optional ``lock_holder`` ``"user@host (pid N)"`` names who holds it;
 * ``hang``: ``"<command> <project>"`` waits for SIGINT, counts each one in ``<state>.sigint``,
   then cancels like the engine does;
 * ``echo_secrets``: print the passphrase during ``up`` (to prove the caller scrubs it).
-
-It emulates only what the deploy tasks use: version, stack select/ls/rm/output/history,
-config set-all, up, preview, refresh, destroy.
 """
 
+import hashlib
 import json
 import os
 import signal
@@ -33,26 +49,90 @@ RECORDED_ENV = (
     "PULUMI_CONFIG_PASSPHRASE",
     "PULUMI_CONFIG_PASSPHRASE_FILE",
     "PULUMI_SKIP_UPDATE_CHECK",
+    "PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER",
 )
-MUTATING = {"up", "destroy", "refresh", "config", "rm"}
+LOCKING = {"up", "destroy", "refresh"}
+SECRETS = {"up", "preview", "refresh", "destroy", "set-all", "output"}
+
+# Flags of the real CLI (pulumi <command> --help): name -> takes a value. Short forms map to long.
+GLOBAL_FLAGS = {
+    "--cwd": True, "-C": True, "--non-interactive": False, "--color": True, "--emoji": False, "-e": False,
+    "--logtostderr": False, "--verbose": True, "-v": True, "--disable-integrity-checking": False,
+    "--fully-qualify-stack-names": False, "-Q": False, "--logflow": False, "--profiling": True,
+    "--tracing": True, "--memprofilerate": True,
+}
+STACK = {"--stack": True, "-s": True}
+COMMAND_FLAGS = {
+    "version": {},
+    "stack select": {**STACK, "--create": False, "-c": False, "--secrets-provider": True},
+    "stack ls": {"--json": False, "-j": False, "--all": False, "-a": False, "--organization": True, "-o": True,
+                 "--project": True, "-p": True, "--tag": True, "-t": True},
+    "stack rm": {**STACK, "--force": False, "-f": False, "--preserve-config": False, "--remove-backups": False,
+                 "--yes": False, "-y": False},
+    "stack output": {**STACK, "--json": False, "-j": False, "--shell": False, "--show-secrets": False},
+    "stack history": {**STACK, "--json": False, "-j": False, "--full-dates": False, "--page": True, "--page-size": True,
+                      "--show-secrets": False},
+    "config set-all": {**STACK, "--json": True, "--path": False, "--plaintext": True, "--secret": True, "--config-file": True},
+    "up": {**STACK, "--yes": False, "-y": False, "--skip-preview": False, "-f": False, "--policy-pack": True,
+           "--policy-pack-config": True, "--refresh": False, "-r": False, "--diff": False, "--message": True, "-m": True,
+           "--parallel": True, "-p": True, "--target": True, "-t": True, "--suppress-outputs": False,
+           "--suppress-permalink": False, "--expect-no-changes": False, "--config": True, "-c": True,
+           "--config-file": True, "--continue-on-error": False, "--json": False, "-j": False},
+    "preview": {**STACK, "--policy-pack": True, "--policy-pack-config": True, "--diff": False, "--refresh": False,
+                "-r": False, "--expect-no-changes": False, "--json": False, "-j": False, "--suppress-outputs": False,
+                "--target": True, "-t": True, "--config-file": True, "--message": True, "-m": True},
+    "refresh": {**STACK, "--yes": False, "-y": False, "--skip-preview": False, "-f": False, "--expect-no-changes": False,
+                "--clear-pending-creates": False, "--diff": False, "--json": False, "-j": False, "--target": True,
+                "-t": True, "--config-file": True, "--preview-only": False, "--message": True, "-m": True},
+    "destroy": {**STACK, "--yes": False, "-y": False, "--skip-preview": False, "-f": False, "--remove": False,
+                "--exclude-protected": False, "--target": True, "-t": True, "--continue-on-error": False,
+                "--diff": False, "--json": False, "-j": False, "--config-file": True, "--refresh": False,
+                "-r": False, "--preview-only": False, "--message": True, "-m": True},
+}
+ALIASES = {"-C": "--cwd", "-s": "--stack", "-c": "--create", "-j": "--json", "-a": "--all", "-f": "--skip-preview",
+           "-y": "--yes", "-e": "--emoji", "-v": "--verbose", "-Q": "--fully-qualify-stack-names"}
 
 
-def flag(argv, name):
-    for i, arg in enumerate(argv):
-        if arg == name and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith(name + "="):
-            return arg.split("=", 1)[1]
-    return None
+class Usage(Exception):
+    pass
 
 
-def flags(argv, name):
-    return [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == name]
-
-
-def project_of(argv):
-    cwd = flag(argv, "--cwd") or os.getcwd()
-    return yaml.safe_load((Path(cwd) / "Pulumi.yaml").read_text())["name"]
+def parse(argv):
+    """(command, positional args, {long flag: [values]}) the way cobra would read argv."""
+    words = []
+    index = 0
+    while index < len(argv) and not argv[index].startswith("-") and len(words) < 2:
+        words.append(argv[index])
+        index += 1
+    command = " ".join(words[:2]) if words[:1] in (["stack"], ["config"]) else (words[0] if words else "")
+    if command not in COMMAND_FLAGS:
+        raise Usage(f"unknown command {' '.join(words)!r} for \"pulumi\"")
+    positional = words[2:] if " " in command else words[1:]
+    known = {**GLOBAL_FLAGS, **COMMAND_FLAGS[command]}
+    flags: dict = {}
+    while index < len(argv):
+        arg = argv[index]
+        index += 1
+        if not arg.startswith("-"):
+            positional.append(arg)
+            continue
+        name, eq, value = arg.partition("=")
+        if name not in known:
+            raise Usage(f"unknown flag: {name}")
+        takes_value = known[name]
+        if takes_value and not eq:
+            if index >= len(argv):
+                raise Usage(f"flag needs an argument: {name}")
+            value = argv[index]
+            index += 1
+        if name == "-f" and command == "stack rm":
+            name = "--force"
+        elif name == "-c" and command == "up":
+            name = "--config"
+        else:
+            name = ALIASES.get(name, name)
+        flags.setdefault(name, []).append(value if (takes_value or eq) else True)
+    return command, positional, flags
 
 
 def load(path):
@@ -62,16 +142,6 @@ def load(path):
 def main(argv):
     state_path = os.environ["FAKE_PULUMI_STATE"]
     state = load(state_path)
-    words = [a for a in argv if not a.startswith("-")]
-    command = " ".join(words[:2]) if words[:1] in (["stack"], ["config"]) else (words[0] if words else "")
-    project = None
-    if command not in ("version", ""):
-        project = project_of(argv)
-    with open(os.environ["FAKE_PULUMI_LOG"], "a") as log:
-        log.write(
-            json.dumps({"argv": argv, "cwd": os.getcwd(), "project": project, "command": command, "env": {k: os.environ.get(k) for k in RECORDED_ENV}})
-            + "\n"
-        )
 
     def save():
         Path(state_path).write_text(json.dumps(state, indent=1))
@@ -80,16 +150,88 @@ def main(argv):
         print(f"error: {message}", file=sys.stderr)
         return code
 
+    try:
+        command, positional, flags = parse(argv)
+    except Usage as exc:
+        with open(os.environ["FAKE_PULUMI_LOG"], "a") as log:
+            log.write(json.dumps({"argv": argv, "cwd": os.getcwd(), "project": None, "command": "?", "env": {}}) + "\n")
+        return fail(str(exc))
+
+    def flag(name):
+        values = flags.get(name)
+        return values[-1] if values else None
+
+    cwd = Path(flag("--cwd") or os.getcwd())
+    project = None
+    if command != "version":
+        project = yaml.safe_load((cwd / "Pulumi.yaml").read_text())["name"]
+    with open(os.environ["FAKE_PULUMI_LOG"], "a") as log:
+        log.write(
+            json.dumps({"argv": argv, "cwd": os.getcwd(), "project": project, "command": command,
+                        "env": {k: os.environ.get(k) for k in RECORDED_ENV}})
+            + "\n"
+        )
+
     if command == "version":
-        print(state.get("version", "v3.130.0"))
+        print(state.get("version", "v3.150.0"))
         return 0
 
-    stacks = state.setdefault("stacks", {})
-    stack = flag(argv, "--stack")
-    if command == "stack rm":
-        stack = words[2] if len(words) > 2 else stack
-    key = f"{project}/{stack}"
     verb = command.split()[-1]
+    yes = bool(flags.get("--yes"))
+    if verb in ("up", "destroy", "refresh") and not (yes or flags.get("--skip-preview")):
+        return fail("--yes or --skip-preview must be passed in to proceed when running in non-interactive mode")
+    if command == "stack rm" and not yes:
+        return fail("--yes must be passed in to proceed when running in non-interactive mode")
+
+    stacks = state.setdefault("stacks", {})
+    stack = flag("--stack")
+    if command in ("stack select", "stack rm") and positional:
+        stack = positional[0]
+    key = f"{project}/{stack}"
+    backend = os.environ.get("PULUMI_BACKEND_URL", "")
+    self_managed = not backend.startswith("https://")
+    stack_file = cwd / f"Pulumi.{stack}.yaml"
+
+    def read_stack_file():
+        if not stack_file.exists():
+            return {}
+        return yaml.safe_load(stack_file.read_text()) or {}
+
+    def write_stack_file(data):
+        stack_file.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    def passphrase():
+        if "PULUMI_CONFIG_PASSPHRASE" in os.environ:
+            return os.environ["PULUMI_CONFIG_PASSPHRASE"]
+        path = os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+        if path and Path(path).is_file():
+            return Path(path).read_text().strip()
+        return None
+
+    def digest(value):
+        return hashlib.sha256(value.encode()).hexdigest()
+
+    def secrets_manager(record):
+        """The provider this command would use for ``record`` ({} for a new stack), as the CLI picks it."""
+        data = read_stack_file()
+        if data.get("secretsprovider"):
+            return data["secretsprovider"]
+        if data.get("encryptionsalt"):
+            return "passphrase"
+        if os.environ.get("PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER") == "true" and record.get("secretsProvider"):
+            return record["secretsProvider"]
+        return "passphrase" if self_managed else "service"
+
+    def check_secrets(record):
+        provider = secrets_manager(record)
+        if provider != "passphrase":
+            return None
+        given = passphrase()
+        if given is None:
+            return "getting secrets manager: passphrase must be set with PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE environment variables"
+        if record.get("passphrase") and record["passphrase"] != digest(given):
+            return "incorrect passphrase"
+        return None
 
     injected = state.get("fail", {}).get(f"{verb} {project}")
     if injected and injected.get("times", 0) != 0:
@@ -98,24 +240,44 @@ def main(argv):
         print(f"{verb} of {key} starting")
         return fail(injected.get("message", "injected failure"))
 
-    if verb in MUTATING and key in state.get("locked", []):
+    if verb in LOCKING and key in state.get("locked", []):
+        holder = state.get("lock_holder", "ci@runner (pid 4242)")
         return fail(
-            "the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end or manually delete the lock file(s).\n"
-            f"  file:///state/.pulumi/locks/organization/{project}/{stack}/4f3c.json: created by ci@runner (pid 4242) at 2024-05-01T10:00:00Z"
+            "the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end or delete the lock file with `pulumi cancel`.\n"
+            f"  {backend}/.pulumi/locks/organization/{project}/{stack}/4f3c.json: created by {holder} at 2024-05-01T10:00:00Z"
         )
 
     if command == "stack ls":
-        print(json.dumps([
-            {"name": k.split("/", 1)[1], "current": False, "resourceCount": v["resources"]}
-            for k, v in stacks.items() if k.startswith(project + "/")
-        ]))
+        listed = []
+        for k, v in stacks.items():
+            if k.startswith(project + "/"):
+                entry = {"name": k.split("/", 1)[1], "current": False}
+                if v["history"]:
+                    entry["lastUpdate"] = "2024-05-01T10:00:00.000Z"
+                    entry["resourceCount"] = v["resources"]
+                listed.append(entry)
+        print(json.dumps(listed))
         return 0
 
     if command == "stack select":
         if key not in stacks:
-            if "--create" not in argv:
+            if "--create" not in flags:
                 return fail(f"no stack named '{stack}' found")
-            stacks[key] = {"resources": 0, "config": {}, "outputs": {}, "history": [], "secretsProvider": flag(argv, "--secrets-provider")}
+            provider = flag("--secrets-provider") or ("passphrase" if self_managed else "service")
+            record = {"resources": 0, "outputs": {}, "history": [], "secretsProvider": provider}
+            data = read_stack_file()
+            if provider == "passphrase":
+                given = passphrase()
+                if given is None:
+                    return fail("passphrase must be set with PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE environment variables")
+                record["passphrase"] = digest(given)
+                data.setdefault("encryptionsalt", "v1:c2FsdA==:v1:fake")
+            elif provider != "service":
+                data.setdefault("secretsprovider", provider)
+                data.setdefault("encryptedkey", "ZmFrZS1rZXk=")
+            if data:
+                write_stack_file(data)
+            stacks[key] = record
             print(f"Created stack '{stack}'")
         save()
         return 0
@@ -124,14 +286,21 @@ def main(argv):
         return fail(f"no stack named '{stack}' found")
     current = stacks[key]
 
+    if verb in SECRETS:
+        problem = check_secrets(current)
+        if problem:
+            return fail(problem)
+
     def record(kind, changes):
         current["history"].append({"version": len(current["history"]) + 1, "kind": kind, "result": "succeeded", "resourceChanges": changes})
 
     if command == "config set-all":
-        for pair in flags(argv, "--plaintext"):
+        data = read_stack_file()
+        config = data.setdefault("config", {})
+        for pair in flags.get("--plaintext", []):
             name, _, value = pair.partition("=")
-            current["config"][name] = value
-        save()
+            config[name] = value
+        write_stack_file(data)
         return 0
 
     if verb == "up":
@@ -181,15 +350,19 @@ def main(argv):
         return 0
 
     if command == "stack rm":
-        if current["resources"] and "--force" not in argv:
-            return fail(f"'{stack}' still has resources; removal rejected")
+        if current["resources"] and "--force" not in flags:
+            return fail(f"'{stack}' still has resources; removal rejected. Possible actions:\n"
+                        "- Make sure that '{stack}' is the stack that you want to destroy\n"
+                        "- Run `pulumi destroy` to delete the resources, then run `pulumi stack rm`")
         del stacks[key]
         save()
+        if "--preserve-config" not in flags and stack_file.exists():
+            stack_file.unlink()
         print(f"Stack '{stack}' has been removed!")
         return 0
 
     if command == "stack output":
-        show = "--show-secrets" in argv
+        show = "--show-secrets" in flags
         print(json.dumps({
             name: (value["secret"] if show else "[secret]") if isinstance(value, dict) and "secret" in value else value
             for name, value in current["outputs"].items()
@@ -197,7 +370,8 @@ def main(argv):
         return 0
 
     if command == "stack history":
-        print(json.dumps(list(reversed(current["history"]))))
+        size = int(flag("--page-size") or 10)
+        print(json.dumps(list(reversed(current["history"]))[:size]))
         return 0
 
     return fail(f"the stand-in does not emulate `pulumi {' '.join(argv)}`", code=2)

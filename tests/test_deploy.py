@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from invoke import Context, Exit
 
 from conftest import ROOT
@@ -151,6 +152,7 @@ def standin(tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setattr(orchestrator, "_sleep", lambda seconds: None)  # tests that count the waits patch it again
     return s
 
 
@@ -211,6 +213,10 @@ def test_up_all_deploys_every_layer_in_manifest_order_with_its_stack_config_and_
         assert any(line.split()[:3] == [name, "deployed", "2"] for line in summary.splitlines()), summary
     assert "2 created" in summary
     assert "AWS account 123456789012" in out
+    # The CLI keeps each stack's config and secrets provider in its Pulumi.<env>.yaml.
+    for name in ORDER:
+        written = yaml.safe_load((deploy.root / "stacks" / name / f"Pulumi.{ENV}.yaml").read_text())
+        assert written["encryptionsalt"] and written["config"]["aws:region"] == REGION
 
 
 def test_up_all_applies_the_environment_file_to_every_layer(deploy):
@@ -253,10 +259,28 @@ def test_up_all_stops_at_the_first_failure_naming_layer_error_and_next_steps(dep
 def test_up_all_reports_a_locked_stack_and_how_to_clear_it(deploy):
     deploy.configure(locked=["mlapi-db/t1"])
     exc = failing(tasks.up_all, env=ENV, region=REGION)
-    assert "is locked" in exc.message and "another pulumi run" in exc.message
-    assert ".pulumi/locks/organization/mlapi-db/t1/4f3c.json" in exc.message and "pid 4242" in exc.message
-    assert "delete the lock file" in exc.message and "pulumi stack export" in exc.message
+    db = deploy.root / "stacks" / "db"
+    assert f"stack t1 of {db} is locked" in exc.message
+    assert "taken by ci@runner (pid 4242)" in exc.message and "on another machine" in exc.message
+    assert ".pulumi/locks/organization/mlapi-db/t1/4f3c.json" in exc.message
+    assert f"pulumi cancel --yes --stack t1 --cwd {db}" in exc.message and "invoke refresh --layer db --env t1" in exc.message
+    assert "pulumi stack export" in exc.message
     assert deploy.layers_of("up") == ["net", "db"]
+
+
+def test_a_lock_held_by_a_dead_process_on_this_machine_is_called_stale(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    def locked_by(pid: int) -> deploy_cli.Result:
+        return deploy_cli.Result(["up"], 255, "", (
+            "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end or delete the lock file with `pulumi cancel`.\n"
+            f"  file:///s/.pulumi/locks/organization/p/t1/x.json: created by me@buildbox.example.com (pid {pid}) at 2024-05-01T10:00:00Z"
+        ))
+    stale = deploy_cli.lock_verdict(locked_by(dead.pid), hostname="buildbox")
+    assert stale.startswith("STALE") and f"no process {dead.pid} runs on this machine" in stale
+    live = deploy_cli.lock_verdict(locked_by(os.getpid()), hostname="buildbox")
+    assert "still running on this machine" in live and "STALE" not in live
+    assert "another machine" in deploy_cli.lock_verdict(locked_by(os.getpid()), hostname="laptop")
 
 
 def test_the_policy_pack_is_used_when_present_unless_disabled(deploy):
@@ -318,7 +342,7 @@ def test_preflight_without_the_cli_says_how_to_install_it(deploy, monkeypatch, t
 def test_preflight_refuses_an_old_cli(deploy):
     deploy.configure(version="v3.50.1")
     exc = failing(tasks.down_all, env=ENV)
-    assert "version 3.50.1" in exc.message and "3.100.0 or later" in exc.message
+    assert "version 3.50.1" in exc.message and "3.134.0 or later" in exc.message
     assert not deploy.touched_state()
 
 
@@ -372,6 +396,14 @@ def test_preflight_loads_the_real_layers_settings_without_crashing():
     preflight.check_layer_settings(pre, manifest.ordered(), {})
     # Only the layers' own validation may object (e.g. sample domains); never a failure to load.
     assert all("could not be loaded" not in p and "no settings class" not in p for p in pre.problems), pre.problems
+    # The shipped sample domain and hosted zone are refused for a real run, with how to fix it...
+    edge = [p for p in pre.problems if p.startswith("edge:")]
+    assert edge and "sample" in edge[0] and "pulumi config set mlapi-edge:" in edge[0], pre.problems
+    # ...and real values pass.
+    layer = manifest.by_name("edge")
+    own = {"aws:region": "us-east-1", "environmentSuffix": "pfcheck", "parentDomain": "api.acme-ml.io", "hostedZoneId": "Z0123456789ABCDEFGHIJ"}
+    values = stack_config.assemble(layer, "pfcheck", overrides=own).values
+    assert preflight.load_layer_settings(layer, "pfcheck", values, {}) == []
 
 
 # -- down-all and down ---------------------------------------------------------------------------------
@@ -409,6 +441,59 @@ def test_down_all_retries_a_failed_destroy_with_backoff(deploy, monkeypatch, cap
     assert deploy.stacks() == set()
 
 
+def test_down_all_caps_the_backoff_and_refuses_nonsense_attempts(deploy, monkeypatch):
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    deploy.configure(fail={"destroy mlapi-cdn": {"times": -1, "message": "DependencyViolation: eni-9 in use"}})
+    pauses: list[float] = []
+    monkeypatch.setattr(orchestrator, "_sleep", pauses.append)
+    failing(tasks.down_all, env=ENV, attempts=5, retry_delay=300)
+    assert pauses == [300, 600, 600, 600]  # doubling, at most MAX_RETRY_DELAY per wait; 5 attempts, 4 waits
+    assert deploy.layers_of("destroy") == ["cdn"] * 5
+    exc = failing(tasks.down_all, env=ENV, attempts=0)
+    assert exc.code == 2 and "--attempts must be 1 or more" in exc.message
+
+
+def test_down_all_does_not_retry_a_protected_resource(deploy, monkeypatch):
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    deploy.configure(fail={"destroy mlapi-db": {"times": -1, "message": (
+        'Preview failed: unable to delete resource "urn:pulumi:t1::mlapi-db::aws:rds/cluster:Cluster::db"\n'
+        "    as it is currently marked for protection. To unprotect the resource, remove the `protect` flag")}})
+    pauses: list[float] = []
+    monkeypatch.setattr(orchestrator, "_sleep", pauses.append)
+    exc = failing(tasks.down_all, env=ENV, attempts=3, retry_delay=5)
+    assert deploy.layers_of("destroy") == ["cdn", "app", "db"] and pauses == []
+    assert "db: destroy failed (1 attempt(s)): a resource is protected" in exc.message
+    assert f"protect: false` in environments/{ENV}.yaml" in exc.message and "pulumi state unprotect --all" in exc.message
+    assert "net: not destroyed, because db" in exc.message
+
+
+def test_down_all_does_not_retry_with_the_wrong_passphrase(deploy, monkeypatch):
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "not-the-one-the-stacks-were-made-with")
+    exc = failing(tasks.down_all, env=ENV, attempts=3, retry_delay=0)
+    assert deploy.layers_of("destroy") == ["cdn"]
+    assert "incorrect passphrase" in exc.message and "retrying cannot help" in exc.message
+    assert len(deploy.stacks()) == len(ORDER)
+
+
+def test_ctrl_c_while_waiting_to_retry_stops_with_a_summary(deploy, monkeypatch, capsys):
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    deploy.configure(fail={"destroy mlapi-app": {"times": -1, "message": "DependencyViolation: eni-1 in use"}})
+
+    def ctrl_c(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(orchestrator, "_sleep", ctrl_c)
+    capsys.readouterr()
+    exc = failing(tasks.down_all, env=ENV, attempts=3, retry_delay=5)
+    out = capsys.readouterr().out
+    assert exc.code == 130 and "while waiting to retry the destroy of layer app" in exc.message
+    assert "no Pulumi command was running" in exc.message
+    assert deploy.layers_of("destroy") == ["cdn", "app"]  # nothing after the interruption ran
+    rows = {line.split()[0]: line for line in out[out.index("down-all t1: interrupted"):].splitlines()[2:] if line.strip()}
+    assert "destroyed" in rows["cdn"] and "interrupted" in rows["app"] and "not run" in rows["net"]
+
+
 def test_down_all_gives_up_after_its_attempts_and_says_what_is_left(deploy, capsys):
     run_task(tasks.up_all, env=ENV, region=REGION)
     deploy.configure(fail={"destroy mlapi-db": {"times": -1, "message": "DependencyViolation: eni-1 in use"}})
@@ -444,6 +529,49 @@ def test_down_all_keep_stacks_leaves_empty_stacks(deploy):
     assert all(v["resources"] == 0 for v in deploy.state["stacks"].values())
 
 
+def test_two_environments_never_share_a_stack_and_down_all_touches_only_its_own(deploy):
+    set_domain(deploy.root, "pr-1", "pr-1.acme-ml.io")
+    set_domain(deploy.root, "pr-2", "pr-2.acme-ml.io")
+    run_task(tasks.up_all, env="pr-1", region=REGION)
+    run_task(tasks.up_all, env="pr-2", region=REGION)
+    assert deploy.stacks() == {f"mlapi-{n}/{e}" for n in ORDER for e in ("pr-1", "pr-2")}
+    for record in deploy.calls("config set-all"):
+        stack = record["argv"][record["argv"].index("--stack") + 1]
+        assert f"{record['project']}:environmentSuffix={stack}" in record["argv"]  # resource names carry the stack name
+    before = len(deploy.calls())
+    run_task(tasks.down_all, env="pr-1")
+    assert deploy.stacks() == {f"mlapi-{n}/pr-2" for n in ORDER}
+    for record in deploy.calls()[before:]:
+        if record["command"] in ("destroy", "stack rm"):
+            named = record["argv"][2] if record["command"] == "stack rm" else record["argv"][record["argv"].index("--stack") + 1]
+            assert named == "pr-1"
+
+
+def test_ci_cleanup_from_a_fresh_checkout_reaches_kms_encrypted_stacks(deploy, monkeypatch):
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE")
+    kms = "awskms://alias/mlapi?region=eu-west-1"
+    run_task(tasks.up_all, env=ENV, region=REGION, secrets_provider=kms)
+    for name in ORDER:  # the cleanup job's clone has no Pulumi.<env>.yaml (the deploy job wrote them)
+        (deploy.root / "stacks" / name / f"Pulumi.{ENV}.yaml").unlink(missing_ok=True)
+    before = len(deploy.calls())
+    exc = failing(tasks.down_all, env=ENV)
+    assert exc.code == 2 and "PULUMI_CONFIG_PASSPHRASE is not set" in exc.message and "--secrets-provider" in exc.message
+    assert all(r["command"] == "version" for r in deploy.calls()[before:])
+
+    run_task(tasks.down_all, env=ENV, secrets_provider=kms)
+    assert deploy.stacks() == set() and deploy.layers_of("destroy") == list(reversed(ORDER))
+    # The CLI is told to use the provider recorded in each stack's state, not a default passphrase.
+    assert {r["env"]["PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER"] for r in deploy.calls("destroy")} == {"true"}
+
+
+def test_ci_cleanup_from_a_fresh_checkout_with_a_passphrase(deploy):
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    for name in ORDER:
+        (deploy.root / "stacks" / name / f"Pulumi.{ENV}.yaml").unlink(missing_ok=True)
+    run_task(tasks.down_all, env=ENV)
+    assert deploy.stacks() == set()
+
+
 def test_down_refuses_while_a_dependent_has_a_stack_unless_forced(deploy):
     run_task(tasks.up_all, env=ENV, region=REGION)
     exc = failing(tasks.down, layer="net", env=ENV)
@@ -473,6 +601,14 @@ def test_preview_and_up_refuse_until_the_upstream_stacks_exist(deploy):
     assert [r["project"] for r in preview] == ["mlapi-app"]
     assert preview[0]["argv"][:3] == ["preview", "--stack", ENV]
     assert deploy.layers_of("up") == ["net", "db"]
+
+
+def test_an_upstream_stack_that_was_never_deployed_counts_as_missing(deploy):
+    run_task(tasks.preview, layer="net", env=ENV, region=REGION)  # creates net's stack, deploys nothing
+    assert deploy.stacks() == {"mlapi-net/t1"}
+    exc = failing(tasks.up, layer="db", env=ENV, region=REGION)
+    assert exc.code == 2 and "it reads net" in exc.message
+    assert deploy.layers_of("up") == []
 
 
 def test_unknown_layer_is_refused_with_the_list(deploy):
@@ -521,6 +657,16 @@ def test_outputs_skip_missing_layers_and_refuse_an_empty_environment(deploy):
     run_task(tasks.up, layer="net", env=ENV, region=REGION)
     run_task(tasks.outputs, env=ENV, out=str(deploy.root / "o.json"))
     assert json.loads((deploy.root / "o.json").read_text()) == {"net.vpcId": "vpc-9", "vpcId": "vpc-9"}
+
+
+def test_default_state_and_outputs_live_in_git_ignored_directories():
+    from shared.deploy import outputs as deploy_outputs
+
+    backend = deploy_cli.backend_for({})
+    assert backend.url == (ROOT / ".pulumi-state").as_uri() and backend.is_local_file and not backend.chosen_by_user
+    assert deploy_outputs.DEFAULT_PATH == ROOT / "cfn-outputs" / "flat-outputs.json"
+    for path in (ROOT / ".pulumi-state" / "x", deploy_outputs.DEFAULT_PATH):
+        assert subprocess.run(["git", "check-ignore", "-q", str(path)], cwd=ROOT).returncode == 0, f"{path} is not git-ignored"
 
 
 def test_redact_replaces_pulumi_secret_envelopes_anywhere():
@@ -582,12 +728,42 @@ def test_ctrl_c_is_forwarded_once_and_the_engine_is_waited_for(standin, tmp_path
 # -- the CLI wrapper's parsing ------------------------------------------------------------------------
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_a_ctrl_c_while_the_cli_is_starting_is_forwarded_once_it_runs():
+    guard = deploy_cli._InterruptForwarder()
+    with guard:
+        os.kill(os.getpid(), signal.SIGINT)  # arrives before the CLI exists: counted, not lost
+        deadline = time.time() + 5
+        while not guard.count and time.time() < deadline:
+            time.sleep(0.01)
+        proc = subprocess.Popen(["sleep", "30"], start_new_session=True)
+        guard.attach(proc)
+        code = proc.wait(timeout=10)
+    assert guard.count == 1 and code == -signal.SIGINT
+    assert signal.getsignal(signal.SIGINT) != guard._handle  # handlers restored
+
+
 def test_error_lines_and_lock_detection_ignore_colour_codes():
     coloured = deploy_cli.Result(["up"], 255, "Updating (t1)\n\x1b[31merror: \x1b[0mthe stack is currently locked by 1 lock(s).\n  file:///s/.pulumi/locks/x.json: created by a@b (pid 1)\n")
     assert coloured.locked
     assert coloured.error_lines() == ["error: the stack is currently locked by 1 lock(s).", "file:///s/.pulumi/locks/x.json: created by a@b (pid 1)"]
     quiet = deploy_cli.Result(["destroy"], 1, "\n".join(f"line {i}" for i in range(20)))
     assert not quiet.locked and quiet.error_lines() == [f"line {i}" for i in range(12, 20)]
+
+
+def test_the_standin_rejects_what_the_real_cli_rejects(standin):
+    def run(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(standin.bin / "pulumi"), *argv], capture_output=True, text=True, env=dict(os.environ))
+
+    cwd = str(standin.root / "stacks" / "net")
+    assert run("stack", "select", "--create", "--stack", ENV, "--cwd", cwd, "--non-interactive").returncode == 0
+    bogus = run("up", "--stack", ENV, "--cwd", cwd, "--yes", "--no-such-flag")
+    assert bogus.returncode == 255 and "unknown flag: --no-such-flag" in bogus.stderr
+    no_yes = run("destroy", "--stack", ENV, "--cwd", cwd, "--non-interactive")
+    assert no_yes.returncode == 255 and "--yes or --skip-preview must be passed" in no_yes.stderr
+    assert "--yes must be passed" in run("stack", "rm", ENV, "--cwd", cwd).stderr
+    listed = json.loads(run("stack", "ls", "--json", "--cwd", cwd).stdout)
+    assert listed == [{"name": ENV, "current": False}]  # never updated: no resourceCount, as the CLI prints it
 
 
 def test_scrubber_hides_the_passphrase_from_its_file_and_every_secret_variable(tmp_path):

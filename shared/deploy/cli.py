@@ -20,6 +20,7 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 from dataclasses import dataclass, field
@@ -28,7 +29,10 @@ from typing import Callable, Mapping, Optional, Sequence
 
 from ..manifest import REPO_ROOT
 
-MIN_VERSION = (3, 100, 0)
+# 3.134.0 added PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER (see child_environment); every flag the
+# tasks pass (stack rm --preserve-config, stack history --page-size, config set-all, cancel on
+# self-managed backends) is older.
+MIN_VERSION = (3, 134, 0)
 MIN_VERSION_TEXT = ".".join(map(str, MIN_VERSION))
 INSTALL_HINT = (
     "Install it with `curl -fsSL https://get.pulumi.com | sh` (or `brew install pulumi/tap/pulumi`; "
@@ -36,7 +40,9 @@ INSTALL_HINT = (
 )
 
 DEFAULT_STATE_DIR = REPO_ROOT / ".pulumi-state"
-SELF_MANAGED_SCHEMES = ("file://", "s3://", "gs://", "azblob://")
+# Pulumi Cloud (and a self-hosted Pulumi Cloud) is spoken to over http(s); every other URL
+# (file://, s3://, gs://, azblob://, ...) is a self-managed ("DIY") backend.
+CLOUD_SCHEMES = ("https://", "http://")
 
 # Values of these variables never appear in anything we print.
 SECRET_VARIABLES = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_ACCESS_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
@@ -62,7 +68,7 @@ class Backend:
     @property
     def self_managed(self) -> bool:
         """file://, s3://, gs://, azblob://: secrets are the stack's own job (passphrase or KMS)."""
-        return self.url.startswith(SELF_MANAGED_SCHEMES)
+        return not self.url.startswith(CLOUD_SCHEMES)
 
     @property
     def is_local_file(self) -> bool:
@@ -82,9 +88,17 @@ def backend_for(environ: Mapping[str, str], state_dir: Path = DEFAULT_STATE_DIR)
 
 
 def child_environment(environ: Mapping[str, str], backend: Backend) -> dict[str, str]:
+    """The CLI's environment: the user's, plus the backend and two settings of our own.
+
+    ``PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER``: when a stack's ``Pulumi.<env>.yaml`` is not in
+    this checkout (a CI cleanup job on a fresh clone; the deploy job wrote the file), the CLI uses
+    the secrets provider recorded in the stack's state instead of inventing a default one (a
+    passphrase), so ``down-all`` reaches KMS-encrypted stacks too.
+    """
     env = dict(environ)
     env["PULUMI_BACKEND_URL"] = backend.url
     env.setdefault("PULUMI_SKIP_UPDATE_CHECK", "true")
+    env.setdefault("PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER", "true")
     return env
 
 
@@ -123,6 +137,7 @@ class Result:
     stdout: str
     stderr: str = ""
     interrupted: bool = False
+    started: bool = True
 
     @property
     def ok(self) -> bool:
@@ -181,20 +196,26 @@ class Pulumi:
         tag = f"[{prefix}] " if prefix else ""
         if echo:
             self.out(f"{tag}$ {self.command_text(args)}")
-        proc = subprocess.Popen(
-            [self.executable, *args],
-            cwd=REPO_ROOT,
-            env=dict(self.environ),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT if prefix else subprocess.PIPE,
-            text=True,
-            errors="replace",
-            bufsize=1,
-            start_new_session=(os.name == "posix"),
-        )
-        guard = _InterruptForwarder(proc)
+        # The handlers are in place before the CLI starts: a Ctrl-C in between is never lost (it
+        # would otherwise raise KeyboardInterrupt here and orphan a CLI in its own session).
+        guard = _InterruptForwarder()
         with guard:
+            if guard.count:
+                self._notice(guard, tag)
+                return Result(args, 130, "", "", interrupted=True, started=False)
+            proc = subprocess.Popen(
+                [self.executable, *args],
+                cwd=REPO_ROOT,
+                env=dict(self.environ),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT if prefix else subprocess.PIPE,
+                text=True,
+                errors="replace",
+                bufsize=1,
+                start_new_session=(os.name == "posix"),
+            )
+            guard.attach(proc)
             if prefix:
                 lines: list[str] = []
                 assert proc.stdout is not None
@@ -226,21 +247,33 @@ class _InterruptForwarder:
 
     SIGNALS = tuple(s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None)) if s is not None)
 
-    def __init__(self, proc: subprocess.Popen) -> None:
-        self.proc = proc
+    def __init__(self) -> None:
+        self.proc: Optional[subprocess.Popen] = None
         self.count = 0
         self.pending = 0
         self.told = False
+        self.forwarded = False
         self._previous: dict[int, object] = {}
+
+    def _forward(self) -> None:
+        if self.forwarded or self.proc is None or self.proc.poll() is not None:
+            return
+        self.forwarded = True
+        try:
+            self.proc.send_signal(signal.SIGINT)
+        except (ProcessLookupError, OSError):
+            pass
 
     def _handle(self, signum, frame) -> None:  # noqa: ANN001 (signal handler signature)
         self.count += 1
         self.pending += 1
-        if self.count == 1 and self.proc.poll() is None:
-            try:
-                self.proc.send_signal(signal.SIGINT)
-            except (ProcessLookupError, OSError):
-                pass
+        self._forward()
+
+    def attach(self, proc: subprocess.Popen) -> None:
+        """The CLI has started; a signal that arrived while it was starting is forwarded now."""
+        self.proc = proc
+        if self.count:
+            self._forward()
 
     def __enter__(self) -> "_InterruptForwarder":
         if threading.current_thread() is threading.main_thread():
@@ -249,40 +282,105 @@ class _InterruptForwarder:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
-        if exc and exc[0] is not None and self.proc.poll() is None:
-            # Leaving on an error of our own (a broken stdout pipe): ask the engine to cancel once
-            # and wait for it, never kill it.
-            if self.count == 0:
-                self.proc.send_signal(signal.SIGINT)
-            self.proc.wait()
+        try:
+            if exc and exc[0] is not None and self.proc is not None and self.proc.poll() is None:
+                # Leaving on an error of our own (a broken stdout pipe): ask the engine to cancel once
+                # and wait for it, never kill it.
+                self._forward()
+                self.proc.wait()
+        finally:
+            for sig, handler in self._previous.items():
+                signal.signal(sig, handler)  # type: ignore[arg-type]
 
 
-def describe_lock(result: Result, backend: Backend, layer_dir: Path, stack: str) -> str:
-    """What a lock means and how to clear it, with the CLI's own lock details (file, pid, user)."""
+_LOCK_HOLDER = re.compile(r"created by (?P<user>[^@\s]+)@(?P<host>\S+) \(pid (?P<pid>\d+)\)(?: at (?P<at>\S+))?")
+
+
+def _pid_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # it exists (owned by someone else) or we cannot tell: assume it runs
+    return True
+
+
+def lock_verdict(result: Result, hostname: Optional[str] = None) -> str:
+    """Which kind of lock this is, from the holder the CLI names (self-managed backends only)."""
+    holders = [m.groupdict() for m in _LOCK_HOLDER.finditer(result.text)]
+    if not holders:
+        return "another pulumi run on it is in progress, or an earlier run was killed and left a stale lock"
+    here = (hostname or socket.gethostname()).split(".")[0].lower()
+    parts = []
+    for h in holders:
+        when = f" at {h['at']}" if h.get("at") else ""
+        who = f"{h['user']}@{h['host']} (pid {h['pid']}){when}"
+        if h["host"].split(".")[0].lower() == here:
+            if _pid_running(int(h["pid"])):
+                parts.append(f"taken by {who}; that process is still running on this machine, so a run is probably in progress")
+            else:
+                parts.append(f"STALE: taken by {who}, and no process {h['pid']} runs on this machine any more (the run was killed)")
+        else:
+            parts.append(f"taken by {who} on another machine: a run may be in progress there (a CI job, a teammate)")
+    return "; ".join(parts)
+
+
+def describe_lock(result: Result, backend: Backend, layer_dir: Path, stack: str, hostname: Optional[str] = None) -> str:
+    """What a lock means (in progress or stale, when the CLI says who holds it) and how to clear it."""
     details = [line.strip() for line in result.text.splitlines() if ".pulumi/locks" in line or "created by" in line]
     try:
         cwd = str(layer_dir.relative_to(REPO_ROOT))
     except ValueError:
         cwd = str(layer_dir)
     lines = [
-        f"stack {stack} of {cwd} is locked: another pulumi run on it is in progress, or an earlier run was killed and left a stale lock.",
+        f"stack {stack} of {cwd} is locked: {lock_verdict(result, hostname)}.",
         *(f"  {d}" for d in details),
-        "If another run is in progress (a teammate, another CI job), wait for it. If none is:",
-    ]
-    if backend.self_managed:
-        lines.append(
-            f"  delete the lock file shown above (under .pulumi/locks/ in {backend.url}), then run "
-            f"`pulumi refresh --stack {stack} --cwd {cwd}` to reconcile what the killed run left."
-        )
-    else:
-        lines.append(f"  run `pulumi cancel --stack {stack} --cwd {cwd}`, then `pulumi refresh --stack {stack} --cwd {cwd}`.")
-    lines.append(
+        "If a run is in progress (a teammate, another CI job), wait for it and run this task again. If none is (a stale lock):",
+        f"  `pulumi cancel --yes --stack {stack} --cwd {cwd}` "
+        + ("(on a self-managed backend it deletes the stack's lock files, in progress or not)" if backend.self_managed else "(cancels the update Pulumi Cloud has in progress)")
+        + f", then `invoke refresh --layer {layer_dir.name} --env {stack}` to reconcile what the killed run left.",
         f"  If refresh reports pending operations: `pulumi stack export --stack {stack} --cwd {cwd} --file state.json`, "
-        f"check those resources in AWS, remove `pending_operations`, then `pulumi stack import --stack {stack} --cwd {cwd} --file state.json`."
-    )
+        f"check those resources in AWS, remove `pending_operations`, then `pulumi stack import --stack {stack} --cwd {cwd} --file state.json`.",
+    ]
     return "\n".join(lines)
+
+
+# Failures a retry cannot fix: (markers in the CLI's error lines, what it means, how to fix it).
+# ``{stack}``, ``{cwd}`` and ``{layer}`` are filled in by :func:`permanent_failure`.
+_PERMANENT_FAILURES = (
+    (
+        ("marked for protection", "because it is protected", "deletion protection", "deletionprotection"),
+        "a resource is protected (Pulumi `protect`, or AWS deletion protection on a `protect: true` environment)",
+        "set `protect: false` in environments/{stack}.yaml and run `invoke up --layer {layer} --env {stack}` to lift it, "
+        "then destroy again (or, for Pulumi's flag only: `pulumi state unprotect --all --yes --stack {stack} --cwd {cwd}`)",
+    ),
+    (
+        ("incorrect passphrase", "passphrase must be set"),
+        "the secrets passphrase is missing or not the one the stack was created with",
+        "export the PULUMI_CONFIG_PASSPHRASE the stacks were created with (or pass the stacks' --secrets-provider)",
+    ),
+    (
+        ("expiredtoken", "invalidclienttokenid", "security token included in the request is expired", "no valid credential sources"),
+        "the AWS credentials expired or are invalid",
+        "refresh them (`aws sso login`, new keys, the CI role) and run the task again",
+    ),
+)
+
+
+def permanent_failure(result: Result, *, stack: str, layer_dir: Path) -> Optional[str]:
+    """Why retrying ``result``'s command cannot help, with the fix; None for a possibly transient failure."""
+    if result.ok:
+        return None
+    text = " ".join(result.error_lines(limit=40)).lower()
+    try:
+        cwd = str(layer_dir.relative_to(REPO_ROOT))
+    except ValueError:
+        cwd = str(layer_dir)
+    for markers, meaning, fix in _PERMANENT_FAILURES:
+        if any(marker in text for marker in markers):
+            return f"{meaning}; retrying cannot help. Fix: " + fix.format(stack=stack, cwd=cwd, layer=layer_dir.name)
+    return None
 
 
 __all__ = [
@@ -297,5 +395,7 @@ __all__ = [
     "child_environment",
     "describe_lock",
     "locate",
+    "lock_verdict",
+    "permanent_failure",
     "parse_version",
 ]

@@ -30,6 +30,8 @@ from .cli import Pulumi, Result, backend_for, child_environment, describe_lock
 
 POLICY_DIR = manifest.REPO_ROOT / "policy"
 _sleep = time.sleep
+# The wait before a destroy retry doubles after each failed attempt, up to this many seconds.
+MAX_RETRY_DELAY = 600.0
 
 _CHANGE_WORDS = (("create", "created"), ("update", "updated"), ("replace", "replaced"), ("delete", "deleted"), ("same", "unchanged"))
 
@@ -101,8 +103,12 @@ class Deployer:
         self.secrets_provider = secrets_provider or None
         self.policy = policy
         self.skip_preview = skip_preview
-        self.attempts = max(1, int(attempts))
-        self.retry_delay = max(0.0, float(retry_delay))
+        if int(attempts) < 1:
+            raise DeployError(f"--attempts must be 1 or more (got {attempts}).", code=2)
+        if float(retry_delay) < 0:
+            raise DeployError(f"--retry-delay must be 0 or more seconds (got {retry_delay}).", code=2)
+        self.attempts = int(attempts)
+        self.retry_delay = float(retry_delay)
         self.keep_stacks = keep_stacks
         self.environ = dict(os.environ if environ is None else environ)
         self.layers = manifest.ordered(tuple(layers) if layers is not None else manifest.LAYERS)
@@ -124,6 +130,17 @@ class Deployer:
 
     def _pause(self, seconds: float) -> None:
         (self._sleep or _sleep)(seconds)
+
+    def retry_delay_after(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt ``attempt`` (1-based): doubling, capped."""
+        return min(self.retry_delay * 2 ** (attempt - 1), max(self.retry_delay, MAX_RETRY_DELAY))
+
+    def _interrupted_between(self, where: str) -> Interrupted:
+        """Ctrl-C while no Pulumi command ran (between commands, or waiting to retry)."""
+        return Interrupted(
+            f"interrupted {where}; no Pulumi command was running, so every stack is as its last command left it.\n"
+            "Next: run the same task again to continue."
+        )
 
     def _next(self, task: str, layer: Optional[manifest.Layer] = None) -> str:
         parts = ["invoke", task]
@@ -177,10 +194,18 @@ class Deployer:
         if result.interrupted:
             where = f" of layer {prefix}" if prefix else ""
             refresh = f"`invoke refresh --layer {prefix} --env {self.env}`" if prefix else "`invoke refresh`"
+            what = f"`pulumi {' '.join(args[:2])}`{where}"
+            if not result.started:
+                stopped = f"interrupted before {what} started; nothing after it ran."
+            elif result.code == 0:
+                stopped = f"interrupted: {what} finished (exit code 0) as Ctrl-C arrived; nothing after it ran."
+            else:
+                stopped = (
+                    f"interrupted during {what}: the engine was asked to cancel and has stopped "
+                    f"(exit code {result.code}); nothing after it ran."
+                )
             raise Interrupted(
-                f"interrupted during `pulumi {' '.join(args[:2])}`{where}: the engine was asked to cancel and has stopped "
-                f"(exit code {result.code}); nothing after it ran.\n"
-                f"Next: run the same task again to continue; if the engine reported pending operations, run {refresh} first."
+                f"{stopped}\nNext: run the same task again to continue; if the engine reported pending operations, run {refresh} first."
             )
         return result
 
@@ -208,8 +233,18 @@ class Deployer:
         return None
 
     def _deployed(self, layer: manifest.Layer) -> bool:
+        """Whether the layer's stack exists and holds resources (what a StackReference can read).
+
+        `pulumi stack ls --json` leaves ``resourceCount`` out for a stack that was created but never
+        updated; then the stack's history decides (an update that is not a destroy)."""
         entry = self.stack_entry(layer)
-        return entry is not None and entry.get("resourceCount") != 0
+        if entry is None:
+            return False
+        count = entry.get("resourceCount")
+        if isinstance(count, int):
+            return count > 0
+        latest = self._latest_update(layer)
+        return bool(latest) and latest.get("kind") != "destroy"
 
     def _latest_update(self, layer: manifest.Layer) -> Optional[dict[str, Any]]:
         """The newest entry of ``pulumi stack history --json`` ({} when there is none, None if unreadable)."""
@@ -325,7 +360,10 @@ class Deployer:
             self._banner(layer, "up")
             started = time.monotonic()
             try:
-                results[index] = self._up_one(layer)
+                try:
+                    results[index] = self._up_one(layer)
+                except KeyboardInterrupt:
+                    raise self._interrupted_between(f"while preparing layer {layer.name}") from None
             except Interrupted:
                 results[index] = LayerResult(layer.name, "interrupted", "-", time.monotonic() - started)
                 self._summary(f"up-all {self.env}: interrupted", results)
@@ -411,24 +449,37 @@ class Deployer:
         started = time.monotonic()
         mark = self._history_mark(layer)
         result: Optional[Result] = None
+        permanent: Optional[str] = None
+        tried = 0
         for attempt in range(1, self.attempts + 1):
+            tried = attempt
             result = self._run(["destroy", *self._stack_args(layer), "--yes", "--skip-preview"], prefix=layer.name, echo=True)
             if result.ok or result.locked:
                 break
+            permanent = cli.permanent_failure(result, stack=self.env, layer_dir=layer.directory)
+            if permanent:
+                self.out(f"[{layer.name}] destroy failed and will not be retried: {permanent}")
+                break
             if attempt < self.attempts:
-                delay = self.retry_delay * 2 ** (attempt - 1)
+                delay = self.retry_delay_after(attempt)
                 self.out(
                     f"[{layer.name}] destroy failed (attempt {attempt} of {self.attempts}): {result.error_lines()[0]}\n"
                     f"[{layer.name}] AWS can take minutes to release network interfaces and Lambda/ENI attachments; retrying in {delay:g}s"
                 )
-                self._pause(delay)
+                try:
+                    self._pause(delay)
+                except KeyboardInterrupt:
+                    raise self._interrupted_between(f"while waiting to retry the destroy of layer {layer.name}") from None
         assert result is not None
         seconds = time.monotonic() - started
         if not result.ok:
+            errors = "\n".join(f"      {l}" for l in result.error_lines())
             if result.locked:
                 why = describe_lock(result, self.backend, layer.directory, self.env)
+            elif permanent:
+                why = f"destroy failed ({tried} attempt(s)): {permanent}\n{errors}"
             else:
-                why = f"destroy failed after {self.attempts} attempt(s):\n" + "\n".join(f"      {l}" for l in result.error_lines())
+                why = f"destroy failed after {tried} attempt(s):\n{errors}"
             return LayerResult(layer.name, "failed", self._changes(layer, mark), seconds), f"{layer.name}: {why}"
         changes = self._changes(layer, mark)
         if self.keep_stacks:
@@ -468,7 +519,10 @@ class Deployer:
                 continue
             self._banner(layer, "destroy")
             try:
-                outcome, problem = self._destroy(layer)
+                try:
+                    outcome, problem = self._destroy(layer)
+                except KeyboardInterrupt:
+                    raise self._interrupted_between(f"while destroying layer {layer.name}") from None
             except Interrupted:
                 results[layer.name] = LayerResult(layer.name, "interrupted")
                 self._summary(f"down-all {self.env}: interrupted", [results.get(l.name, LayerResult(l.name, "not run")) for l in reversed(self.layers)])

@@ -221,18 +221,15 @@ def check_aws(pre: Preflight) -> None:
     pre.facts.append(f"AWS account {pre.account} as {identity.get('Arn')}")
 
 
-def _will_use_passphrase(
-    backend: Backend, flag: Optional[str], existing: Mapping[str, str], layers: Sequence[manifest.Layer], creating: bool
-) -> bool:
+def _will_use_passphrase(backend: Backend, flag: Optional[str], existing: Mapping[str, str], layers: Sequence[manifest.Layer]) -> bool:
+    """Whether some layer's stack encrypts with a passphrase.
+
+    A layer's ``Pulumi.<env>.yaml`` says which provider its stack uses. Without one (a new stack,
+    or an existing stack whose file is not in this checkout, as in a CI cleanup job) it is the
+    ``--secrets-provider`` flag, else the backend's default: a passphrase on a self-managed backend.
+    """
     for layer in layers:
-        mode = existing.get(layer.name)
-        if mode is None:
-            if creating:
-                mode = flag or "default"
-            elif backend.self_managed:
-                mode = "default"  # the state may be passphrase-encrypted; the CLI would ask later
-            else:
-                continue
+        mode = existing.get(layer.name) or flag or "default"
         if mode == "passphrase" or (mode == "default" and backend.self_managed):
             return True
     return False
@@ -255,12 +252,12 @@ def check_secrets(
             f"The stacks of {pre.env} use different secrets providers ({where}); every layer must share one "
             f"(StackReferences decrypt each other's outputs). Align them with `pulumi stack change-secrets-provider`."
         )
-    elif creating and secrets_provider and modes and modes != {secrets_provider}:
+    elif secrets_provider and modes and modes != {secrets_provider}:
         pre.problems.append(
-            f"--secrets-provider {secrets_provider} differs from the one the existing stacks of {pre.env} use ({modes.pop()}); "
-            f"use the same for every layer (or leave the flag out: it only applies to new stacks)."
+            f"--secrets-provider {secrets_provider} differs from the one the existing stacks of {pre.env} use ({modes.pop()}, "
+            f"in their Pulumi.{pre.env}.yaml); use the same for every layer, or leave the flag out."
         )
-    if not _will_use_passphrase(pre.backend, secrets_provider, existing, layers, creating):
+    if not _will_use_passphrase(pre.backend, secrets_provider, existing, layers):
         if secrets_provider:
             pre.facts.append(f"secrets: {secrets_provider}")
         return
@@ -276,8 +273,9 @@ def check_secrets(
         pre.problems.append(
             f"PULUMI_CONFIG_PASSPHRASE is not set. The state backend {pre.backend.url} encrypts stack secrets with a "
             "passphrase, one for every layer (StackReferences decrypt each other's outputs): export PULUMI_CONFIG_PASSPHRASE "
-            "(or PULUMI_CONFIG_PASSPHRASE_FILE=<file>) from your password manager or CI secret store, or create the stacks "
-            "with --secrets-provider awskms://alias/<key>?region=<region>."
+            "(or PULUMI_CONFIG_PASSPHRASE_FILE=<file>) from your password manager or CI secret store. Stacks created with "
+            "--secrets-provider awskms://... need no passphrase: pass the same --secrets-provider (also to down-all, refresh "
+            "and outputs when their Pulumi." + pre.env + ".yaml files are not in this checkout)."
         )
 
 
