@@ -218,7 +218,7 @@ CASES: dict[str, tuple[list[dict], list[dict], str, bool]] = {
     "cloudfront-waf": ([res(DIST, "cdn", {"webAclId": "arn:aws:wafv2:us-east-1:1:global/webacl/x/y"}, layer="edge")], [res(DIST, "cdn", {}, layer="edge")], "not behind a WAF", False),
     "cloudfront-origin-https": (
         [res(DIST, "cdn", {"origins": [{"originId": "alb", "customOriginConfig": {"originProtocolPolicy": "https-only", "originSslProtocols": ["TLSv1.2"]}}]}, layer="edge")],
-        [res(DIST, "cdn", {"origins": [{"originId": "alb", "customOriginConfig": {"originProtocolPolicy": "http-only"}}]}, layer="edge")], "originProtocolPolicy=http-only", False,
+        [res(DIST, "cdn", {"origins": [{"originId": "alb", "customOriginConfig": {"originProtocolPolicy": "http-only"}}]}, layer="edge")], "originProtocolPolicy=http-only", True,
     ),
     "waf-has-rules": ([res(ACL, "acl", {"rules": [{"name": "common"}]}, layer="edge")], [res(ACL, "acl", {"rules": []}, layer="edge")], "no rules", False),
     "waf-logging": (
@@ -873,7 +873,7 @@ MUTATIONS: dict[str, tuple[Any, bool, str]] = {
     "cloudfront-tls12": (lambda d: _find(d, DIST, "edge-cdn")["inputs"]["viewerCertificate"].update(minimumProtocolVersion="TLSv1.2_2019"),
                          False, "TLSv1.2_2019"),
     "cloudfront-waf": (lambda d: _find(d, DIST, "edge-cdn")["inputs"].pop("webAclId"), False, "not behind a WAF"),
-    "cloudfront-origin-https": (NOTHING, False, "originProtocolPolicy=http-only"),  # advisory: the default plan has no ALB certificate
+    "cloudfront-origin-https": (NOTHING, True, "originProtocolPolicy=http-only"),  # the default plan's ALB has no certificate
     "waf-has-rules": (lambda d: _find(d, ACL, "alb-waf-acl")["inputs"].update(rules=[]), False, "no rules"),
     "waf-logging": (lambda d: _remove(d, "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration", "alb-waf-logging"), False, "not recorded"),
     "iam-no-wildcard-actions": (lambda d: _edit_json(_find(d, ROLE_POLICY, "roles-task-policy"), "policy",
@@ -1023,12 +1023,24 @@ def test_stack_rules_in_the_pack_match_by_property_dependencies_while_ids_are_un
     assert len(found) == 1 and "no flow log" in found[0]
 
 
-def test_the_default_environment_judged_as_protected_passes_too():
+def test_a_protected_environment_needs_an_https_origin_and_then_passes(tmp_path):
+    """Judged as protected, the default environment fails only because CloudFront would reach its
+    certificate-less ALB over HTTP; with an ALB domain (an HTTPS origin) it passes."""
+    from shared import manifest
     from shared.compliance.offline import check_environment
+    from shared.plan.document import build_plan
 
     report = check_environment(ENV, region="us-east-1", protect=True)
-    assert report.passed, report.format()
-    assert report.env.protect and not report.violations_of("aurora-multi-az")
+    assert report.env.protect and not report.passed
+    assert {r.rule.id for r in report.mandatory_violations} == {"cloudfront-origin-https"}, report.format()
+
+    overrides = {layer.name: {"protect": True} for layer in manifest.LAYERS}
+    overrides["compute"].update(albDomainName=f"origin.{ENV}.mycompany.io", hostedZoneId="Z0123456789ABCDEFGHIJ")
+    plan_file = tmp_path / "protected.plan.json"
+    build_plan(ENV, "us-east-1", overrides=overrides).write(plan_file)
+    report = check_environment(ENV, plan_file=plan_file)
+    assert report.env.protect and report.passed, report.format()
+    assert not report.violations_of("aurora-multi-az")
     waived = {r.rule.id for r in report.of_status(Status.WAIVED)}
     assert waived == {"ephemeral-destroyable"}, waived
 

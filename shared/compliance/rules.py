@@ -771,23 +771,32 @@ def cloudfront_waf(res: Resource, env: Environment) -> Iterator[str]:
         yield "no webAclId: the distribution is not behind a WAF"
 
 
+HTTP_ORIGIN_WAIVER = (
+    "ephemeral environment whose load balancer has no certificate (compute albDomainName unset): CloudFront "
+    "reaches it over HTTP, accepted for a throwaway environment only"
+)
+
+
 @rule(
     "cloudfront-origin-https",
     title="CloudFront reaches custom origins over HTTPS",
     controls=("FSBP CloudFront.9", "FSBP CloudFront.10"),
-    fix="Give the ALB a certificate (compute albDomainName) so the origin can use origin_protocol_policy='https-only' "
-    "with origin_ssl_protocols=['TLSv1.2'].",
-    severity=Severity.ADVISORY,
+    fix="Give the ALB a certificate (compute albDomainName and hostedZoneId) so the origin can use "
+    "origin_protocol_policy='https-only' with origin_ssl_protocols=['TLSv1.2'].",
     types=(DISTRIBUTION,),
+    uses_protect=True,
 )
-def cloudfront_origin_https(res: Resource, env: Environment) -> Iterator[str]:
+def cloudfront_origin_https(res: Resource, env: Environment) -> Iterator[Any]:
     for origin in as_list(res.get("origins")):
         config = first(get(origin, "customOriginConfig"))
         if not config:
             continue
         policy = text(get(config, "originProtocolPolicy"))
         if policy != "https-only":
-            yield f"origin {get(origin, 'originId', '?')} is reached with originProtocolPolicy={policy or 'unset'}"
+            # Over HTTP the viewers' headers (Authorization included) and the origin secret cross
+            # the internet in clear text: never for a long-lived environment.
+            message = f"origin {get(origin, 'originId', '?')} is reached with originProtocolPolicy={policy or 'unset'}"
+            yield Finding(res, message, waived=None if env.protect else HTTP_ORIGIN_WAIVER)
         old = [p for p in as_list(get(config, "originSslProtocols")) if p in ("SSLv3", "TLSv1", "TLSv1.1")]
         if old:
             yield f"origin {get(origin, 'originId', '?')} allows {', '.join(old)}"
