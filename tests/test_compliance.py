@@ -408,6 +408,19 @@ def test_a_resource_arn_naming_every_resource_of_a_type_is_resource_star():
                                                         f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/mlapi/demo/api:log-stream:*")) == []
 
 
+def test_describe_log_groups_may_name_every_log_group_of_one_account_and_region_only():
+    """IAM checks logs:DescribeLogGroups against an account-level ARN, so log-group:* scoped to the
+    account and region is accepted for it - and for nothing else, and never as '*' or across regions."""
+    def grant(actions: list, resource: str) -> dict:
+        return fragment(res(ROLE_POLICY, "p", {"policy": policy_json({"Sid": "S", "Effect": "Allow", "Action": actions, "Resource": [resource]})}))
+
+    scoped = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:*"
+    assert violations("iam-no-wildcard-resource", grant(["logs:DescribeLogGroups"], scoped)) == []
+    assert "logs:PutLogEvents" in violations("iam-no-wildcard-resource", grant(["logs:DescribeLogGroups", "logs:PutLogEvents"], scoped))[0]
+    assert violations("iam-no-wildcard-resource", grant(["logs:DescribeLogGroups"], "*"))
+    assert violations("iam-no-wildcard-resource", grant(["logs:DescribeLogGroups"], "arn:aws:logs:*:*:log-group:*"))
+
+
 # -- environment-aware rules ----------------------------------------------------------------------
 @pytest.mark.parametrize("rule_id", [r.id for r in REGISTRY if r.applies_to is AppliesTo.PROTECTED])
 def test_protected_only_rules_are_waived_for_ephemeral_environments_with_the_reason(rule_id):

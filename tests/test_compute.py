@@ -316,7 +316,7 @@ def test_writable_root_or_no_exec_drops_the_extra_volumes():
     assert no_exec.one(SERVICE).inputs["enableExecuteCommand"] is False
     assert "configuration" not in no_exec.one("aws:ecs/cluster:Cluster").inputs
     task_policy = role_policies(no_exec)[f"mlapi-task-{ENV}"]
-    assert not any(a.startswith("ssmmessages:") for s in task_policy["Statement"] for a in s["Action"])
+    assert not any(a.startswith(("ssmmessages:", "logs:")) for s in task_policy["Statement"] for a in s["Action"])
 
 
 def test_task_size_is_configurable():
@@ -480,6 +480,14 @@ def test_task_role_uses_the_session_table_items_and_ecs_exec_channels(compute):
     # The cluster encrypts ECS Exec sessions with that same key.
     exec_config = compute.one("aws:ecs/cluster:Cluster").inputs["configuration"]["executeCommandConfiguration"]
     assert exec_config["kmsKeyId"] == data["kmsKeyArn"]
+    # With DEFAULT exec logging the SSM agent writes session logs to the service's log group with
+    # the task role: exactly that group's streams, and the group lookup in this account and region.
+    assert exec_config["logging"] == "DEFAULT"
+    group = compute.one("aws:cloudwatch/logGroup:LogGroup").state["arn"]
+    assert doc["EcsExecSessionLogs"]["Resource"] == [group, group + ":log-stream:*"]
+    assert set(doc["EcsExecSessionLogs"]["Action"]) == {"logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"}
+    assert doc["EcsExecFindLogGroup"]["Action"] == ["logs:DescribeLogGroups"]
+    assert doc["EcsExecFindLogGroup"]["Resource"] == [f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:*"]
 
 
 def test_the_roles_have_only_their_inline_policies(compute):

@@ -848,6 +848,12 @@ RESOURCE_STAR_ACTIONS = frozenset(
         "sts:GetCallerIdentity",
     }
 )
+# Listing actions that IAM authorizes against an account-level pseudo-ARN rather than one resource
+# (logs:DescribeLogGroups is checked on "arn:aws:logs:<region>:<account>:log-group::log-stream:"), so
+# the narrowest Resource that works is every resource of the type in one account and region - never "*".
+ACCOUNT_LEVEL_LIST_ACTIONS = {
+    "logs:DescribeLogGroups": re.compile(r"^arn:aws[a-z-]*:logs:[a-z0-9-]+:\d{12}:log-group:\*$"),
+}
 IDENTITY_POLICY_TYPES = (IAM_POLICY, IAM_ROLE_POLICY, IAM_USER_POLICY, IAM_GROUP_POLICY, IAM_ROLE)
 POLICY_ATTACHMENT_TYPES = (
     IAM_ROLE_POLICY_ATTACHMENT,
@@ -953,7 +959,12 @@ def iam_no_wildcard_resource(res: Resource, env: Environment) -> Iterator[str]:
         if not wildcards:
             continue
         actions = [a for a in as_list(statement.get("Action")) if isinstance(a, str)]
-        needing_arns = [a for a in actions if a not in RESOURCE_STAR_ACTIONS]
+        needing_arns = [
+            a
+            for a in actions
+            if a not in RESOURCE_STAR_ACTIONS
+            and not (a in ACCOUNT_LEVEL_LIST_ACTIONS and all(ACCOUNT_LEVEL_LIST_ACTIONS[a].match(w) for w in wildcards))
+        ]
         if needing_arns:
             shown = "'*'" if "*" in wildcards else ", ".join(repr(w) for w in wildcards) + " (every resource of the type)"
             yield f"{label} statement {_sid(statement)} grants {', '.join(needing_arns)} on Resource {shown}"

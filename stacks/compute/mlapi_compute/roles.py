@@ -2,7 +2,8 @@
 
 * execution role (used by ECS to start a task): pull the image, write the log group, read the
   secrets it injects and decrypt them with the data layer's key;
-* task role (used by the application): the session table's items, and ECS Exec's channels.
+* task role (used by the application): the session table's items, and ECS Exec's channels and
+  session logs.
 
 Two resources are ``*`` because AWS offers nothing narrower: ``ecr:GetAuthorizationToken``
 (a registry-wide token; the action has no resource type) and the ``ssmmessages:*Channel`` actions
@@ -133,6 +134,22 @@ class TaskRoles(pulumi.ComponentResource):
                 policies.statement("EcsExecChannels", ECS_EXEC_ACTIONS, ["*"]),
                 # The cluster encrypts ECS Exec sessions with the data layer's key.
                 policies.statement("EcsExecSessionDecrypt", ["kms:Decrypt"], [args.kms_key_arn]),
+                # With the cluster's DEFAULT exec logging, the SSM agent inside the task writes each
+                # session's commands and output to the container's awslogs group with the *task*
+                # role (ECS Exec "logging and auditing"); without these the audit trail is lost.
+                policies.statement(
+                    "EcsExecSessionLogs",
+                    ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+                    [args.log_group_arn, pulumi.Output.concat(args.log_group_arn, ":log-stream:*")],
+                ),
+                # The agent first looks the group up. IAM authorizes DescribeLogGroups against an
+                # account-level ARN (...:log-group::log-stream:), so log-group:* in this account and
+                # region is the narrowest Resource that works (it lists names, reads no events).
+                policies.statement(
+                    "EcsExecFindLogGroup",
+                    ["logs:DescribeLogGroups"],
+                    [policies.log_group_arn(args.identity, args.region, "*")],
+                ),
             ]
         task_policy = aws.iam.RolePolicy(
             f"{name}-task-policy",
