@@ -426,7 +426,19 @@ def test_down_all_destroys_in_reverse_order_skips_missing_stacks_and_is_idempote
 
     run_task(tasks.down_all, env=ENV, retry_delay=0)
     assert len(deploy.calls("destroy")) == 3
-    assert "nothing to destroy" in capsys.readouterr().out
+    again = capsys.readouterr().out
+    assert "nothing to destroy" in again
+    # The default backend is this checkout's directory: say that a deploy made elsewhere is not seen.
+    assert "set PULUMI_BACKEND_URL to the backend that deploy used" in again
+
+
+def test_down_all_on_an_empty_team_backend_does_not_warn_about_the_backend(deploy, monkeypatch, capsys):
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://team-state-bucket/mlapi")
+    run_task(tasks.down_all, env=ENV, retry_delay=0)
+    out = capsys.readouterr().out
+    assert "No stack of environment" in out and "s3://team-state-bucket/mlapi" in out
+    assert "the backend that deploy used" not in out
+    assert deploy.calls("destroy") == []
 
 
 def test_down_all_retries_a_failed_destroy_with_backoff(deploy, monkeypatch, capsys):

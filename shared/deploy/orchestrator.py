@@ -506,6 +506,14 @@ class Deployer:
             raise DeployError(f"down-all could not list the stacks of {failure.layer.name}:\n{self._error_text(failure)}") from None
         if not any(alive.values()):
             self.out(f"No stack of environment {self.env} exists in {self.backend.url}: nothing to destroy.")
+            if not self.backend.chosen_by_user:
+                # The default backend is this checkout's own directory: a deploy made from CI or
+                # another clone keeps its state elsewhere, and this run cannot see (or destroy) it.
+                self.out(
+                    "warning: that is this checkout's default state directory. If the environment was deployed "
+                    "from CI or another clone, set PULUMI_BACKEND_URL to the backend that deploy used and run "
+                    "down-all again: stacks in another backend are not seen here, and their resources keep running."
+                )
         results: dict[str, LayerResult] = {}
         left: list[str] = []
         for layer in reversed(self.layers):
