@@ -40,6 +40,7 @@ CONTRACTS: dict[str, dict[str, str]] = {
         "kmsKeyArn": "ARN of the layer's customer-managed KMS key (stores, secrets, log groups).",
         "applicationSecretArns": "Map of name -> ARN of existing application secrets handed to the service.",
         "protected": "Whether the environment was rendered in protected (long-lived) mode.",
+        "decommissioning": "Whether the protected environment is being decommissioned: deletion protection lifted, data kept.",
     },
     "compute": {
         "albDnsName": "DNS name of the application load balancer.",

@@ -5,7 +5,9 @@ Where each comes from, first match wins:
 * suffix: config ``environmentSuffix``, else ``ENVIRONMENT_SUFFIX``, else the stack name;
 * region: config ``aws:region`` (never a literal in code), else ``AWS_REGION``/``AWS_DEFAULT_REGION``;
 * protect, team, costCenter, repository, pulumiOrg: config, else the environment variables
-  ``MLAPI_PROTECT``, ``TEAM``, ``COST_CENTER``, ``REPOSITORY``, ``PULUMI_ORG``, else the default.
+  ``MLAPI_PROTECT``, ``TEAM``, ``COST_CENTER``, ``REPOSITORY``, ``PULUMI_ORG``, else the default;
+* decommission: config only (no environment variable: lifting a protected environment's deletion
+  protection is a deliberate step, recorded in its config), else false.
 
 Environment-wide values can also be kept in ``environments/<suffix>.yaml``; the invoke tasks and
 the offline plan apply that file to every layer's config.
@@ -32,6 +34,12 @@ ENVIRONMENT_KEYS: Mapping[str, tuple[object, str]] = {
         False,
         "Long-lived environment: deletion protection, final snapshots and longer retention windows. "
         "false (default) makes everything destroyable.",
+    ),
+    "decommission": (
+        False,
+        "Tear down a protected environment: with protect true, lifts deletion protection (Aurora, DynamoDB, ALB) and lets "
+        "the registry and buckets be emptied, while the final snapshot, automated backups and the data key are kept. "
+        "Only with protect true.",
     ),
     "team": ("platform", "Team tag on every resource (env TEAM)."),
     "costCenter": ("unassigned", "CostCenter tag on every resource (env COST_CENTER)."),
@@ -100,10 +108,24 @@ class EnvironmentSettings:
     suffix: str
     region: str
     protect: bool
+    # Only ever true together with ``protect`` (load refuses it otherwise).
+    decommission: bool
     team: str
     cost_center: str
     repository: str
     pulumi_org: str
+
+    @property
+    def blocks_deletion(self) -> bool:
+        """Whether AWS-side guards refuse a delete (deletion protection, non-empty registries and
+        buckets): a protected environment, until it is being decommissioned."""
+        return self.protect and not self.decommission
+
+    @property
+    def keeps_data(self) -> bool:
+        """Whether deleting keeps the data (final snapshot, automated backups, the data key, long key
+        deletion windows): every protected environment, decommissioning or not."""
+        return self.protect
 
     @property
     def namer(self) -> Namer:
@@ -151,6 +173,15 @@ class EnvironmentSettings:
         if isinstance(protect_default, str):
             protect_default = protect_default.strip().lower() in {"true", "1", "yes", "on"}
         protect = reader.boolean("protect", bool(protect_default))
+        decommission = reader.boolean("decommission", False)
+        if decommission and not protect:
+            raise ConfigError(
+                reader.setting("decommission"),
+                "true",
+                "true only in a protected environment (protect: true), where it lifts deletion protection for "
+                "the teardown; with protect false everything is destroyable already, so leave it false (the default)",
+                hint="Remove `decommission` from environments/<env>.yaml and the stack files, or set `protect: true` as well.",
+            )
 
         def tag_value(key: str) -> str:
             value = reader.string(key, str(env_default(key)), pattern=_TAG_VALUE, allowed=_TAG_RULE)
@@ -171,6 +202,7 @@ class EnvironmentSettings:
             suffix=suffix,
             region=region,
             protect=protect,
+            decommission=decommission,
             team=tag_value("team"),
             cost_center=tag_value("costCenter"),
             repository=tag_value("repository"),

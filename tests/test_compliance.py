@@ -24,7 +24,7 @@ from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, UnknownValueError, unknow
 from conftest import ROOT
 from shared.compliance import REGISTRY, AppliesTo, Scope, Status, by_id
 from shared.compliance.model import Environment
-from shared.compliance.offline import resolve_protect
+from shared.compliance.offline import resolve_decommission, resolve_protect
 from shared.compliance.pack import build_policies, environment
 from shared.compliance.plan_view import view_from_document
 from shared.compliance.runner import run
@@ -69,11 +69,12 @@ def fragment(*resources: dict, region: str = "us-east-1", outputs: Optional[dict
     }
 
 
-def results_of(rule_id: str, document: dict, *, protect: bool = False, twin: Optional[dict] = None):
+def results_of(rule_id: str, document: dict, *, protect: bool = False, decommission: bool = False, twin: Optional[dict] = None):
     view = view_from_document(document)
     if twin is not None:
         view.twin = view_from_document(twin, account=twin["account"])
-    env = Environment(suffix=ENV, region=document["region"], protect=protect, protect_source="test")
+    env = Environment(suffix=ENV, region=document["region"], protect=protect, protect_source="test",
+                      decommission=decommission, decommission_source="test")
     return run(view, env, rules=[by_id(rule_id)]).results
 
 
@@ -435,6 +436,36 @@ def test_destroyability_is_required_of_ephemeral_environments_and_waived_for_pro
     protected_lb = fragment(res(LB, "lb", {"enableDeletionProtection": True}, layer="compute"))
     assert [r.status for r in results_of("ephemeral-destroyable", protected_lb, protect=True)] == [Status.WAIVED]
     assert [r.status for r in results_of("ephemeral-destroyable", protected_lb, protect=False)] == [Status.VIOLATION]
+    # A decommissioning environment is about to be destroyed: it must be destroyable too.
+    assert [r.status for r in results_of("ephemeral-destroyable", protected_lb, protect=True, decommission=True)] == [Status.VIOLATION]
+    ready = fragment(res(LB, "lb", {"enableDeletionProtection": False}, layer="compute"),
+                     res(CLUSTER, "db", {"deletionProtection": False, "skipFinalSnapshot": False, "finalSnapshotIdentifier": "mlapi-aurora-final-demo-0a1b2c3d"}))
+    assert [r for r in results_of("ephemeral-destroyable", ready, protect=True, decommission=True) if r.status is Status.VIOLATION] == []
+
+
+LIFTED_WHILE_DECOMMISSIONING = {"aurora-deletion-protection", "dynamodb-deletion-protection", "alb-deletion-protection"}
+
+
+def test_only_the_deletion_protection_rules_are_lifted_while_decommissioning():
+    assert {r.id for r in REGISTRY if r.lifted_while_decommissioning} == LIFTED_WHILE_DECOMMISSIONING
+
+
+@pytest.mark.parametrize("rule_id", sorted(LIFTED_WHILE_DECOMMISSIONING))
+def test_deletion_protection_rules_are_waived_while_decommissioning_with_the_reason(rule_id):
+    bad = fragment(*CASES[rule_id][1])
+    results = results_of(rule_id, bad, protect=True, decommission=True)
+    assert results and all(r.status is Status.WAIVED for r in results)
+    assert all(r.reason.startswith("decommissioning environment (protect=true, test; decommission=true, test)") for r in results)
+    assert all("final snapshot" in r.reason and "kept" in r.reason for r in results)
+    # Only a protected environment decommissions: an ephemeral one keeps its own waiver.
+    assert all("ephemeral environment (protect=false" in r.reason for r in results_of(rule_id, bad, protect=False, decommission=True))
+
+
+@pytest.mark.parametrize("rule_id", sorted(r.id for r in REGISTRY if r.applies_to is AppliesTo.PROTECTED and not r.lifted_while_decommissioning))
+def test_what_keeps_the_data_is_still_required_while_decommissioning(rule_id):
+    bad = fragment(*CASES[rule_id][1])
+    results = results_of(rule_id, bad, protect=True, decommission=True)
+    assert results and all(r.status is Status.VIOLATION for r in results), [(r.status, r.reason) for r in results]
 
 
 def test_default_cloudfront_certificate_is_accepted_only_for_ephemeral_environments():
@@ -444,6 +475,22 @@ def test_default_cloudfront_certificate_is_accepted_only_for_ephemeral_environme
         assert ephemeral.status is Status.WAIVED and "throwaway" in ephemeral.reason
         (protected,) = results_of(rule_id, default_cert, protect=True)
         assert protected.status is Status.VIOLATION
+
+
+def test_decommission_is_read_from_the_plans_mode_then_the_data_layers_output_then_the_environment_file():
+    document = fragment(res(KMS, "k"), outputs={"data": {"protected": True, "decommissioning": True}})
+    assert resolve_decommission(document, ENV) == (True, "from the data layer's `decommissioning` output")
+    for layer in document["layers"]:
+        layer["decommissioning"] = False
+    assert resolve_decommission(document, ENV) == (False, "the plan's layers were all rendered with decommission=false")
+    env_file = ROOT / "environments" / "decomres.yaml"
+    env_file.write_text("protect: true\ndecommission: true\n")
+    try:
+        assert resolve_decommission(fragment(res(KMS, "k")), "decomres") == (
+            True, "from the environment's `decommission` setting (mlapi-network)")
+    finally:
+        env_file.unlink()
+    assert resolve_decommission(fragment(res(KMS, "k")), ENV)[0] is False
 
 
 def test_protect_is_read_from_the_flag_the_plans_mode_then_the_data_layers_output():
@@ -525,9 +572,11 @@ class Rejected(Exception):
     """Raised by our fake args in place of pulumi_policy's not-applicable signal."""
 
 
-def _config(protect: bool):
-    """Stack config as the engine hands it to the pack: region and every layer's `protect`."""
+def _config(protect: bool, decommission: bool = False):
+    """Stack config as the engine hands it to the pack: region and every layer's `protect` (and `decommission`)."""
     values = {"aws:region": "us-east-1", **{f"mlapi-{layer}:protect": "true" if protect else "false" for layer in ("network", "data", "compute", "edge")}}
+    if decommission:
+        values.update({f"mlapi-{layer}:decommission": "true" for layer in ("network", "data", "compute", "edge")})
     return values.get
 
 
@@ -542,13 +591,13 @@ def engine_props(value: dict) -> Any:
     return unknown_checking_proxy(deserialize_properties(json_format.MessageToDict(message)))
 
 
-def _policy(rule_id: str, protect: bool):
-    return next(p for p in build_policies(lookup=_config(protect)) if p.name == rule_id)
+def _policy(rule_id: str, protect: bool, decommission: bool = False):
+    return next(p for p in build_policies(lookup=_config(protect, decommission)) if p.name == rule_id)
 
 
-def _run_pack(rule_id: str, items: list[dict], protect: bool) -> tuple[list[str], Optional[str]]:
+def _run_pack(rule_id: str, items: list[dict], protect: bool, decommission: bool = False) -> tuple[list[str], Optional[str]]:
     """Violations and the not-applicable reason the pack reports for ``items``."""
-    policy = _policy(rule_id, protect)
+    policy = _policy(rule_id, protect, decommission)
     found: list[str] = []
     report = lambda message, urn=None: found.append(message)  # noqa: E731
     reason: Optional[str] = None
@@ -592,6 +641,32 @@ def test_the_policy_pack_judges_the_same_fragments_through_its_adapters(rule_id)
 def test_the_pack_waives_protected_only_rules_for_an_ephemeral_stack_with_the_reason():
     found, reason = _run_pack("dynamodb-deletion-protection", CASES["dynamodb-deletion-protection"][1], protect=False)
     assert found == [] and "ephemeral environment (protect=false, from stack config mlapi-data:protect)" in reason
+
+
+@pytest.mark.parametrize("rule_id", sorted(LIFTED_WHILE_DECOMMISSIONING))
+def test_the_pack_waives_deletion_protection_for_a_decommissioning_stack_with_the_reason(rule_id):
+    bad = CASES[rule_id][1]
+    assert _run_pack(rule_id, bad, protect=True)[0], "a protected stack must still be refused"
+    found, reason = _run_pack(rule_id, bad, protect=True, decommission=True)
+    layer = bad[0]["layer"]
+    assert found == [] and reason and "decommissioning environment" in reason, reason
+    assert f"decommission=true, from stack config mlapi-{layer}:decommission" in reason
+
+
+def test_the_pack_still_requires_the_final_snapshot_and_destroyability_while_decommissioning():
+    found, _ = _run_pack("aurora-final-snapshot", CASES["aurora-final-snapshot"][1], protect=True, decommission=True)
+    assert found and "loses its data" in found[0]
+    found, _ = _run_pack("ephemeral-destroyable", CASES["ephemeral-destroyable"][1], protect=True, decommission=True)
+    assert found and "`pulumi destroy` fails" in found[0]
+
+
+def test_the_pack_reads_decommission_from_the_stack_config_only():
+    urn = "urn:pulumi:prod::mlapi-data::aws:dynamodb/table:Table::t"
+    stack_says = {"mlapi-data:protect": "true", "mlapi-data:decommission": "true"}.get
+    env = environment(urn, {}, lookup=stack_says, environ={})
+    assert env.decommissioning and env.decommission_source == "from stack config mlapi-data:decommission"
+    env = environment(urn, {}, lookup={"mlapi-data:protect": "true"}.get, environ={"MLAPI_DECOMMISSION": "true"})
+    assert not env.decommissioning and env.decommission_source.startswith("default")
 
 
 def test_the_pack_reads_protect_from_policy_config_then_stack_config_then_the_default():
@@ -1056,6 +1131,42 @@ def test_a_protected_environment_needs_an_https_origin_and_then_passes(tmp_path)
     assert not report.violations_of("aurora-multi-az")
     waived = {r.rule.id for r in report.of_status(Status.WAIVED)}
     assert waived == {"ephemeral-destroyable"}, waived
+
+
+def test_a_decommissioning_environment_passes_with_deletion_protection_waived_and_the_final_snapshot_kept(tmp_path):
+    """The real environment rendered protected and decommissioning (what `up-all` deploys before
+    `down-all`): it passes, the deletion-protection rules are waived with the reason, and it is
+    judged destroyable. Dropping the final snapshot is still a violation."""
+    from shared import manifest
+    from shared.compliance.offline import check_environment
+    from shared.plan.document import build_plan
+
+    overrides = {layer.name: {"protect": True, "decommission": True} for layer in manifest.LAYERS}
+    overrides["compute"].update(albDomainName=f"origin.{ENV}.mycompany.io", hostedZoneId="Z0123456789ABCDEFGHIJ")
+    plan = build_plan(ENV, "us-east-1", overrides=overrides)
+    plan_file = tmp_path / "decommissioning.plan.json"
+    plan.write(plan_file)
+    report = check_environment(ENV, plan_file=plan_file)
+    assert report.env.protect and report.env.decommissioning and report.passed, report.format()
+    assert report.env.decommission_source == "the plan's layers were all rendered with decommission=true"
+    waived = {r.rule.id: r.reason for r in report.of_status(Status.WAIVED)}
+    assert set(waived) == LIFTED_WHILE_DECOMMISSIONING, waived
+    assert all(reason.startswith("decommissioning environment") for reason in waived.values())
+    assert not report.violations_of("ephemeral-destroyable")  # judged (not waived), and nothing blocks the destroy
+    out = " ".join(report.format().split())
+    assert "decommission=true (the plan's layers were all rendered with decommission=true)" in out
+    assert "WAIVED aurora-deletion-protection:" in out and "because: decommissioning environment" in out
+
+    document = plan.document()
+    data = next(l for l in document["layers"] if l["layer"] == "data")
+    cluster_inputs = next(r for r in data["resources"] if r["type"] == CLUSTER)["inputs"]
+    cluster_inputs.update(skipFinalSnapshot=True)
+    cluster_inputs.pop("finalSnapshotIdentifier")
+    compute = next(l for l in document["layers"] if l["layer"] == "compute")
+    next(r for r in compute["resources"] if r["type"] == REPO)["inputs"].update(forceDelete=False)
+    plan_file.write_text(json.dumps(document))
+    report = check_environment(ENV, plan_file=plan_file)
+    assert {r.rule.id for r in report.mandatory_violations} == {"aurora-final-snapshot", "ephemeral-destroyable"}, report.format()
 
 
 def test_internet_mode_may_open_only_the_ports_the_load_balancer_listens_on():

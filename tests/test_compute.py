@@ -76,6 +76,7 @@ def sample_data(region: str = REGION, **overrides: Any) -> dict[str, Any]:
         "kmsKeyArn": arn.format("kms", "key/0b1c2d3e-4f50-4617-8283-94a5b6c7d8e9"),
         "applicationSecretArns": {"model-api-key": arn.format("secretsmanager", "secret:mlapi/model-api-key-AbCdEf")},
         "protected": False,
+        "decommissioning": False,
     }
     values.update(overrides)
     assert set(values) == set(contracts.CONTRACTS["data"]), "sample_data must match the data contract"
@@ -189,6 +190,12 @@ def test_protected_environment_keeps_registry_images_and_the_load_balancer():
     assert rendered.one(ECR).inputs["forceDelete"] is False
     assert rendered.one(ALB).inputs["enableDeletionProtection"] is True
     assert json.loads(rendered.one("aws:ecr/lifecyclePolicy:LifecyclePolicy").inputs["policy"])["rules"][0]["selection"]["countNumber"] == 25
+
+
+def test_decommissioning_lets_the_registry_and_the_load_balancer_be_deleted():
+    rendered = render_compute({"protect": True, "decommission": True})
+    assert rendered.one(ECR).inputs["forceDelete"] is True  # images go with the repository
+    assert rendered.one(ALB).inputs["enableDeletionProtection"] is False
 
 
 # --- cluster and capacity ----------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 
 import pytest
 
@@ -17,6 +18,8 @@ from shared.settings import EnvironmentSettings
 CLUSTER = "aws:rds/cluster:Cluster"
 INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
 KEY = "aws:kms/key:Key"
+ALIAS = "aws:kms/alias:Alias"
+RANDOM_ID = "random:index/randomId:RandomId"
 TABLE = "aws:dynamodb/table:Table"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 REGION = "eu-west-1"
@@ -47,6 +50,26 @@ def net(plan):
 def protected_plan():
     # `protect` is environment-wide: set for every layer, as environments/<env>.yaml does.
     return plan_layers("data", env=SUFFIX, region=REGION, config={"network": {"protect": True}, "data": {"protect": True}})
+
+
+@pytest.fixture(scope="module")
+def decommissioning_plan():
+    # What environments/<env>.yaml with `protect: true` and `decommission: true` gives every layer.
+    both = {"protect": True, "decommission": True}
+    return plan_layers("data", env=SUFFIX, region=REGION, config={"network": both, "data": both})
+
+
+# RDS's rules for a DB cluster snapshot identifier: a letter first, then letters, digits and single
+# hyphens, no trailing hyphen, 1 to 255 characters (the platform's names are lowercase).
+SNAPSHOT_IDENTIFIER = re.compile(r"[a-z](?:[a-z0-9]|-(?=[a-z0-9]))*")
+
+
+def final_snapshot_name(rendered) -> str:
+    """The final snapshot identifier the cluster is given, checked against the RandomId it is built from."""
+    random_id = rendered.one(RANDOM_ID)
+    identifier = rendered.one(CLUSTER).inputs["finalSnapshotIdentifier"]
+    assert identifier == f"mlapi-aurora-final-{rendered.stack}-{random_id.state['hex']}"
+    return identifier
 
 
 @pytest.fixture
@@ -317,12 +340,14 @@ def test_ephemeral_by_default_everything_destroyable(plan, data):
     assert cluster["skipFinalSnapshot"] is True
     assert "finalSnapshotIdentifier" not in cluster
     assert cluster["deleteAutomatedBackups"] is True
+    assert not data.of_type(RANDOM_ID)  # nothing to name: no final snapshot
     assert data.one(TABLE).inputs["deletionProtectionEnabled"] is False
     assert data.one(KEY).inputs["deletionWindowInDays"] == 7
-    assert data.outputs["protected"] is False
+    assert data.one(KEY).retain_on_delete is False  # the key goes with the stack
+    assert data.outputs["protected"] is False and data.outputs["decommissioning"] is False
     doc = plan.document()
-    assert doc["protected"] is False
-    assert all(layer["protected"] is False for layer in doc["layers"])
+    assert doc["protected"] is False and doc["decommissioning"] is False
+    assert all(layer["protected"] is False and layer["decommissioning"] is False for layer in doc["layers"])
     assert "Mode: ephemeral" in plan.summary()
 
 
@@ -331,19 +356,84 @@ def test_protect_turns_on_deletion_protection_final_snapshots_and_longer_windows
     cluster = rendered.one(CLUSTER).inputs
     assert cluster["deletionProtection"] is True
     assert cluster["skipFinalSnapshot"] is False
-    assert cluster["finalSnapshotIdentifier"] == f"mlapi-aurora-final-{SUFFIX}"
+    assert final_snapshot_name(rendered).startswith(f"mlapi-aurora-final-{SUFFIX}-")
     assert cluster["deleteAutomatedBackups"] is False
     assert cluster["backupRetentionPeriod"] == 14  # the protected floor over the default 7
     assert rendered.one(TABLE).inputs["deletionProtectionEnabled"] is True
     assert rendered.one(KEY).inputs["deletionWindowInDays"] == 30
+    # The key outlives the stack (the snapshot and kept backups are encrypted with it); its alias does not.
+    assert rendered.one(KEY).retain_on_delete is True
+    assert rendered.one(ALIAS).retain_on_delete is False
     # A protected database survives one AZ failure: a reader in a second AZ, without asking.
     zones = {i.inputs["availabilityZone"] for i in rendered.of_type(INSTANCE)}
     assert len(rendered.of_type(INSTANCE)) == 2 and len(zones) == 2
-    assert rendered.outputs["protected"] is True
+    assert rendered.outputs["protected"] is True and rendered.outputs["decommissioning"] is False
     doc = protected_plan.document()
-    assert doc["protected"] is True
+    assert doc["protected"] is True and doc["decommissioning"] is False
     assert {layer["layer"]: layer["protected"] for layer in doc["layers"]} == {"network": True, "data": True}
     assert "Mode: protected" in protected_plan.summary()
+
+
+def test_decommissioning_lifts_deletion_protection_and_keeps_the_data(decommissioning_plan, protected_plan):
+    rendered = layer_of(decommissioning_plan, "data")
+    cluster = rendered.one(CLUSTER).inputs
+    # What would make `pulumi destroy` fail is lifted...
+    assert cluster["deletionProtection"] is False
+    assert rendered.one(TABLE).inputs["deletionProtectionEnabled"] is False
+    # ...what keeps the data is not: final snapshot, automated backups, the key and its long window.
+    assert cluster["skipFinalSnapshot"] is False
+    assert final_snapshot_name(rendered) == layer_of(protected_plan, "data").one(CLUSTER).inputs["finalSnapshotIdentifier"]
+    assert cluster["deleteAutomatedBackups"] is False
+    assert cluster["backupRetentionPeriod"] == 14
+    key = rendered.one(KEY)
+    assert key.retain_on_delete is True and key.inputs["deletionWindowInDays"] == 30
+    assert cluster["kmsKeyId"] == key.state["arn"]  # the key that encrypts the snapshot is the one kept
+    # Availability is not what decommissioning changes: the reader stays until the destroy.
+    assert len(rendered.of_type(INSTANCE)) == 2
+    assert rendered.outputs["protected"] is True and rendered.outputs["decommissioning"] is True
+    doc = decommissioning_plan.document()
+    assert doc["protected"] is True and doc["decommissioning"] is True
+    assert all(layer["decommissioning"] is True for layer in doc["layers"])
+    summary = decommissioning_plan.summary()
+    assert "Mode: decommissioning (protect=true, decommission=true)" in summary and "Mode: protected" not in summary
+
+
+def test_final_snapshot_name_is_valid_for_rds_and_new_for_every_cluster(protected_plan):
+    rendered = layer_of(protected_plan, "data")
+    name = final_snapshot_name(rendered)
+    assert SNAPSHOT_IDENTIFIER.fullmatch(name) and len(name) <= 255, name
+    random_id = rendered.one(RANDOM_ID)
+    assert random_id.inputs["byteLength"] == 4 and re.fullmatch(r"[0-9a-f]{8}", random_id.state["hex"])
+    # The random part lives in the stack's state (stable across updates) and is drawn again
+    # whenever an input that makes RDS replace the cluster changes: every cluster gets its own name.
+    cluster = rendered.one(CLUSTER).inputs
+    assert random_id.inputs["keepers"] == {
+        "clusterIdentifier": cluster["clusterIdentifier"],
+        "kmsKeyId": cluster["kmsKeyId"],
+        "databaseName": cluster["databaseName"],
+        "masterUsername": cluster["masterUsername"],
+    }
+    assert random_id.parent == rendered.one("mlapi:data:Database").urn
+
+
+def test_decommission_without_protect_is_refused_before_any_resource(monkeypatch):
+    from shared.plan import engine
+
+    registered: list[str] = []
+    register = engine.RecordingMonitor.RegisterResource
+
+    def recording(self, request):
+        registered.append(request.type)
+        return register(self, request)
+
+    monkeypatch.setattr(engine.RecordingMonitor, "RegisterResource", recording)
+    with pytest.raises(ConfigError) as caught:
+        plan_layers("data", env=SUFFIX, region=REGION, config={"network": {"decommission": True}, "data": {"decommission": True}})
+    message = str(caught.value)
+    assert caught.value.setting == "mlapi-network:decommission", message
+    assert message.startswith("Invalid setting mlapi-network:decommission = 'true': true only in a protected environment (protect: true)")
+    assert "leave it false" in message
+    assert set(registered) == {"pulumi:pulumi:Stack"}  # the program stopped before its first resource
 
 
 def test_protected_backup_retention_is_a_floor_not_a_cap():

@@ -475,7 +475,12 @@ def test_down_all_does_not_retry_a_protected_resource(deploy, monkeypatch):
     exc = failing(tasks.down_all, env=ENV, attempts=3, retry_delay=5)
     assert deploy.layers_of("destroy") == ["cdn", "app", "db"] and pauses == []
     assert "db: destroy failed (1 attempt(s)): a resource is protected" in exc.message
-    assert f"protect: false` in environments/{ENV}.yaml" in exc.message and "pulumi state unprotect --all" in exc.message
+    # Decommission, not `protect: false` (which would also drop the final snapshot, the backups and the key).
+    message = " ".join(exc.message.split())
+    assert f"set `decommission: true` in environments/{ENV}.yaml" in message and "protect: false" not in message
+    assert f"run `invoke up-all --env {ENV}` to lift deletion protection, then `invoke down-all --env {ENV}`" in message
+    assert "the final snapshot, the automated backups and the data KMS key are kept" in message
+    assert "pulumi state unprotect --all" in message
     assert "net: not destroyed, because db" in exc.message
 
 

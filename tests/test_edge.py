@@ -330,6 +330,10 @@ def test_protect_keeps_the_error_page_bucket_on_destroy():
     assert render_edge({"protect": "true"}).one(BUCKET).inputs["forceDestroy"] is False
 
 
+def test_decommissioning_empties_the_error_page_bucket_on_destroy():
+    assert render_edge({"protect": "true", "decommission": "true"}).one(BUCKET).inputs["forceDestroy"] is True
+
+
 def test_bucket_name_fits_s3_with_the_longest_suffix():
     from shared.naming import Namer
 
@@ -338,7 +342,7 @@ def test_bucket_name_fits_s3_with_the_longest_suffix():
 
     def program():
         bucket_name(Namer(suffix), MOCK_ACCOUNT_ID).apply(names.append)
-        ErrorPages("errors", ErrorPagesArgs(namer=Namer(suffix), account_id=MOCK_ACCOUNT_ID, protect=False))
+        ErrorPages("errors", ErrorPagesArgs(namer=Namer(suffix), account_id=MOCK_ACCOUNT_ID, blocks_deletion=False))
 
     rendered = render_program(program, project="mlapi-edge", stack="t", region="us-east-1")
     (name,) = names

@@ -158,3 +158,40 @@ def test_secret_outputs_and_inputs_are_redacted():
     rendered = render_program(program, project="mlapi-test", stack="t", region="us-east-1")
     assert rendered.outputs == {"plain": "visible", "token": "[secret]"}
     assert rendered.one("aws:ssm/parameter:Parameter").inputs["value"] == "[secret]"
+
+
+def test_decommission_in_the_environment_file_lifts_every_deletion_guard_and_keeps_the_data():
+    """`protect: true` + `decommission: true` in environments/<env>.yaml, as `up-all` deploys it
+    before `down-all`: nothing in any layer refuses deletion any more, and the data is still kept."""
+    env_file = ROOT / "environments" / "decomenv.yaml"
+    env_file.write_text("protect: true\ndecommission: true\n")
+    try:
+        plan = build_plan("decomenv", "us-east-1")
+    finally:
+        env_file.unlink()
+    doc = plan.document()
+    assert doc["protected"] is True and doc["decommissioning"] is True
+    assert all(layer["protected"] and layer["decommissioning"] for layer in doc["layers"])
+    assert "Mode: decommissioning" in plan.summary()
+    regs = {lp.layer.name: lp.rendered for lp in plan.layers}
+    every = [reg for rendered in regs.values() for reg in rendered.registrations]
+
+    def of(type_token: str) -> list:
+        found = [r for r in every if r.type == type_token]
+        assert found, type_token
+        return found
+
+    # Nothing refuses deletion...
+    assert all(r.inputs["deletionProtection"] is False for r in of("aws:rds/cluster:Cluster"))
+    assert all(r.inputs["deletionProtectionEnabled"] is False for r in of("aws:dynamodb/table:Table"))
+    assert all(r.inputs["enableDeletionProtection"] is False for r in of("aws:lb/loadBalancer:LoadBalancer"))
+    assert all(r.inputs["forceDelete"] is True for r in of("aws:ecr/repository:Repository"))
+    assert all(r.inputs["forceDestroy"] is True for r in of("aws:s3/bucket:Bucket"))
+    # ...and what keeps the data stays: final snapshot, automated backups, the data key.
+    (cluster,) = of("aws:rds/cluster:Cluster")
+    assert cluster.inputs["skipFinalSnapshot"] is False and cluster.inputs["deleteAutomatedBackups"] is False
+    assert re.fullmatch(r"mlapi-aurora-final-decomenv-[0-9a-f]{8}", cluster.inputs["finalSnapshotIdentifier"])
+    retained = {r.name for r in every if r.retain_on_delete}
+    assert retained == {"data-key-key"}, retained  # the key of the snapshot, not the log-only keys
+    assert regs["data"].one("aws:kms/key:Key").state["arn"] == cluster.inputs["kmsKeyId"]
+    assert regs["data"].outputs["decommissioning"] is True

@@ -90,6 +90,33 @@ def test_protect_must_be_a_boolean():
         env_settings({"protect": "sometimes"})
 
 
+def test_decommission_lifts_deletion_guards_but_keeps_data_only_in_a_protected_environment():
+    ephemeral = env_settings({})
+    assert (ephemeral.decommission, ephemeral.blocks_deletion, ephemeral.keeps_data) == (False, False, False)
+    protected = env_settings({"protect": "true"})
+    assert (protected.decommission, protected.blocks_deletion, protected.keeps_data) == (False, True, True)
+    decommissioning = env_settings({"protect": "true", "decommission": "true"})
+    assert (decommissioning.decommission, decommissioning.blocks_deletion, decommissioning.keeps_data) == (True, False, True)
+    # MLAPI_PROTECT counts as protect; decommissioning is never taken from the environment.
+    assert env_settings({"decommission": "true"}, environ={"MLAPI_PROTECT": "true"}).decommission is True
+    assert env_settings({"protect": "true"}, environ={"MLAPI_DECOMMISSION": "true"}).decommission is False
+
+
+@pytest.mark.parametrize("config", [{"decommission": "true"}, {"protect": "false", "decommission": "true"}])
+def test_decommission_without_protect_is_refused_with_what_is_allowed(config):
+    with pytest.raises(ConfigError) as err:
+        env_settings(config)
+    assert err.value.setting == "mlapi-network:decommission"
+    message = str(err.value)
+    assert "= 'true'" in message and "only in a protected environment (protect: true)" in message
+    assert "set `protect: true`" in message
+
+
+def test_decommission_must_be_a_boolean():
+    with pytest.raises(ConfigError, match=r"mlapi-network:decommission = 'soon'.*true or false"):
+        env_settings({"protect": "true", "decommission": "soon"})
+
+
 @pytest.mark.parametrize(
     "method,args,value,expected",
     [

@@ -225,13 +225,26 @@ def referenced(view: View, source: Resource, key: str, *types: str) -> list[Reso
 # -- environment ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Environment:
-    """The environment the resources belong to. ``protect_source`` says where ``protect`` came
-    from, so a waiver can explain itself."""
+    """The environment the resources belong to. ``protect_source`` and ``decommission_source`` say
+    where ``protect`` and ``decommission`` came from, so a waiver can explain itself."""
 
     suffix: str
     region: Optional[str]
     protect: bool
     protect_source: str = "default"
+    # A protected environment on its way out: deletion protection lifted, its data still kept.
+    decommission: bool = False
+    decommission_source: str = "default"
+
+    @property
+    def decommissioning(self) -> bool:
+        """Decommissioning means something only for a protected environment."""
+        return self.protect and self.decommission
+
+    @property
+    def blocks_deletion(self) -> bool:
+        """Whether the environment's resources should refuse deletion (as EnvironmentSettings)."""
+        return self.protect and not self.decommission
 
 
 # -- findings ---------------------------------------------------------------------------------------

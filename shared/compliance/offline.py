@@ -5,7 +5,9 @@ The plan comes from a file (``--plan``) or is rendered in-process with
 match wins: ``--protect``; the mode the plan's layers were rendered in (``protected`` on each
 layer of the document, when they agree); a layer's ``protected`` output (the data layer's); the
 environment-wide ``protect`` setting the layers read (``environments/<env>.yaml``, stack files,
-Pulumi.yaml defaults); else false.
+Pulumi.yaml defaults); else false. Whether it is decommissioning comes the same way (without a
+flag): the plan's layers (``decommissioning``), the data layer's ``decommissioning`` output, the
+environment's ``decommission`` setting; else false.
 
 For the literal region/account rule the environment is rendered a second time, in another
 region and with another mock account (see literals.py).
@@ -35,34 +37,48 @@ TWIN_ACCOUNT = "444455556666"
 TWIN_REGIONS = ("eu-west-1", "ap-southeast-2")
 
 
+def _resolve(document: Mapping[str, Any], env: str, *, mode: str, output: str, setting: str) -> tuple[bool, str]:
+    """An environment-wide boolean: the mode every layer of the plan was rendered in (``mode`` on
+    each layer); a layer's ``output`` (the data layer's); the environment's ``setting``."""
+    modes = {layer.get(mode) for layer in document.get("layers", [])}
+    if len(modes) == 1 and isinstance(next(iter(modes)), bool):
+        value = next(iter(modes))
+        return value, f"the plan's layers were all rendered with {setting}={'true' if value else 'false'}"
+    for layer in document.get("layers", []):
+        value = (layer.get("outputs") or {}).get(output)
+        if isinstance(value, bool):
+            return value, f"from the {layer.get('layer')} layer's `{output}` output"
+    for layer in manifest.ordered():
+        values = assemble(layer, env).values
+        key = f"{layer.project}:{setting}"
+        if key in values:
+            return values[key].strip().lower() == "true", f"from the environment's `{setting}` setting ({layer.project})"
+    return False, "default"
+
+
 def resolve_protect(document: Mapping[str, Any], env: str, flag: Optional[bool] = None) -> tuple[bool, str]:
     """Whether the environment is protected, and where that came from: --protect; the mode every
     layer of the plan was rendered in; a layer's `protected` output (the data layer's); the
     environment's `protect` setting."""
     if flag is not None:
         return flag, "from --protect"
-    modes = {layer.get("protected") for layer in document.get("layers", [])}
-    if len(modes) == 1 and isinstance(next(iter(modes)), bool):
-        value = next(iter(modes))
-        return value, f"the plan's layers were all rendered with protect={'true' if value else 'false'}"
-    for layer in document.get("layers", []):
-        value = (layer.get("outputs") or {}).get("protected")
-        if isinstance(value, bool):
-            return value, f"from the {layer.get('layer')} layer's `protected` output"
-    for layer in manifest.ordered():
-        values = assemble(layer, env).values
-        key = f"{layer.project}:protect"
-        if key in values:
-            return values[key].strip().lower() == "true", f"from the environment's `protect` setting ({layer.project})"
-    return False, "default"
+    return _resolve(document, env, mode="protected", output="protected", setting="protect")
+
+
+def resolve_decommission(document: Mapping[str, Any], env: str) -> tuple[bool, str]:
+    """Whether the environment is being decommissioned, and where that came from: the mode every
+    layer of the plan was rendered in; a layer's `decommissioning` output (the data layer's); the
+    environment's `decommission` setting."""
+    return _resolve(document, env, mode="decommissioning", output="decommissioning", setting="decommission")
 
 
 def _states(plan: Plan) -> dict[str, Mapping[str, Any]]:
     return {reg.urn: reg.state for lp in plan.layers for reg in lp.rendered.registrations}
 
 
-def _protect_overrides(protect: bool) -> dict[str, dict[str, Any]]:
-    return {layer.name: {"protect": protect} for layer in manifest.LAYERS}
+def _protect_overrides(protect: bool, decommission: bool = False) -> dict[str, dict[str, Any]]:
+    mode = {"protect": protect, **({"decommission": True} if protect and decommission else {})}
+    return {layer.name: dict(mode) for layer in manifest.LAYERS}
 
 
 def load(
@@ -95,15 +111,23 @@ def load(
         document = plan.document()
         states = _states(plan)
     protected, source = resolve_protect(document, env, True if protect else None)
+    decommission, decommission_source = resolve_decommission(document, env)
     view = view_from_document(document, states=states, account=MOCK_ACCOUNT_ID)
-    environment = Environment(suffix=env, region=str(document.get("region")), protect=protected, protect_source=source)
+    environment = Environment(
+        suffix=env,
+        region=str(document.get("region")),
+        protect=protected,
+        protect_source=source,
+        decommission=decommission,
+        decommission_source=decommission_source,
+    )
     if twin:
         twin_region = next(r for r in TWIN_REGIONS if r != document.get("region"))
         layers = [l for l in manifest.LAYERS if l.name in view.layers]
         try:
             # The second rendering's warnings repeat the first one's: keep them off the report.
             with mock_account(TWIN_ACCOUNT), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                other = build_plan(env, twin_region, layers=layers, overrides=_protect_overrides(protected))
+                other = build_plan(env, twin_region, layers=layers, overrides=_protect_overrides(protected, decommission))
         except (ConfigError, PlatformError) as exc:
             notes.append(f"second rendering for {twin_region} failed, literal region/account not checked: {exc}")
         else:

@@ -19,7 +19,9 @@ The environment: stack name and project come from the URN; ``environmentSuffix``
 and ``aws:region`` from the stack's config, which the policy SDK loads from the engine
 (``PULUMI_CONFIG``) before every analysis. A ``protect`` value in the policy pack's own config
 (``pulumi up --policy-pack-config``, or a policy group) wins over the stack's; the source is
-named in every waiver.
+named in every waiver. ``decommission`` comes from the stack's config only (``up-all`` writes
+``environments/<env>.yaml`` into every layer's): the pack then waives the deletion-protection
+rules for that update, so it does not block the very update that allows the teardown.
 """
 
 from __future__ import annotations
@@ -114,7 +116,19 @@ def environment(
         protect, source = _as_bool(environ["MLAPI_PROTECT"]), "from MLAPI_PROTECT"
     else:
         protect, source = False, "default: no `protect` in the stack's config or the policy config"
-    return Environment(suffix=str(suffix), region=str(region) if region else None, protect=protect, protect_source=source)
+    stack_decommission = lookup(f"{project}:decommission")
+    if stack_decommission is not None:
+        decommission, decommission_source = _as_bool(stack_decommission), f"from stack config {project}:decommission"
+    else:
+        decommission, decommission_source = False, "default: no `decommission` in the stack's config"
+    return Environment(
+        suffix=str(suffix),
+        region=str(region) if region else None,
+        protect=protect,
+        protect_source=source,
+        decommission=decommission,
+        decommission_source=decommission_source,
+    )
 
 
 def _provider_region(provider: Any) -> Optional[str]:

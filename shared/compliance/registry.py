@@ -13,6 +13,10 @@ the controls it comes from, the fix, and its scope:
 ``applies_to`` makes a rule environment-aware: ``PROTECTED`` rules (deletion protection, final
 snapshots, multi-AZ) are waived for ephemeral environments and ``EPHEMERAL`` rules (everything
 destroyable) are waived for protected ones; the waiver and its reason appear in the report.
+A decommissioning environment (``protect`` and ``decommission``) is being torn down: the
+``PROTECTED`` rules marked ``lifted_while_decommissioning`` (deletion protection) are waived for
+it, the others (final snapshot, backups) still apply, and so do the ``EPHEMERAL`` ones - it must
+be destroyable.
 """
 
 from __future__ import annotations
@@ -65,6 +69,9 @@ class Rule:
     # The outcome depends on whether the environment is protected (the pack then offers a
     # ``protect`` policy config setting).
     uses_protect: bool = False
+    # A PROTECTED rule whose requirement makes `pulumi destroy` fail (deletion protection): waived
+    # while the environment is decommissioning, or it would block the update that allows the teardown.
+    lifted_while_decommissioning: bool = False
 
     def judges(self, type_token: str) -> bool:
         """Whether this RESOURCE rule looks at resources of ``type_token`` (patterns allowed: ``aws:*``)."""
@@ -106,6 +113,7 @@ def rule(
     waiver: str = "",
     pack_note: str = "",
     uses_protect: bool = False,
+    lifted_while_decommissioning: bool = False,
 ) -> Callable[[Callable[..., Iterable[Any]]], Callable[..., Iterable[Any]]]:
     """Register the decorated function as a rule (the function stays callable on its own)."""
 
@@ -118,6 +126,8 @@ def rule(
             raise ValueError(f"{scope.value} rule {id} must say what one stack (the policy pack) can judge")
         if applies_to is not AppliesTo.ALL and not waiver:
             raise ValueError(f"environment-aware rule {id} must explain its waiver")
+        if lifted_while_decommissioning and applies_to is not AppliesTo.PROTECTED:
+            raise ValueError(f"rule {id}: only a protected-environment rule can be lifted while decommissioning")
         REGISTRY.append(
             Rule(
                 id=id,
@@ -132,6 +142,7 @@ def rule(
                 waiver=waiver,
                 pack_note=pack_note,
                 uses_protect=uses_protect or applies_to is not AppliesTo.ALL,
+                lifted_while_decommissioning=lifted_while_decommissioning,
             )
         )
         return func
@@ -146,10 +157,21 @@ def by_id(rule_id: str) -> Rule:
     raise KeyError(f"no rule {rule_id!r}")
 
 
+DECOMMISSIONING_WAIVER = (
+    "deletion protection is lifted so `pulumi destroy` can remove the environment; the final snapshot, "
+    "automated backups and the data key are still kept"
+)
+
+
 def _waiver(r: Rule, env: Environment) -> Optional[str]:
     if r.applies_to is AppliesTo.PROTECTED and not env.protect:
         return f"ephemeral environment (protect=false, {env.protect_source}): {r.waiver}"
-    if r.applies_to is AppliesTo.EPHEMERAL and env.protect:
+    if r.lifted_while_decommissioning and env.decommissioning:
+        return (
+            f"decommissioning environment (protect=true, {env.protect_source}; decommission=true, "
+            f"{env.decommission_source}): {DECOMMISSIONING_WAIVER}"
+        )
+    if r.applies_to is AppliesTo.EPHEMERAL and env.blocks_deletion:
         return f"protected environment (protect=true, {env.protect_source}): {r.waiver}"
     return None
 

@@ -299,10 +299,11 @@ def rds_managed_password(res: Resource, env: Environment) -> Iterator[str]:
     "aurora-deletion-protection",
     title="Databases of protected environments have deletion protection",
     controls=("FSBP RDS.7", "FSBP RDS.8"),
-    fix="Set deletion_protection=env.protect on the cluster.",
+    fix="Set deletion_protection=env.blocks_deletion on the cluster (protect, unless decommissioning).",
     types=(RDS_CLUSTER, RDS_INSTANCE),
     applies_to=AppliesTo.PROTECTED,
     waiver="deletion protection would make `pulumi destroy` fail; throwaway environments must be destroyable",
+    lifted_while_decommissioning=True,
 )
 def aurora_deletion_protection(res: Resource, env: Environment) -> Iterator[str]:
     if res.type == RDS_INSTANCE and res.get("clusterIdentifier"):
@@ -315,7 +316,8 @@ def aurora_deletion_protection(res: Resource, env: Environment) -> Iterator[str]
     "aurora-final-snapshot",
     title="Databases of protected environments take a final snapshot when deleted",
     controls=("MLAPI protect (final snapshots)",),
-    fix="Set skip_final_snapshot=not env.protect and final_snapshot_identifier=env.name('final', kind='rds').",
+    fix="Set skip_final_snapshot=not env.keeps_data and a final_snapshot_identifier unique to the cluster "
+    "(env.name('aurora-final', kind='rds') plus a RandomId kept in state).",
     types=(RDS_CLUSTER, RDS_INSTANCE),
     applies_to=AppliesTo.PROTECTED,
     waiver="a throwaway environment's data is not kept; skipping the snapshot keeps `pulumi destroy` fast and free",
@@ -358,10 +360,11 @@ def aurora_multi_az(view: View, env: Environment) -> Iterator[Finding]:
     "dynamodb-deletion-protection",
     title="DynamoDB tables of protected environments have deletion protection",
     controls=("FSBP DynamoDB.6",),
-    fix="Set deletion_protection_enabled=env.protect on the table.",
+    fix="Set deletion_protection_enabled=env.blocks_deletion on the table (protect, unless decommissioning).",
     types=(DYNAMODB_TABLE,),
     applies_to=AppliesTo.PROTECTED,
     waiver="deletion protection would make `pulumi destroy` fail; throwaway environments must be destroyable",
+    lifted_while_decommissioning=True,
 )
 def dynamodb_deletion_protection(res: Resource, env: Environment) -> Iterator[str]:
     if not truthy(res.get("deletionProtectionEnabled")):
@@ -384,11 +387,11 @@ def dynamodb_pitr(res: Resource, env: Environment) -> Iterator[str]:
 
 @rule(
     "ephemeral-destroyable",
-    title="Ephemeral environments can be destroyed completely",
+    title="Ephemeral and decommissioning environments can be destroyed completely",
     controls=("MLAPI destroyability",),
-    fix="Drive every protection setting from env.protect: deletion_protection / enable_deletion_protection / "
-    "deletion_protection_enabled = env.protect, skip_final_snapshot = not env.protect, force_delete / "
-    "force_destroy = not env.protect.",
+    fix="Drive every deletion guard from env.blocks_deletion (protect, unless decommissioning): deletion_protection / "
+    "enable_deletion_protection / deletion_protection_enabled = env.blocks_deletion, force_delete / force_destroy = "
+    "not env.blocks_deletion; and skip_final_snapshot = not env.keeps_data, with a final_snapshot_identifier.",
     types=(RDS_CLUSTER, RDS_INSTANCE, DYNAMODB_TABLE, *LOAD_BALANCERS, ECR_REPOSITORY, *S3_BUCKETS),
     applies_to=AppliesTo.EPHEMERAL,
     waiver="protected environments keep their data and refuse accidental deletion",
@@ -677,10 +680,11 @@ def alb_behind_waf(view: View, env: Environment) -> Iterator[Finding]:
     "alb-deletion-protection",
     title="Load balancers of protected environments have deletion protection",
     controls=("FSBP ELB.6",),
-    fix="Set enable_deletion_protection=env.protect on the load balancer.",
+    fix="Set enable_deletion_protection=env.blocks_deletion on the load balancer (protect, unless decommissioning).",
     types=LOAD_BALANCERS,
     applies_to=AppliesTo.PROTECTED,
     waiver="deletion protection would make `pulumi destroy` fail; throwaway environments must be destroyable",
+    lifted_while_decommissioning=True,
 )
 def alb_deletion_protection(res: Resource, env: Environment) -> Iterator[str]:
     if not truthy(res.get("enableDeletionProtection")):

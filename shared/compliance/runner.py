@@ -40,9 +40,11 @@ class Report:
     def format(self, *, verbose: bool = True) -> str:
         env = self.env
         mandatory = sum(1 for r in self.rules if r.severity is Severity.MANDATORY)
+        mode = f"protect={'true' if env.protect else 'false'} ({env.protect_source})"
+        if env.decommissioning:
+            mode += f", decommission=true ({env.decommission_source}): deletion protection lifted for the teardown"
         lines = [
-            f"Compliance check of environment '{env.suffix}' in {env.region}: "
-            f"protect={'true' if env.protect else 'false'} ({env.protect_source})",
+            f"Compliance check of environment '{env.suffix}' in {env.region}: {mode}",
             f"{len(self.rules)} rules ({mandatory} mandatory, {len(self.rules) - mandatory} advisory) over "
             f"{self.resource_count} resources in {len(self.layers)} layer(s): {', '.join(self.layers) or 'none'}",
         ]

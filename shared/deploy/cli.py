@@ -352,8 +352,11 @@ _PERMANENT_FAILURES = (
     (
         ("marked for protection", "because it is protected", "deletion protection", "deletionprotection"),
         "a resource is protected (Pulumi `protect`, or AWS deletion protection on a `protect: true` environment)",
-        "set `protect: false` in environments/{stack}.yaml and run `invoke up --layer {layer} --env {stack}` to lift it, "
-        "then destroy again (or, for Pulumi's flag only: `pulumi state unprotect --all --yes --stack {stack} --cwd {cwd}`)",
+        # Not `protect: false`: that would also skip the final snapshot and delete the backups and the key.
+        "set `decommission: true` in environments/{stack}.yaml (keep `protect: true`; up-all writes it into every layer), "
+        "run `invoke up-all --env {stack}` to lift deletion protection, then `invoke down-all --env {stack}`; the final "
+        "snapshot, the automated backups and the data KMS key are kept "
+        "(or, for Pulumi's flag only: `pulumi state unprotect --all --yes --stack {stack} --cwd {cwd}`)",
     ),
     (
         ("incorrect passphrase", "passphrase must be set"),

@@ -30,6 +30,9 @@ class LayerPlan:
     # The env-wide `protect` setting this layer was rendered with (deletion protection, final
     # snapshots, longer windows) - readers of the plan must see which mode they are looking at.
     protected: bool = False
+    # The env-wide `decommission` setting (only ever true with `protect`): deletion protection
+    # lifted for the teardown, final snapshots and backups still kept.
+    decommissioning: bool = False
 
     def to_document(self, env: str) -> dict[str, Any]:
         r = self.rendered
@@ -53,6 +56,7 @@ class LayerPlan:
             "outputs": r.outputs,
             "configSources": list(self.config_sources),
             "protected": self.protected,
+            "decommissioning": self.decommissioning,
         }
 
 
@@ -68,6 +72,7 @@ class Plan:
             "environment": self.env,
             "region": self.region,
             "protected": self.protected,
+            "decommissioning": self.decommissioning,
             "layers": [layer.to_document(self.env) for layer in self.layers],
         }
 
@@ -76,20 +81,33 @@ class Plan:
         """True when every layer was rendered protected (the env-wide ``protect`` setting)."""
         return bool(self.layers) and all(lp.protected for lp in self.layers)
 
+    @property
+    def decommissioning(self) -> bool:
+        """True when every layer was rendered protected and decommissioning."""
+        return self.protected and all(lp.decommissioning for lp in self.layers)
+
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.document(), indent=2, sort_keys=True) + "\n")
 
     def summary(self) -> str:
         lines = [f"Offline plan of environment '{self.env}' in {self.region} (mock runtime: nothing was deployed)"]
-        modes = {lp.protected for lp in self.layers}
-        if modes == {True}:
+        modes = {(lp.protected, lp.decommissioning) for lp in self.layers}
+        if modes == {(True, True)}:
+            lines.append(
+                "Mode: decommissioning (protect=true, decommission=true): deletion protection lifted for the teardown; "
+                "final snapshot, automated backups and the data key are kept"
+            )
+        elif modes == {(True, False)}:
             lines.append("Mode: protected (protect=true): deletion protection, final snapshots, longer retention windows")
-        elif modes == {False}:
+        elif modes == {(False, False)}:
             lines.append("Mode: ephemeral (protect=false): everything destroyable, no final snapshots")
         else:
-            per_layer = ", ".join(f"{lp.layer.name}={'true' if lp.protected else 'false'}" for lp in self.layers)
-            lines.append(f"Mode: MIXED - protect differs between layers: {per_layer}")
+            def mode(lp: LayerPlan) -> str:
+                return ("true" if lp.protected else "false") + (" (decommissioning)" if lp.decommissioning else "")
+
+            per_layer = ", ".join(f"{lp.layer.name}={mode(lp)}" for lp in self.layers)
+            lines.append(f"Mode: MIXED - protect or decommission differs between layers: {per_layer}")
         for lp in self.layers:
             regs = lp.rendered.registrations
             counts = Counter(r.type for r in regs)
@@ -142,8 +160,11 @@ def build_plan(
             stack_outputs=outputs_by_stack,
         )
         outputs_by_stack[stack_reference_name(ORGANIZATION, layer.name, env)] = rendered.raw_outputs
-        protected = cfg.values.get(f"{layer.project}:protect", "false").strip().lower() in {"true", "1", "yes", "on"}
-        plans.append(LayerPlan(layer, rendered, cfg.sources, time.perf_counter() - started, protected))
+        protected, decommissioning = (
+            cfg.values.get(f"{layer.project}:{key}", "false").strip().lower() in {"true", "1", "yes", "on"}
+            for key in ("protect", "decommission")
+        )
+        plans.append(LayerPlan(layer, rendered, cfg.sources, time.perf_counter() - started, protected, decommissioning))
     return Plan(env=env, region=region, layers=plans)
 
 

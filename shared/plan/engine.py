@@ -75,6 +75,8 @@ class Registration:
     inputs: dict[str, Any]
     id: Optional[str] = None
     state: dict[str, Any] = field(default_factory=dict)
+    # The ``retain_on_delete`` resource option: `pulumi destroy` drops it from state, not from AWS.
+    retain_on_delete: bool = False
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -147,6 +149,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 inputs=inputs,
                 id=response.id or None,
                 state=dict(registered.state) if registered else {},
+                retain_on_delete=bool(request.retainOnDelete),
             )
         )
         return response

@@ -6,6 +6,7 @@ plans of the same code and config are byte-for-byte identical and diff cleanly.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 from contextvars import ContextVar
@@ -155,6 +156,18 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if typ.endswith((":RandomPassword", ":RandomString")):
             length = int(inputs.get("length") or 16)
             state["result"] = ("mock" + self.digest(typ, name, "result") * 4)[:length]
+        if typ.endswith(":RandomId"):
+            # byteLength bytes in every encoding the provider reports; its id is the base64url form.
+            raw = bytes.fromhex((self.digest(typ, name, "bytes") * 4)[: 2 * int(inputs.get("byteLength") or 8)])
+            prefix = str(inputs.get("prefix") or "")
+            b64_url = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+            state.update(
+                hex=prefix + raw.hex(),
+                b64Url=prefix + b64_url,
+                b64Std=prefix + base64.b64encode(raw).decode(),
+                dec=prefix + str(int.from_bytes(raw, "big")),
+            )
+            return state["b64Url"], state
         return self.hex_id(typ, name), state
 
     def resource_id(self, typ: str, name: str, inputs: Mapping[str, Any], region: str) -> str:

@@ -29,7 +29,9 @@ strategy = CapacityStrategy(settings.fargate_base, settings.fargate_weight, sett
 
 registry = ImageRegistry(
     "registry",
-    ImageRegistryArgs(namer=env.namer, kms_key_arn=data.kms_key_arn, keep_images=settings.ecr_keep_images, protect=env.protect),
+    ImageRegistryArgs(
+        namer=env.namer, kms_key_arn=data.kms_key_arn, keep_images=settings.ecr_keep_images, blocks_deletion=env.blocks_deletion
+    ),
     opts,
 )
 logs = ServiceLogs(
@@ -89,7 +91,7 @@ lb = LoadBalancer(
         public_subnet_ids=network.public_subnet_ids,
         security_group_id=network.alb_security_group_id,
         port=network.service_port,
-        protect=env.protect,
+        blocks_deletion=env.blocks_deletion,
         health_check_interval=settings.health_check_interval,
         ssl_policy=settings.alb_ssl_policy,
         domain_name=settings.alb_domain_name,

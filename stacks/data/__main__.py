@@ -26,6 +26,8 @@ key = DataKey(
         # layer's service logs, which are encrypted with this key too).
         log_group_names=[postgres_log_group_name(cluster_identifier(env.namer)), env.namer.log_group("*")],
         deletion_window_days=settings.key_deletion_window_days,
+        # keeps_data: the final snapshot and kept backups stay readable after a destroy.
+        retain_on_delete=env.keeps_data,
     ),
     opts,
 )
@@ -49,11 +51,14 @@ database = Database(
         backup_window=settings.backup_window,
         maintenance_window=settings.maintenance_window,
         log_retention_days=settings.log_retention_days,
-        protect=env.protect,
+        blocks_deletion=env.blocks_deletion,
+        keeps_data=env.keeps_data,
     ),
     opts,
 )
-sessions = SessionTable("sessions", SessionTableArgs(namer=env.namer, kms_key_arn=key.key.arn, protect=env.protect), opts)
+sessions = SessionTable(
+    "sessions", SessionTableArgs(namer=env.namer, kms_key_arn=key.key.arn, blocks_deletion=env.blocks_deletion), opts
+)
 
 cluster = database.cluster
 contracts.export(
@@ -71,5 +76,6 @@ contracts.export(
         "kmsKeyArn": key.key.arn,
         "applicationSecretArns": dict(settings.application_secret_arns),
         "protected": env.protect,
+        "decommissioning": env.decommission,
     },
 )

@@ -96,7 +96,7 @@ alb_waf = web_acl(
 
 pages = ErrorPages(
     "errors",
-    ErrorPagesArgs(namer=n, account_id=identity.account_id, protect=env.protect),
+    ErrorPagesArgs(namer=n, account_id=identity.account_id, blocks_deletion=env.blocks_deletion),
     with_provider(regional),
 )
 certificate = (

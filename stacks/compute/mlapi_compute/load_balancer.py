@@ -30,7 +30,8 @@ class LoadBalancerArgs:
     public_subnet_ids: pulumi.Input[Sequence[str]]
     security_group_id: pulumi.Input[str]
     port: pulumi.Input[int]
-    protect: bool
+    # Deletion protection on (EnvironmentSettings.blocks_deletion).
+    blocks_deletion: bool
     health_check_interval: int
     ssl_policy: str
     domain_name: Optional[str] = None
@@ -62,7 +63,7 @@ class LoadBalancer(pulumi.ComponentResource):
             # Requests with header names that are not valid HTTP are dropped, not passed to the app
             # (a request-smuggling vector).
             drop_invalid_header_fields=True,
-            enable_deletion_protection=args.protect,
+            enable_deletion_protection=args.blocks_deletion,
             tags=name_tag(alb_name),
             opts=child,
         )

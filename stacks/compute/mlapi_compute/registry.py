@@ -18,7 +18,8 @@ class ImageRegistryArgs:
     namer: Namer
     kms_key_arn: pulumi.Input[str]
     keep_images: int
-    protect: bool
+    # Refuse to delete a repository that holds images (EnvironmentSettings.blocks_deletion).
+    blocks_deletion: bool
 
 
 def lifecycle_policy(keep_images: int) -> str:
@@ -52,8 +53,8 @@ class ImageRegistry(pulumi.ComponentResource):
             encryption_configurations=[
                 aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="KMS", kms_key=args.kms_key_arn)
             ],
-            # An ephemeral environment must be destroyable even with images in it.
-            force_delete=not args.protect,
+            # An ephemeral or decommissioning environment must be destroyable even with images in it.
+            force_delete=not args.blocks_deletion,
             tags=name_tag(repo_name),
             opts=child,
         )

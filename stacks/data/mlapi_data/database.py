@@ -9,6 +9,7 @@ from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 from shared.errors import PlatformError
 from shared.naming import Namer
@@ -18,6 +19,9 @@ from .settings import ENGINE, SECONDS_UNTIL_AUTO_PAUSE
 
 INSTANCE_CLASS = "db.serverless"
 LOG_EXPORTS = ("postgresql",)
+# Random bytes appended to the final snapshot's name (8 hex digits): RDS refuses a final snapshot
+# whose name is taken, and the snapshot outlives the cluster, so every cluster needs its own.
+FINAL_SNAPSHOT_ID_BYTES = 4
 
 
 def cluster_identifier(namer: Namer) -> str:
@@ -27,6 +31,13 @@ def cluster_identifier(namer: Namer) -> str:
 def postgres_log_group_name(identifier: str) -> str:
     """The group RDS exports PostgreSQL logs to: its name is fixed by RDS."""
     return f"/aws/rds/cluster/{identifier}/postgresql"
+
+
+def final_snapshot_identifier(namer: Namer, unique: pulumi.Input[str]) -> pulumi.Output[str]:
+    """``mlapi-aurora-final-<suffix>-<unique>``: lowercase hex after the validated suffix keeps it
+    within RDS's snapshot rules (a letter first, letters, digits and single hyphens, no trailing
+    hyphen, at most 255 characters)."""
+    return pulumi.Output.concat(namer.name("aurora-final", kind="rds"), "-", unique)
 
 
 @dataclass(frozen=True)
@@ -48,7 +59,10 @@ class DatabaseArgs:
     backup_window: str
     maintenance_window: str
     log_retention_days: int
-    protect: bool
+    # Deletion protection on (EnvironmentSettings.blocks_deletion).
+    blocks_deletion: bool
+    # Final snapshot taken and automated backups kept on deletion (EnvironmentSettings.keeps_data).
+    keeps_data: bool
 
 
 class Database(pulumi.ComponentResource):
@@ -93,6 +107,22 @@ class Database(pulumi.ComponentResource):
             opts=child,
         )
 
+        # Kept in the stack's state, so the name is stable across updates; a new stack (a re-created
+        # environment) or a new cluster (any keeper changing forces RDS to replace it) draws another.
+        self.final_snapshot_id: Optional[random.RandomId] = None
+        if args.keeps_data:
+            self.final_snapshot_id = random.RandomId(
+                f"{name}-final-snapshot-id",
+                byte_length=FINAL_SNAPSHOT_ID_BYTES,
+                keepers={
+                    "clusterIdentifier": identifier,
+                    "kmsKeyId": args.kms_key_arn,
+                    "databaseName": args.database_name,
+                    "masterUsername": args.master_username,
+                },
+                opts=child,
+            )
+
         self.cluster = aws.rds.Cluster(
             f"{name}-cluster",
             cluster_identifier=identifier,
@@ -124,11 +154,13 @@ class Database(pulumi.ComponentResource):
             preferred_maintenance_window=args.maintenance_window,
             copy_tags_to_snapshot=True,
             enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
-            deletion_protection=args.protect,
-            skip_final_snapshot=not args.protect,
-            final_snapshot_identifier=n.name("aurora-final", kind="rds") if args.protect else None,
+            deletion_protection=args.blocks_deletion,
+            skip_final_snapshot=not args.keeps_data,
+            final_snapshot_identifier=(
+                final_snapshot_identifier(n, self.final_snapshot_id.hex) if self.final_snapshot_id is not None else None
+            ),
             # A protected environment keeps its automated backups after the cluster is deleted.
-            delete_automated_backups=not args.protect,
+            delete_automated_backups=not args.keeps_data,
             tags=name_tag(identifier),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group]),
         )

@@ -28,6 +28,8 @@ class DataKeyArgs:
     # Names of the log groups CloudWatch Logs may encrypt with the key (``*`` wildcards allowed).
     log_group_names: Sequence[pulumi.Input[str]]
     deletion_window_days: int
+    # Leave the key in AWS when the stack is destroyed (EnvironmentSettings.keeps_data).
+    retain_on_delete: bool = False
 
 
 class DataKey(pulumi.ComponentResource):
@@ -47,7 +49,11 @@ class DataKey(pulumi.ComponentResource):
                 args.identity, args.region, log_group_arn_pattern=log_group_patterns, services=KEY_SERVICES
             ),
             tags=name_tag(n.name("data-key")),
-            opts=child,
+            # The final snapshot, the retained automated backups and DynamoDB's backup of the deleted
+            # session table are encrypted with this key and outlive the stack: scheduling its deletion
+            # with the stack's would make them unreadable. The alias goes, so a re-created
+            # environment can take its name.
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=args.retain_on_delete),
         )
         self.alias = aws.kms.Alias(
             f"{name}-alias", name=f"alias/{n.name('data', kind='kms-alias')}", target_key_id=self.key.key_id, opts=child

@@ -19,7 +19,8 @@ TTL_ATTRIBUTE = "ttl"
 class SessionTableArgs:
     namer: Namer
     kms_key_arn: pulumi.Input[str]
-    protect: bool
+    # Deletion protection on (EnvironmentSettings.blocks_deletion).
+    blocks_deletion: bool
 
 
 class SessionTable(pulumi.ComponentResource):
@@ -37,7 +38,7 @@ class SessionTable(pulumi.ComponentResource):
             ttl=aws.dynamodb.TableTtlArgs(attribute_name=TTL_ATTRIBUTE, enabled=True),
             point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=True),
             server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True, kms_key_arn=args.kms_key_arn),
-            deletion_protection_enabled=args.protect,
+            deletion_protection_enabled=args.blocks_deletion,
             tags=name_tag(table_name),
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -86,7 +86,8 @@ class DataSettings:
     @property
     def backup_retention_days(self) -> int:
         """The configured retention, raised to a floor in a protected environment."""
-        if self.env.protect:
+        # keeps_data: the backups are what a decommissioned environment leaves behind.
+        if self.env.keeps_data:
             return max(self.configured_backup_retention_days, PROTECTED_MIN_BACKUP_DAYS)
         return self.configured_backup_retention_days
 
@@ -98,7 +99,8 @@ class DataSettings:
 
     @property
     def key_deletion_window_days(self) -> int:
-        return KEY_DELETION_WINDOW_DAYS[self.env.protect]
+        # keeps_data: the key encrypts the snapshots and backups a protected environment keeps.
+        return KEY_DELETION_WINDOW_DAYS[self.env.keeps_data]
 
     @classmethod
     def load(cls, reader: Optional[ConfigReader] = None, env: Optional[EnvironmentSettings] = None) -> "DataSettings":

@@ -35,7 +35,8 @@ def bucket_name(namer: Namer, account_id: pulumi.Input[str]) -> pulumi.Output[st
 class ErrorPagesArgs:
     namer: Namer
     account_id: pulumi.Input[str]
-    protect: bool
+    # Refuse to delete a bucket that holds objects (EnvironmentSettings.blocks_deletion).
+    blocks_deletion: bool
 
 
 class ErrorPages(pulumi.ComponentResource):
@@ -48,8 +49,9 @@ class ErrorPages(pulumi.ComponentResource):
         self.bucket = aws.s3.Bucket(
             f"{name}-bucket",
             bucket=bucket_name(n, args.account_id),
-            # Ephemeral environments must be removable with their pages still in the bucket.
-            force_destroy=not args.protect,
+            # Ephemeral and decommissioning environments must be removable with their pages still in
+            # the bucket (the pages come from the repository: nothing is lost).
+            force_destroy=not args.blocks_deletion,
             tags=name_tag(n.name("errors")),
             opts=child,
         )
