@@ -199,7 +199,7 @@ def test_up_all_deploys_every_layer_in_manifest_order_with_its_stack_config_and_
         assert select["argv"] == ["stack", "select", "--create", "--stack", ENV, "--cwd", directory, "--non-interactive"]
         config = next(r for r in deploy.calls("config set-all") if r["project"] == f"mlapi-{name}")
         pairs = [config["argv"][i + 1] for i, a in enumerate(config["argv"]) if a == "--plaintext"]
-        assert pairs == [f"aws:region={REGION}", f"mlapi-{name}:environmentSuffix={ENV}"]
+        assert pairs == [f"aws:region={REGION}", f"mlapi-{name}:environmentSuffix={ENV}", f"mlapi-{name}:decommission=false"]
         up = next(r for r in deploy.calls("up") if r["project"] == f"mlapi-{name}")
         assert up["argv"] == ["up", "--stack", ENV, "--cwd", directory, "--non-interactive", "--yes"]
     # Every command names the stack explicitly: nothing depends on the selected stack.
@@ -228,6 +228,25 @@ def test_up_all_applies_the_environment_file_to_every_layer(deploy):
         assert "aws:region=eu-central-1" in pairs
         assert f"{layer}:team=ml-platform" in pairs and f"{layer}:protect=true" in pairs
         assert f"{layer}:environmentSuffix={ENV}" in pairs
+
+
+def test_a_stale_decommission_in_a_kept_stack_file_is_reset_unless_the_environment_file_says_so(deploy, capsys):
+    """decommission lifts deletion protection: it must come from the environment file of this run,
+    never from a `true` left in a stack file kept from an earlier teardown."""
+    env_file = deploy.root / "environments" / f"{ENV}.yaml"
+    env_file.write_text("protect: true\n")
+    for name in ORDER:
+        (deploy.root / "stacks" / name / f"Pulumi.{ENV}.yaml").write_text(f"config:\n  mlapi-{name}:decommission: true\n")
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    for record in deploy.calls("config set-all"):
+        pairs = [record["argv"][i + 1] for i, a in enumerate(record["argv"]) if a == "--plaintext"]
+        assert f"{record['project']}:decommission=false" in pairs
+    assert "decommission was 'true' in Pulumi." in capsys.readouterr().out  # and the change is said
+
+    env_file.write_text("protect: true\ndecommission: true\n")
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    latest = deploy.calls("config set-all")[-len(ORDER):]
+    assert all(f"{r['project']}:decommission=true" in r["argv"] for r in latest)
 
 
 def test_up_all_runs_again_as_an_update_and_reports_no_creations(deploy, capsys):

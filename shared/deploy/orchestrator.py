@@ -278,6 +278,10 @@ class Deployer:
             for key, value in (yaml.safe_load(path.read_text()) or {}).items():
                 if key != "aws:region" and value is not None:
                     values[key if ":" in key else f"{layer.project}:{key}"] = to_config_string(value)
+        # decommission comes from the environment file alone and is written on every run (false
+        # unless the file says true): a `true` left in a kept Pulumi.<env>.yaml must never deploy a
+        # re-created protected environment without its deletion protection.
+        values.setdefault(f"{layer.project}:decommission", "false")
         return values
 
     def _holds_own_settings(self, layer: manifest.Layer) -> bool:
