@@ -235,8 +235,11 @@ def test_a_stale_decommission_in_a_kept_stack_file_is_reset_unless_the_environme
     never from a `true` left in a stack file kept from an earlier teardown."""
     env_file = deploy.root / "environments" / f"{ENV}.yaml"
     env_file.write_text("protect: true\n")
-    for name in ORDER:
-        (deploy.root / "stacks" / name / f"Pulumi.{ENV}.yaml").write_text(f"config:\n  mlapi-{name}:decommission: true\n")
+    for name in ORDER:  # added to whatever the stack file already holds (cdn's domain settings)
+        path = deploy.root / "stacks" / name / f"Pulumi.{ENV}.yaml"
+        kept = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
+        kept.setdefault("config", {})[f"mlapi-{name}:decommission"] = True
+        path.write_text(yaml.safe_dump(kept))
     run_task(tasks.up_all, env=ENV, region=REGION)
     for record in deploy.calls("config set-all"):
         pairs = [record["argv"][i + 1] for i, a in enumerate(record["argv"]) if a == "--plaintext"]
