@@ -111,20 +111,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         response = super().ReadResource(request)
         # StackReferences (reads of existing resources) arrive here, not through RegisterResource;
         # the plan document lists them with the resources (plan-format.md).
-        registered = self.resources.get(response.urn)
-        self.registrations.append(
-            Registration(
-                urn=response.urn,
-                type=request.type,
-                name=request.name,
-                parent=request.parent or None,
-                provider=request.provider or None,
-                custom=True,
-                inputs=plain(json_format.MessageToDict(request.properties)),
-                id=request.id or None,
-                state=dict(registered.state) if registered else {},
-            )
-        )
+        self._record(request, response.urn, inputs=plain(json_format.MessageToDict(request.properties)), custom=True, id=request.id)
         return response
 
     def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
@@ -137,22 +124,27 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             region = inputs.get("region")
             if isinstance(region, str):
                 self.platform_mocks.provider_regions[f"{response.urn}::{response.id}"] = region
-        registered = self.resources.get(response.urn)
+        self._record(
+            request, response.urn, inputs=inputs, custom=bool(request.custom), id=response.id, retain_on_delete=bool(request.retainOnDelete)
+        )
+        return response
+
+    def _record(self, request: Any, urn: str, *, inputs: dict[str, Any], custom: bool, id: str, retain_on_delete: bool = False) -> None:
+        registered = self.resources.get(urn)
         self.registrations.append(
             Registration(
-                urn=response.urn,
+                urn=urn,
                 type=request.type,
                 name=request.name,
                 parent=request.parent or None,
                 provider=request.provider or None,
-                custom=bool(request.custom),
+                custom=custom,
                 inputs=inputs,
-                id=response.id or None,
+                id=id or None,
                 state=dict(registered.state) if registered else {},
-                retain_on_delete=bool(request.retainOnDelete),
+                retain_on_delete=retain_on_delete,
             )
         )
-        return response
 
     def RegisterResourceOutputs(self, request):  # noqa: N802
         if request.urn and request.urn == self.stack_urn:
