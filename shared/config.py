@@ -25,6 +25,11 @@ _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
 
 
+def is_true(value: object) -> bool:
+    """Whether a config value reads as true (``True``, "true", "yes", "1", "on"; any case)."""
+    return value is True or str(value).strip().lower() in _TRUE
+
+
 def pulumi_lookup(namespace: Optional[str] = None) -> Lookup:
     """Read raw values from the running program's Pulumi config (project namespace by default)."""
     config = pulumi.Config(namespace)
@@ -65,17 +70,11 @@ class ConfigReader:
         *,
         pattern: Optional[str] = None,
         allowed: str = "",
-        max_length: Optional[int] = None,
-        required: bool = False,
     ) -> Optional[str]:
         value = self.raw(key, default)
         if value is None:
-            if required and default is None:
-                raise self.fail(key, None, allowed or "a value is required")
             return default
         value = str(value).strip()
-        if max_length is not None and len(value) > max_length:
-            raise self.fail(key, value, f"at most {max_length} characters" + (f"; {allowed}" if allowed else ""))
         if pattern is not None and not re.fullmatch(pattern, value):
             raise self.fail(key, value, allowed or f"must match {pattern}")
         return value

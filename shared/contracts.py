@@ -7,6 +7,7 @@ declare). Names are an API other tools rely on: add names, never rename or drop 
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
 import pulumi
@@ -100,3 +101,10 @@ def export(layer: str, values: Mapping[str, Any]) -> None:
     check(layer, values)
     for key in CONTRACTS[layer]:
         pulumi.export(key, values[key])
+
+
+def secret_variable(name: str) -> str:
+    """The environment variable the compute layer injects the data layer's application secret
+    ``name`` as (``model-api-key`` -> ``MODEL_API_KEY``). One rule for both sides: the data layer
+    refuses names whose variables collide, the compute layer injects under these names."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").upper()

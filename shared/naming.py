@@ -43,7 +43,6 @@ LIMITS = {
     "rds": 63,
     "iam-role": 64,
     "s3": 63,
-    "log-group": 512,
     "waf": 128,
     "ecr": 256,
     "dynamodb": 255,

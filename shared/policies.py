@@ -83,7 +83,7 @@ def kms_key_policy(
                 },
             }
         )
-    return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": statements})
+    return document(*statements)
 
 
 def log_group_arn(identity: AwsIdentity, region: str, name: Any) -> pulumi.Output[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 
@@ -22,7 +22,7 @@ class Upstream:
     layer's contract does not declare, so wiring mistakes fail at the first run, offline.
     """
 
-    def __init__(self, env: EnvironmentSettings, layer: str, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, env: EnvironmentSettings, layer: str) -> None:
         reads = manifest.by_name(env.layer).reads
         if layer not in reads:
             raise ValueError(
@@ -30,9 +30,14 @@ class Upstream:
             )
         self.layer = layer
         self.name = stack_reference_name(env.pulumi_org, layer, env.stack)
-        self.reference = pulumi.StackReference(self.name, opts=opts)
+        self.reference = pulumi.StackReference(self.name)
 
     def require(self, output: str) -> pulumi.Output[Any]:
         if output not in contracts.names(self.layer):
             raise ValueError(f"layer {self.layer} does not export {output!r} (see shared/contracts.py)")
         return self.reference.require_output(output)
+
+    def require_int(self, output: str) -> pulumi.Output[int]:
+        """A whole-number output (a port, a count): numbers cross a StackReference as floats
+        (8080.0), and the upstream layer validated the value before exporting it."""
+        return self.require(output).apply(lambda number: int(number))

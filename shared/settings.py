@@ -23,7 +23,7 @@ from typing import Mapping, Optional
 
 import pulumi
 
-from .config import ConfigReader, Lookup, pulumi_lookup
+from .config import ConfigReader, Lookup, is_true, pulumi_lookup
 from .errors import ConfigError
 from .naming import Namer, validate_suffix
 
@@ -171,7 +171,7 @@ class EnvironmentSettings:
 
         protect_default = env_default("protect")
         if isinstance(protect_default, str):
-            protect_default = protect_default.strip().lower() in {"true", "1", "yes", "on"}
+            protect_default = is_true(protect_default)
         protect = reader.boolean("protect", bool(protect_default))
         decommission = reader.boolean("decommission", False)
         if decommission and not protect:

@@ -667,7 +667,12 @@ def test_autoscaling_is_configurable():
 
 def test_alarms_watch_the_alb_target_group_and_service(compute):
     alarms = {a.inputs["metricName"]: a.inputs for a in compute.of_type(ALARM)}
-    assert {"UnHealthyHostCount", "HTTPCode_Target_5XX_Count", "HTTPCode_ELB_5XX_Count", "CPUUtilization"} <= set(alarms)
+    # Exactly the six the README promises, one alarm each.
+    assert set(alarms) == {
+        "UnHealthyHostCount", "HTTPCode_Target_5XX_Count", "HTTPCode_ELB_5XX_Count", "CPUUtilization", "MemoryUtilization", "RunningTaskCount"
+    }
+    assert len(compute.of_type(ALARM)) == 6
+    assert alarms["MemoryUtilization"]["dimensions"] == alarms["CPUUtilization"]["dimensions"]
     alb_suffix, tg_suffix = compute.one(ALB).state["arnSuffix"], compute.one(TG).state["arnSuffix"]
     assert alarms["UnHealthyHostCount"]["dimensions"] == {"LoadBalancer": alb_suffix, "TargetGroup": tg_suffix}
     assert alarms["HTTPCode_ELB_5XX_Count"]["dimensions"] == {"LoadBalancer": alb_suffix}
@@ -677,6 +682,24 @@ def test_alarms_watch_the_alb_target_group_and_service(compute):
     for alarm in alarms.values():
         assert alarm["name"].startswith("mlapi-") and alarm["name"].endswith(f"-{ENV}")
         assert not alarm.get("alarmActions")
+
+
+def test_health_checks_log_retention_and_tls_policy_follow_their_settings():
+    rendered = render_compute(
+        {
+            "healthCheckIntervalSeconds": "15",
+            "healthCheckGracePeriodSeconds": "120",
+            "logRetentionDays": "90",
+            "albSslPolicy": "ELBSecurityPolicy-TLS13-1-3-2021-06",
+            "albDomainName": "api.example.com",
+            "hostedZoneId": "Z0123456789ABCDEFGHIJ",
+        }
+    )
+    assert rendered.one(TG).inputs["healthCheck"]["interval"] == 15
+    assert rendered.one(SERVICE).inputs["healthCheckGracePeriodSeconds"] == 120
+    assert rendered.one("aws:cloudwatch/logGroup:LogGroup").inputs["retentionInDays"] == 90
+    (https_listener,) = [l for l in rendered.of_type("aws:lb/listener:Listener") if l.inputs.get("protocol") == "HTTPS"]
+    assert https_listener.inputs["sslPolicy"] == "ELBSecurityPolicy-TLS13-1-3-2021-06"
 
 
 def test_alarms_notify_a_configured_topic():

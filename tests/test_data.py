@@ -27,8 +27,9 @@ SUFFIX = "datademo"
 OTHER_ACCOUNT = "444455556666"
 
 
-def secret_arn(name: str, region: str = REGION) -> str:
-    return f"arn:aws:secretsmanager:{region}:{OTHER_ACCOUNT}:secret:{name}-AbC123"
+def secret_arn(name: str, region: str = REGION, account: str = MOCK_ACCOUNT_ID) -> str:
+    """A secret in the environment's account (the mock runtime's) unless ``account`` says otherwise."""
+    return f"arn:aws:secretsmanager:{region}:{account}:secret:{name}-AbC123"
 
 
 @pytest.fixture(scope="module")
@@ -459,6 +460,16 @@ def test_application_secret_arns_are_exported_by_arn():
     assert not [r for r in rendered.registrations if r.type.startswith("aws:secretsmanager/")]
 
 
+
+def test_a_secret_in_another_account_is_refused_once_the_account_is_known():
+    # The tasks decrypt only with this account's keys: a secret elsewhere would fail every task start.
+    secrets = {"model-api-key": secret_arn("ml/model-api-key", account=OTHER_ACCOUNT)}
+    with pytest.raises(ConfigError) as failure:
+        plan_layers("data", env=SUFFIX, region=REGION, config={"data": {"applicationSecretArns": secrets}})
+    assert failure.value.setting == "mlapi-data:applicationSecretArns.model-api-key"
+    assert f"the environment's account {MOCK_ACCOUNT_ID} (this one is in {OTHER_ACCOUNT})" in str(failure.value)
+
+
 # --- names ---------------------------------------------------------------------------------------
 
 
@@ -527,6 +538,8 @@ def test_settings_defaults():
         ({"databaseName": "postgres"}, "databaseName", "'postgres'", "reserves"),
         ({"databaseName": "1db"}, "databaseName", "'1db'", "a letter, then letters"),
         ({"masterUsername": "admin"}, "masterUsername", "'admin'", "reserves"),
+        ({"databaseName": "rds_app"}, "databaseName", "'rds_app'", "rds*, pg_*"),
+        ({"masterUsername": "pg_admin"}, "masterUsername", "'pg_admin'", "rds*, pg_*"),
         ({"backupRetentionDays": "0"}, "backupRetentionDays", "'0'", "from 1 to 35"),
         ({"backupWindow": "3am"}, "backupWindow", "'3am'", "hh:mm-hh:mm"),
         ({"backupWindow": "03:00-03:15"}, "backupWindow", "'03:00-03:15'", "at least 30 minutes"),

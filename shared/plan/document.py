@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from .. import manifest
+from ..config import is_true
 from ..errors import ConfigError, PlatformError
 from ..naming import validate_suffix
 from ..references import stack_reference_name
@@ -161,7 +162,7 @@ def build_plan(
         )
         outputs_by_stack[stack_reference_name(ORGANIZATION, layer.name, env)] = rendered.raw_outputs
         protected, decommissioning = (
-            cfg.values.get(f"{layer.project}:{key}", "false").strip().lower() in {"true", "1", "yes", "on"}
+            is_true(cfg.values.get(f"{layer.project}:{key}", "false"))
             for key in ("protect", "decommission")
         )
         plans.append(LayerPlan(layer, rendered, cfg.sources, time.perf_counter() - started, protected, decommissioning))

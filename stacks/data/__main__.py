@@ -3,7 +3,7 @@
 from mlapi_data.database import Database, DatabaseArgs, cluster_identifier, postgres_log_group_name
 from mlapi_data.key import DataKey, DataKeyArgs
 from mlapi_data.sessions import SessionTable, SessionTableArgs
-from mlapi_data.settings import LAYER, DataSettings
+from mlapi_data.settings import LAYER, DataSettings, secrets_in_account
 from mlapi_data.upstream import read_network
 
 from shared import contracts
@@ -16,12 +16,14 @@ provider = aws_provider(env)
 opts = with_provider(provider)
 network = read_network(env)
 
+identity = AwsIdentity.lookup(provider)
+
 key = DataKey(
     "data-key",
     DataKeyArgs(
         namer=env.namer,
         region=env.region,
-        identity=AwsIdentity.lookup(provider),
+        identity=identity,
         # This layer's PostgreSQL log group, and every group under /mlapi/<suffix>/ (the compute
         # layer's service logs, which are encrypted with this key too).
         log_group_names=[postgres_log_group_name(cluster_identifier(env.namer)), env.namer.log_group("*")],
@@ -44,6 +46,7 @@ database = Database(
         parameter_group_family=settings.parameter_group_family,
         min_capacity=settings.min_capacity,
         max_capacity=settings.max_capacity,
+        auto_pause=settings.auto_pause,
         reader_instance=settings.runs_reader,
         database_name=settings.database_name,
         master_username=settings.master_username,
@@ -74,7 +77,8 @@ contracts.export(
         "sessionTableName": sessions.table.name,
         "sessionTableArn": sessions.table.arn,
         "kmsKeyArn": key.key.arn,
-        "applicationSecretArns": dict(settings.application_secret_arns),
+        # Refused (ConfigError) when a secret lives in another account: the tasks could never read it.
+        "applicationSecretArns": identity.account_id.apply(lambda account: secrets_in_account(settings.application_secret_arns, account)),
         "protected": env.protect,
         "decommissioning": env.decommission,
     },

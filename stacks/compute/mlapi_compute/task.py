@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -11,6 +10,7 @@ from typing import Any, Mapping, Optional
 import pulumi
 import pulumi_aws as aws
 
+from shared import contracts
 from shared.errors import PlatformError
 from shared.naming import Namer
 from shared.tags import name_tag
@@ -91,12 +91,6 @@ def container_definitions(spec: ContainerSpec) -> str:
     return json.dumps([container], sort_keys=True)
 
 
-def secret_variable(name: str) -> str:
-    """Environment variable for an application secret: ``model-api-key`` -> ``MODEL_API_KEY``."""
-    variable = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").upper()
-    return variable if variable and not variable[0].isdigit() else f"SECRET_{variable}"
-
-
 def injected_secrets(master_secret_arn: str, application_secrets: Mapping[str, str]) -> dict[str, str]:
     """Variable -> valueFrom: the RDS-managed master secret's JSON keys and each application secret."""
     secrets = {
@@ -104,7 +98,7 @@ def injected_secrets(master_secret_arn: str, application_secrets: Mapping[str, s
         "DB_PASSWORD": f"{master_secret_arn}:password::",
     }
     for name, arn in sorted(application_secrets.items()):
-        variable = secret_variable(name)
+        variable = contracts.secret_variable(name)
         if variable in secrets:
             raise PlatformError(
                 f"application secret {name!r} (data layer output applicationSecretArns) would be injected as "

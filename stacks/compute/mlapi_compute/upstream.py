@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Mapping
 
 import pulumi
 
@@ -34,12 +34,6 @@ class DataInputs:
     kms_key_arn: pulumi.Input[str]
 
 
-def whole_number(value: pulumi.Input[Any]) -> pulumi.Output[int]:
-    """Numbers cross a StackReference as floats (8080.0); ports and counts are ints. The network
-    layer validates servicePort (1024-65535) before it exports it."""
-    return pulumi.Output.from_input(value).apply(lambda number: int(number))
-
-
 def read_network(env: EnvironmentSettings) -> NetworkInputs:
     network = Upstream(env, "network")
     return NetworkInputs(
@@ -48,7 +42,7 @@ def read_network(env: EnvironmentSettings) -> NetworkInputs:
         private_subnet_ids=network.require("privateSubnetIds"),
         alb_security_group_id=network.require("albSecurityGroupId"),
         service_security_group_id=network.require("serviceSecurityGroupId"),
-        service_port=whole_number(network.require("servicePort")),
+        service_port=network.require_int("servicePort"),
     )
 
 
@@ -57,7 +51,7 @@ def read_data(env: EnvironmentSettings) -> DataInputs:
     return DataInputs(
         cluster_endpoint=data.require("clusterEndpoint"),
         reader_endpoint=data.require("readerEndpoint"),
-        database_port=whole_number(data.require("databasePort")),
+        database_port=data.require_int("databasePort"),
         database_name=data.require("databaseName"),
         master_secret_arn=data.require("masterSecretArn"),
         application_secret_arns=data.require("applicationSecretArns").apply(lambda m: dict(m or {})),

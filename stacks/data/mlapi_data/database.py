@@ -52,6 +52,7 @@ class DatabaseArgs:
     parameter_group_family: str
     min_capacity: float
     max_capacity: float
+    auto_pause: bool  # DataSettings.auto_pause: minCapacity 0, on a version that supports it
     reader_instance: bool
     database_name: str
     master_username: str
@@ -136,7 +137,7 @@ class Database(pulumi.ComponentResource):
                 min_capacity=args.min_capacity,
                 max_capacity=args.max_capacity,
                 # Applies only at 0 ACUs (auto-pause), so it is sent only then.
-                seconds_until_auto_pause=SECONDS_UNTIL_AUTO_PAUSE if args.min_capacity == 0 else None,
+                seconds_until_auto_pause=SECONDS_UNTIL_AUTO_PAUSE if args.auto_pause else None,
             ),
             database_name=args.database_name,
             master_username=args.master_username,

@@ -7,7 +7,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
+from shared import contracts, manifest
 from shared.config import ConfigReader
+from shared.errors import ConfigError
 from shared.settings import EnvironmentSettings
 
 LAYER = "data"
@@ -251,7 +253,7 @@ def _application_secrets(reader: ConfigReader, region: str) -> dict[str, str]:
         setting = f"{key}.{name}"
         if not isinstance(name, str) or not _SECRET_NAME.fullmatch(name):
             raise reader.fail(key, name, "secret names are a letter, then letters, digits, '-' or '_', at most 64 characters")
-        variable = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").upper()
+        variable = contracts.secret_variable(name)
         if variable in _MASTER_SECRET_VARIABLES or variable in variables:
             taken = "the master secret's" if variable in _MASTER_SECRET_VARIABLES else f"{variables[variable]!r}'s"
             raise reader.fail(key, name, f"names that give distinct environment variables; {name!r} becomes {variable}, which is {taken}")
@@ -275,3 +277,20 @@ def _application_secrets(reader: ConfigReader, region: str) -> dict[str, str]:
         variables[variable] = name
         secrets[name] = match.group(0)
     return secrets
+
+
+def secrets_in_account(secret_arns: Mapping[str, str], account_id: str) -> dict[str, str]:
+    """``secret_arns`` unchanged when every secret lives in ``account_id``, the account the environment
+    deploys to; the tasks can decrypt only with this account's keys (the data key, or
+    aws/secretsmanager, which never serves another account), so a secret elsewhere would fail every
+    task start. Checked once the account is known, before the exports resolve."""
+    for name, arn in sorted(secret_arns.items()):
+        match = _SECRET_ARN.fullmatch(arn)
+        if match is not None and match["account"] != account_id:
+            raise ConfigError(
+                f"{manifest.by_name(LAYER).project}:applicationSecretArns.{name}",
+                arn,
+                f"a secret in the environment's account {account_id} (this one is in {match['account']})",
+                hint="Copy the secret into this account (and region) and use that secret's ARN.",
+            )
+    return dict(secret_arns)

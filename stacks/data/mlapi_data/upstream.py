@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 
@@ -19,17 +18,11 @@ class NetworkInputs:
     database_port: pulumi.Output[int]
 
 
-def _whole_number(value: pulumi.Input[Any]) -> pulumi.Output[int]:
-    """Numbers cross a StackReference as floats (5432.0); a port is an int. The network layer
-    validates databasePort before it exports it."""
-    return pulumi.Output.from_input(value).apply(lambda number: int(number))
-
-
 def read_network(env: EnvironmentSettings) -> NetworkInputs:
     network = Upstream(env, "network")
     return NetworkInputs(
         private_subnet_ids=network.require("privateSubnetIds"),
         availability_zones=network.require("availabilityZones"),
         database_security_group_id=network.require("databaseSecurityGroupId"),
-        database_port=_whole_number(network.require("databasePort")),
+        database_port=network.require_int("databasePort"),
     )
