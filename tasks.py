@@ -24,16 +24,20 @@ def _user_error(exc: BaseException) -> Exit:
     return Exit(f"error: {exc}", code=2)
 
 
-def _default_region() -> str:
+def _default_region(env: str) -> str:
+    """The region the offline tasks render: the environment file's aws:region (the one up-all
+    deploys to), else AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1. --region overrides it."""
     import os
 
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    from shared.stack_config import environment_region
+
+    return environment_region(env) or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
 @task(
     help={
         "env": "environment suffix (lowercase letters, digits, hyphens; also the stack name)",
-        "region": "AWS region to render for (default: AWS_REGION, AWS_DEFAULT_REGION, else us-east-1)",
+        "region": "AWS region to render for (default: aws:region in environments/<env>.yaml, AWS_REGION, AWS_DEFAULT_REGION, else us-east-1)",
         "out": "where to write the plan document (default: plans/<env>.plan.json)",
         "quiet": "print only where the plan was written",
     }
@@ -47,7 +51,7 @@ def plan(c, env, region=None, out=None, quiet=False):
     from shared.errors import ConfigError, PlatformError
     from shared.plan.document import build_plan
 
-    region = region or _default_region()
+    region = region or _default_region(env)
     try:
         result = build_plan(env, region)
     except (ConfigError, PlatformError) as exc:
@@ -64,7 +68,7 @@ def plan(c, env, region=None, out=None, quiet=False):
     help={
         "env": "environment suffix to check (the same as for plan)",
         "plan": "check this plan document instead of rendering the environment now",
-        "region": "AWS region to render for (default: AWS_REGION, AWS_DEFAULT_REGION, else us-east-1; with --plan: the file's)",
+        "region": "AWS region to render for (default: aws:region in environments/<env>.yaml, AWS_REGION, AWS_DEFAULT_REGION, else us-east-1; with --plan: the file's)",
         "protect": "judge the environment as protected (renders it with protect=true); default: its own `protect` setting",
         "quiet": "list only violations, not waived and not-judged findings",
     }
@@ -82,7 +86,7 @@ def check(c, env, plan=None, region=None, protect=False, quiet=False):
     try:
         report = check_environment(
             env,
-            region=region or (None if plan else _default_region()),
+            region=region or (None if plan else _default_region(env)),
             plan_file=Path(plan) if plan else None,
             protect=True if protect else None,
         )

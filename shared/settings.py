@@ -4,10 +4,10 @@ Where each comes from, first match wins:
 
 * suffix: config ``environmentSuffix``, else ``ENVIRONMENT_SUFFIX``, else the stack name;
 * region: config ``aws:region`` (never a literal in code), else ``AWS_REGION``/``AWS_DEFAULT_REGION``;
-* protect, team, costCenter, repository, pulumiOrg: config, else the environment variables
-  ``MLAPI_PROTECT``, ``TEAM``, ``COST_CENTER``, ``REPOSITORY``, ``PULUMI_ORG``, else the default;
-* decommission: config only (no environment variable: lifting a protected environment's deletion
-  protection is a deliberate step, recorded in its config), else false.
+* team, costCenter, repository, pulumiOrg: config, else the environment variables ``TEAM``,
+  ``COST_CENTER``, ``REPOSITORY``, ``PULUMI_ORG``, else a built-in value (``ENV_FALLBACKS``);
+* protect and decommission: config only, else false (no environment variable: whether an
+  environment is protected is a deliberate property, recorded in its config).
 
 Environment-wide values can also be kept in ``environments/<suffix>.yaml``; the invoke tasks and
 the offline plan apply that file to every layer's config.
@@ -23,7 +23,7 @@ from typing import Mapping, Optional
 
 import pulumi
 
-from .config import ConfigReader, Lookup, is_true, pulumi_lookup
+from .config import ConfigReader, Lookup, pulumi_lookup
 from .errors import ConfigError
 from .naming import Namer, validate_suffix
 
@@ -41,21 +41,23 @@ ENVIRONMENT_KEYS: Mapping[str, tuple[object, str]] = {
         "the registry and buckets be emptied, while the final snapshot, automated backups and the data key are kept. "
         "Only with protect true.",
     ),
-    "team": ("platform", "Team tag on every resource (env TEAM)."),
-    "costCenter": ("unassigned", "CostCenter tag on every resource (env COST_CENTER)."),
-    "repository": ("mlapi-platform", "Repository tag on every resource (env REPOSITORY)."),
+    # Empty in Pulumi.yaml on purpose: a default there would hide the environment variable.
+    "team": ("", "Team tag on every resource. Empty: the environment variable TEAM, else 'platform'."),
+    "costCenter": ("", "CostCenter tag on every resource. Empty: the environment variable COST_CENTER, else 'unassigned'."),
+    "repository": ("", "Repository tag on every resource. Empty: the environment variable REPOSITORY, else 'mlapi-platform'."),
     "pulumiOrg": (
-        "organization",
-        "Organization part of StackReference names: 'organization' on a self-managed backend, your org on Pulumi Cloud (env PULUMI_ORG).",
+        "",
+        "Organization part of StackReference names. Empty: the environment variable PULUMI_ORG, else 'organization' "
+        "(a self-managed backend's); your org on Pulumi Cloud.",
     ),
 }
 
-_ENV_VARS = {
-    "protect": "MLAPI_PROTECT",
-    "team": "TEAM",
-    "costCenter": "COST_CENTER",
-    "repository": "REPOSITORY",
-    "pulumiOrg": "PULUMI_ORG",
+# Settings that fall back to an environment variable, then to a built-in value, when config leaves them empty.
+ENV_FALLBACKS: Mapping[str, tuple[str, str]] = {
+    "team": ("TEAM", "platform"),
+    "costCenter": ("COST_CENTER", "unassigned"),
+    "repository": ("REPOSITORY", "mlapi-platform"),
+    "pulumiOrg": ("PULUMI_ORG", "organization"),
 }
 
 _TAG_VALUE = r"[\w .:/=+\-@]{1,256}"
@@ -128,6 +130,12 @@ class EnvironmentSettings:
         return self.protect
 
     @property
+    def key_deletion_window_days(self) -> int:
+        """Days a deleted KMS key waits before it is gone (AWS allows 7-30): short where nothing is
+        kept, so a torn-down environment's keys go soon; the longest where keys protect kept data."""
+        return 30 if self.keeps_data else 7
+
+    @property
     def namer(self) -> Namer:
         return Namer(self.suffix)
 
@@ -152,11 +160,16 @@ class EnvironmentSettings:
         reader = reader or ConfigReader(project)
         aws_lookup = aws_lookup or pulumi_lookup("aws")
 
-        def env_default(key: str) -> object:
-            var = _ENV_VARS.get(key)
-            if var and environ.get(var):
-                return environ[var]
-            return ENVIRONMENT_KEYS[key][0]
+        def configured(key: str, pattern: str, allowed: str) -> str:
+            """Config, else the key's environment variable, else its built-in value; validated either way."""
+            value = reader.string(key, None, pattern=pattern, allowed=allowed)
+            if value is not None:
+                return value
+            var, builtin = ENV_FALLBACKS[key]
+            from_environment = environ.get(var, "").strip()
+            if from_environment and not re.fullmatch(pattern, from_environment):
+                raise ConfigError(var, from_environment, allowed, hint=f"Or set {reader.setting(key)} in config.")
+            return from_environment or builtin
 
         suffix_raw = reader.raw("environmentSuffix")
         if suffix_raw is not None:
@@ -169,10 +182,7 @@ class EnvironmentSettings:
         region_raw = aws_lookup("region") or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
         region = validate_region(region_raw)
 
-        protect_default = env_default("protect")
-        if isinstance(protect_default, str):
-            protect_default = is_true(protect_default)
-        protect = reader.boolean("protect", bool(protect_default))
+        protect = reader.boolean("protect", False)
         decommission = reader.boolean("decommission", False)
         if decommission and not protect:
             raise ConfigError(
@@ -183,18 +193,9 @@ class EnvironmentSettings:
                 hint="Remove `decommission` from environments/<env>.yaml and the stack files, or set `protect: true` as well.",
             )
 
-        def tag_value(key: str) -> str:
-            value = reader.string(key, str(env_default(key)), pattern=_TAG_VALUE, allowed=_TAG_RULE)
-            assert value is not None
-            return value
-
-        org = reader.string(
-            "pulumiOrg",
-            str(env_default("pulumiOrg")),
-            pattern=r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}",
-            allowed="a Pulumi organization name (letters, digits, '-', '_' and '.')",
+        org = configured(
+            "pulumiOrg", r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", "a Pulumi organization name (letters, digits, '-', '_' and '.')"
         )
-        assert org is not None
         return cls(
             layer=layer,
             project=project,
@@ -203,9 +204,9 @@ class EnvironmentSettings:
             region=region,
             protect=protect,
             decommission=decommission,
-            team=tag_value("team"),
-            cost_center=tag_value("costCenter"),
-            repository=tag_value("repository"),
+            team=configured("team", _TAG_VALUE, _TAG_RULE),
+            cost_center=configured("costCenter", _TAG_VALUE, _TAG_RULE),
+            repository=configured("repository", _TAG_VALUE, _TAG_RULE),
             pulumi_org=org,
         )
 

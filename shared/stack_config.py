@@ -51,6 +51,19 @@ def environment_file(env: str) -> Optional[Path]:
     return path if path.exists() else None
 
 
+def environment_region(env: str) -> Optional[str]:
+    """The ``aws:region`` of ``environments/<env>.yaml``, if the file sets one (a broken file is
+    reported by :func:`assemble`)."""
+    path = environment_file(env)
+    if path is None:
+        return None
+    try:
+        region = (yaml.safe_load(path.read_text()) or {}).get("aws:region")
+    except (yaml.YAMLError, AttributeError):
+        return None
+    return str(region) if region else None
+
+
 @dataclass(frozen=True)
 class StackConfig:
     values: dict[str, str]

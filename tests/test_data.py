@@ -512,7 +512,7 @@ def test_settings_defaults():
     settings = load({})
     assert (settings.min_capacity, settings.max_capacity) == (0.5, 2.0)
     assert settings.engine_version == "16" and settings.parameter_group_family == "aurora-postgresql16"
-    assert settings.backup_retention_days == 7 and settings.key_deletion_window_days == 7
+    assert settings.backup_retention_days == 7 and settings.env.key_deletion_window_days == 7
     assert settings.application_secret_arns == {}
 
 

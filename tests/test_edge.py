@@ -144,6 +144,11 @@ def test_the_plan_logs_that_it_used_the_sample(caplog):
     with caplog.at_level(logging.WARNING):
         render_edge({"acceptDefaultCertificate": "true"})
     assert any("acceptDefaultCertificate is true" in r.getMessage() and "cloudfront.net" in r.getMessage() for r in caplog.records)
+    assert not any("requireOriginSecret" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        render_edge({"requireOriginSecret": "false"})
+    assert any("requireOriginSecret is false" in r.getMessage() and "bypass" in r.getMessage() for r in caplog.records)
 
 
 def test_real_settings_derive_the_hostname_from_the_suffix(edge_eu):
@@ -326,8 +331,10 @@ def test_error_page_bucket_is_private_encrypted_and_readable_only_by_this_distri
     assert statement["Condition"] == {"StringEquals": {"AWS:SourceArn": edge.one(DISTRIBUTION).state["arn"]}}
 
 
-def test_protect_keeps_the_error_page_bucket_on_destroy():
-    assert render_edge({"protect": "true"}).one(BUCKET).inputs["forceDestroy"] is False
+def test_protect_keeps_the_error_page_bucket_on_destroy_and_waits_longest_to_delete_the_waf_log_keys():
+    protected = render_edge({"protect": "true"})
+    assert protected.one(BUCKET).inputs["forceDestroy"] is False
+    assert [k.inputs["deletionWindowInDays"] for k in protected.of_type("aws:kms/key:Key")] == [30, 30]
 
 
 def test_decommissioning_empties_the_error_page_bucket_on_destroy():

@@ -110,6 +110,20 @@ def test_upstream_refuses_unlisted_layers_and_undeclared_outputs():
     render_program(program, project="mlapi-network", stack="t", region="us-east-1")
     assert errors and "does not list" in errors[0]
 
+    refused: list[str] = []
+
+    def reader():
+        env = EnvironmentSettings.load("data", project="mlapi-data", stack="t")
+        network = Upstream(env, "network")  # data reads network: allowed
+        network.require("vpcId")
+        try:
+            network.require("clusterEndpoint")  # declared by data, not by network
+        except ValueError as exc:
+            refused.append(str(exc))
+
+    render_program(reader, project="mlapi-data", stack="t", region="us-east-1", stack_outputs={"organization/mlapi-network/t": {"vpcId": "vpc-1"}})
+    assert refused == ["layer network does not export 'clusterEndpoint' (see shared/contracts.py)"]
+
 
 @pytest.mark.parametrize("layer", [l for l in manifest.LAYERS if l.reads], ids=lambda l: l.name)
 def test_what_each_layer_reads_is_in_its_upstream_contract(layer, default_plan):
@@ -121,5 +135,5 @@ def test_what_each_layer_reads_is_in_its_upstream_contract(layer, default_plan):
     source = "\n".join(p.read_text() for p in layer.directory.rglob("*.py"))
     import re
 
-    for upstream_var, name in re.findall(r"(\w+)\.require\(\"(\w+)\"\)", source):
+    for name in re.findall(r"\.require(?:_int)?\(\"(\w+)\"\)", source):
         assert any(name in contracts.CONTRACTS[u] for u in layer.reads), f"{layer.name} reads {name}"

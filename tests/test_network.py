@@ -65,6 +65,12 @@ def test_custom_vpc_cidr_moves_every_subnet():
 def test_bad_vpc_cidr_fails_before_any_resource():
     with pytest.raises(ConfigError, match="mlapi-network:vpcCidr"):
         plan_layers("network", config={"network": {"vpcCidr": "10.0.0.0/8"}})
+    # A /24 would leave the load balancer /28 public subnets, below AWS's /27 minimum.
+    with pytest.raises(ConfigError, match="mlapi-network:vpcCidr"):
+        plan_layers("network", config={"network": {"vpcCidr": "10.0.0.0/24"}})
+    smallest = layer_of(plan_layers("network", config={"network": {"vpcCidr": "10.0.0.0/23"}}), "network")
+    public = [s.inputs["cidrBlock"] for s in smallest.of_type("aws:ec2/subnet:Subnet") if "public" in s.name]
+    assert len(public) == 3 and all(c.endswith("/27") for c in public)
 
 
 def test_public_routes_to_internet_gateway_private_to_nat(net):
@@ -161,6 +167,22 @@ def test_service_port_setting_moves_the_rule():
     ports = {r.inputs["fromPort"] for r in rendered.of_type(INGRESS)}
     assert 9000 in ports and 8080 not in ports
     assert rendered.outputs["servicePort"] == 9000
+
+
+def test_database_port_setting_moves_both_rules_and_the_export():
+    rendered = layer_of(plan_layers("network", config={"network": {"databasePort": 6543}}), "network")
+    rules = [r.inputs for r in rendered.registrations if r.type.startswith("aws:vpc/securityGroup") and "database" in r.name]
+    assert len(rules) == 2  # tasks -> database out, database <- tasks in
+    assert all(r["fromPort"] == r["toPort"] == 6543 for r in rules)
+    assert rendered.outputs["databasePort"] == 6543
+
+
+def test_flow_log_retention_and_key_window_follow_the_settings():
+    rendered = layer_of(plan_layers("network", config={"network": {"flowLogRetentionDays": 90}}), "network")
+    assert rendered.one("aws:cloudwatch/logGroup:LogGroup").inputs["retentionInDays"] == 90
+    assert rendered.one("aws:kms/key:Key").inputs["deletionWindowInDays"] == 7  # ephemeral: gone soon
+    protected = layer_of(plan_layers("network", config={"network": {"protect": True}}), "network")
+    assert protected.one("aws:kms/key:Key").inputs["deletionWindowInDays"] == 30
 
 
 def test_named_resources_carry_the_suffix(net):

@@ -143,6 +143,22 @@ def test_environment_file_applies_to_every_layer(tmp_path):
         assert tags["Team"] == "data-science" and tags["CostCenter"] == "cc-7"
 
 
+def test_plan_renders_the_region_the_environment_file_deploys_to(tmp_path):
+    env_file = ROOT / "environments" / "regionfile.yaml"
+    env_file.write_text("aws:region: eu-west-1\n")
+    out = tmp_path / "plan.json"
+    try:
+        quiet = {"AWS_REGION": "ap-southeast-2", "AWS_DEFAULT_REGION": "ap-southeast-2"}
+        from_file = run_invoke("plan", "--env", "regionfile", "--out", str(out), "--quiet", env=quiet)
+        assert from_file.returncode == 0, from_file.stderr
+        assert json.loads(out.read_text())["region"] == "eu-west-1"  # the file beats AWS_REGION
+        flagged = run_invoke("plan", "--env", "regionfile", "--region", "us-west-2", "--out", str(out), "--quiet", env=quiet)
+        assert flagged.returncode == 0, flagged.stderr
+        assert json.loads(out.read_text())["region"] == "us-west-2"  # --region beats the file
+    finally:
+        env_file.unlink()
+
+
 def test_secret_outputs_and_inputs_are_redacted():
     import pulumi
 

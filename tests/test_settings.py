@@ -80,12 +80,37 @@ def test_tag_settings_from_config_or_environment():
     assert (s.team, s.cost_center, s.repository) == ("ml-platform", "cc-42", "mlapi-platform")
     with pytest.raises(ConfigError, match="mlapi-network:team"):
         env_settings({"team": "bad<tag>"})
+    # A value from the environment is validated too, and the error names the variable.
+    with pytest.raises(ConfigError, match="Invalid setting TEAM = 'bad<tag>'"):
+        env_settings({}, environ={"TEAM": "bad<tag>"})
+
+
+def test_environment_variables_reach_a_real_run_through_the_pulumi_yaml_defaults():
+    """A real run (and the plan) sees every key's Pulumi.yaml default: those defaults are empty for
+    the keys with an environment fallback, or the variable could never take effect."""
+    from shared import manifest
+    from shared.stack_config import assemble
+
+    layer = manifest.by_name("network")
+    values = assemble(layer, "demo", overrides={"aws:region": "us-east-1"}).values
+    reader = ConfigReader(layer.project, lambda key: values.get(f"{layer.project}:{key}"))
+
+    def load(environ):
+        return EnvironmentSettings.load(
+            "network", reader, project=layer.project, stack="demo", aws_lookup={"region": "us-east-1"}.get, environ=environ
+        )
+
+    s = load({"TEAM": "ml-platform", "COST_CENTER": "cc-42", "REPOSITORY": "ml-infra", "PULUMI_ORG": "acme"})
+    assert (s.team, s.cost_center, s.repository, s.pulumi_org) == ("ml-platform", "cc-42", "ml-infra", "acme")
+    s = load({})
+    assert (s.team, s.cost_center, s.repository, s.pulumi_org) == ("platform", "unassigned", "mlapi-platform", "organization")
 
 
 def test_protect_must_be_a_boolean():
     assert env_settings({"protect": "true"}).protect is True
     assert env_settings({}).protect is False
-    assert env_settings({}, environ={"MLAPI_PROTECT": "true"}).protect is True
+    # Config only: an environment variable never protects or unprotects an environment.
+    assert env_settings({}, environ={"MLAPI_PROTECT": "true", "PROTECT": "true"}).protect is False
     with pytest.raises(ConfigError, match="true or false"):
         env_settings({"protect": "sometimes"})
 
@@ -97,8 +122,7 @@ def test_decommission_lifts_deletion_guards_but_keeps_data_only_in_a_protected_e
     assert (protected.decommission, protected.blocks_deletion, protected.keeps_data) == (False, True, True)
     decommissioning = env_settings({"protect": "true", "decommission": "true"})
     assert (decommissioning.decommission, decommissioning.blocks_deletion, decommissioning.keeps_data) == (True, False, True)
-    # MLAPI_PROTECT counts as protect; decommissioning is never taken from the environment.
-    assert env_settings({"decommission": "true"}, environ={"MLAPI_PROTECT": "true"}).decommission is True
+    # Neither is ever taken from the environment.
     assert env_settings({"protect": "true"}, environ={"MLAPI_DECOMMISSION": "true"}).decommission is False
 
 

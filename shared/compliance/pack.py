@@ -112,8 +112,6 @@ def environment(
         protect, source = _as_bool(policy_config["protect"]), "from the policy pack's `protect` config"
     elif stack_protect is not None:
         protect, source = _as_bool(stack_protect), f"from stack config {project}:protect"
-    elif environ.get("MLAPI_PROTECT"):
-        protect, source = _as_bool(environ["MLAPI_PROTECT"]), "from MLAPI_PROTECT"
     else:
         protect, source = False, "default: no `protect` in the stack's config or the policy config"
     stack_decommission = lookup(f"{project}:decommission")

@@ -30,7 +30,7 @@ from ..config import ConfigReader
 from ..errors import ConfigError, PlatformError
 from ..naming import validate_suffix
 from ..settings import EnvironmentSettings, validate_region
-from ..stack_config import assemble, environment_file
+from ..stack_config import assemble, environment_region
 from .cli import INSTALL_HINT, MIN_VERSION, MIN_VERSION_TEXT, Backend, child_environment, locate, parse_version
 
 # The org part of every stack name on a self-managed backend (StackReferences use it).
@@ -144,13 +144,7 @@ def resolve_region(
     """One region for the whole environment: --region, else environments/<env>.yaml, else the region
     the stacks recorded (Pulumi.<env>.yaml), else AWS_REGION / AWS_DEFAULT_REGION."""
     recorded = {layer.name: r for layer in layers if (r := recorded_region(layer, pre.env))}
-    env_path = environment_file(pre.env)
-    from_file = None
-    if env_path is not None:
-        try:
-            from_file = (yaml.safe_load(env_path.read_text()) or {}).get("aws:region")
-        except (yaml.YAMLError, AttributeError):
-            from_file = None  # assemble() reports a broken environment file
+    from_file = environment_region(pre.env)
     distinct = sorted(set(recorded.values()))
     region = flag or from_file or (distinct[0] if len(distinct) == 1 else None) or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
     if len(distinct) > 1:
@@ -279,7 +273,7 @@ def check_secrets(
         )
 
 
-def check_identity(pre: Preflight, layers: Sequence[manifest.Layer]) -> None:
+def check_identity(pre: Preflight, layers: Sequence[manifest.Layer], environ: Mapping[str, str]) -> None:
     """The stack name is the suffix (so two environments never share a resource name), and on a
     self-managed backend every StackReference is organization/<project>/<stack>."""
     for layer in layers:
@@ -294,7 +288,9 @@ def check_identity(pre: Preflight, layers: Sequence[manifest.Layer]) -> None:
                 f"{layer.name}: environmentSuffix is {suffix!r} ({where}) but the stack is {pre.env!r}. The deploy tasks use "
                 f"the stack name as the suffix so two environments never share a resource name: remove environmentSuffix, or use --env {suffix}."
             )
-        org = cfg.values.get(f"{layer.project}:pulumiOrg")
+        org = cfg.values.get(f"{layer.project}:pulumiOrg") or environ.get("PULUMI_ORG", "").strip()
+        if not cfg.values.get(f"{layer.project}:pulumiOrg") and org:
+            where = "environment variable PULUMI_ORG"
         if pre.backend.self_managed and org and org != SELF_MANAGED_ORG:
             pre.problems.append(
                 f"{layer.name}: pulumiOrg is {org!r} ({where}), but on the self-managed backend {pre.backend.url} every stack is "
@@ -392,7 +388,7 @@ def run(
     suffix_ok = check_suffix(pre)
     if suffix_ok:
         resolve_region(pre, region, environ, layers, required=need_region)
-        check_identity(pre, settings_layers)
+        check_identity(pre, settings_layers, environ)
         check_secrets(pre, environ, layers, creating=creating, secrets_provider=secrets_provider)
     elif region:
         try:

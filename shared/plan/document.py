@@ -40,7 +40,7 @@ class LayerPlan:
         return {
             "layer": self.layer.name,
             "project": self.layer.project,
-            "stack": f"{ORGANIZATION}/{self.layer.project}/{env}",
+            "stack": stack_reference_name(ORGANIZATION, self.layer.name, env),
             "dependsOn": list(self.layer.reads),
             "stackReferences": list(r.stack_references),
             "resources": [

@@ -27,7 +27,7 @@ key = DataKey(
         # This layer's PostgreSQL log group, and every group under /mlapi/<suffix>/ (the compute
         # layer's service logs, which are encrypted with this key too).
         log_group_names=[postgres_log_group_name(cluster_identifier(env.namer)), env.namer.log_group("*")],
-        deletion_window_days=settings.key_deletion_window_days,
+        deletion_window_days=env.key_deletion_window_days,
         # keeps_data: the final snapshot and kept backups stay readable after a destroy.
         retain_on_delete=env.keeps_data,
     ),

@@ -27,6 +27,12 @@ if settings.used_sample_domain:
     )
 elif not settings.custom_domain:
     pulumi.log.warn("edge: acceptDefaultCertificate is true: the site is served only on its cloudfront.net name")
+if not settings.require_origin_secret:
+    pulumi.log.warn(
+        "edge: requireOriginSecret is false: the load balancer's web ACL admits requests from any CloudFront "
+        "distribution, so they can bypass this one's WAF; meant only for an ALB opened to clients on purpose "
+        "(mlapi-network:albIngressSource internet)"
+    )
 
 regional = aws_provider(env)
 cloudfront = aws_provider(env, region=CLOUDFRONT_REGION, name=f"aws-{CLOUDFRONT_REGION}")
@@ -55,7 +61,7 @@ def web_acl(
             scope=scope,
             region=region,
             identity=identity,
-            protect=env.protect,
+            key_deletion_window_days=env.key_deletion_window_days,
             description=description,
             rate_limit=rate_limit,
             count_only_rules=settings.count_only_rules,

@@ -37,7 +37,7 @@ flow_logs = FlowLogs(
         identity=AwsIdentity.lookup(provider),
         vpc_id=vpc.vpc.id,
         retention_days=settings.flow_log_retention_days,
-        protect=env.protect,
+        key_deletion_window_days=env.key_deletion_window_days,
     ),
     opts,
 )

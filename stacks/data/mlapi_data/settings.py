@@ -31,7 +31,6 @@ SECONDS_UNTIL_AUTO_PAUSE = 300
 # A protected (long-lived) environment keeps at least this many days of automated backups.
 PROTECTED_MIN_BACKUP_DAYS = 14
 # KMS waits this many days before deleting a key scheduled for deletion (AWS allows 7 to 30).
-KEY_DELETION_WINDOW_DAYS = {False: 7, True: 30}
 
 # A major ("16") or major.minor ("16.6"); AWS writes minors without leading zeros ("16.06" is no version).
 _ENGINE_VERSION = re.compile(r"(?P<major>[1-9][0-9]?)(?:\.(?P<minor>0|[1-9][0-9]?))?")
@@ -98,11 +97,6 @@ class DataSettings:
         """A reader in a second AZ when asked for, and always in a protected environment: one
         instance means one AZ failure takes the database down (FSBP RDS.15)."""
         return self.reader_instance or self.env.protect
-
-    @property
-    def key_deletion_window_days(self) -> int:
-        # keeps_data: the key encrypts the snapshots and backups a protected environment keeps.
-        return KEY_DELETION_WINDOW_DAYS[self.env.keeps_data]
 
     @classmethod
     def load(cls, reader: Optional[ConfigReader] = None, env: Optional[EnvironmentSettings] = None) -> "DataSettings":

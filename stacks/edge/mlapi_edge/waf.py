@@ -130,7 +130,7 @@ class WebAclArgs:
     scope: str  # "CLOUDFRONT" (provider in us-east-1) or "REGIONAL"
     region: str  # the component's provider region: where the ACL, its key and its logs live
     identity: AwsIdentity
-    protect: bool
+    key_deletion_window_days: int
     description: str
     # Requests per 5 minutes per client IP; None for an ACL that cannot see client addresses (the
     # REGIONAL one behind CloudFront, see the module docstring).
@@ -172,8 +172,7 @@ class WebAcl(pulumi.ComponentResource):
             f"{name}-logs-key",
             description=f"Encrypts the WAF logs of {args.acl_name}",
             enable_key_rotation=True,
-            # AWS allows 7-30 days; short for ephemeral environments so a torn-down key goes soon.
-            deletion_window_in_days=30 if args.protect else 7,
+            deletion_window_in_days=args.key_deletion_window_days,
             policy=policies.kms_key_policy(args.identity, args.region, log_group_arn_pattern=log_group_arn),
             tags=name_tag(f"{args.acl_name}-logs"),
             opts=child,

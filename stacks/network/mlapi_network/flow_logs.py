@@ -21,7 +21,7 @@ class FlowLogsArgs:
     identity: AwsIdentity
     vpc_id: pulumi.Input[str]
     retention_days: int
-    protect: bool
+    key_deletion_window_days: int
 
 
 class FlowLogs(pulumi.ComponentResource):
@@ -36,8 +36,7 @@ class FlowLogs(pulumi.ComponentResource):
             f"{name}-key",
             description=f"Encrypts the VPC flow logs of {n.suffix}",
             enable_key_rotation=True,
-            # AWS allows 7-30 days; short for ephemeral environments so a torn-down key goes soon.
-            deletion_window_in_days=30 if args.protect else 7,
+            deletion_window_in_days=args.key_deletion_window_days,
             policy=policies.kms_key_policy(args.identity, args.region, log_group_arn_pattern=log_group_arn),
             tags=name_tag(n.name("flow-logs-key")),
             opts=child,

@@ -44,7 +44,8 @@ class NetworkSettings:
         )
         return cls(
             env=env,
-            vpc_cidr=reader.cidr("vpcCidr", "10.0.0.0/16", min_prefix=16, max_prefix=24),
+            # At most /23: the public subnets (the ALB's) are then /27, the smallest AWS allows a load balancer.
+            vpc_cidr=reader.cidr("vpcCidr", "10.0.0.0/16", min_prefix=16, max_prefix=23),
             nat_gateway_per_az=reader.boolean("natGatewayPerAz", False),
             service_port=reader.integer("servicePort", 8080, minimum=1024, maximum=65535),
             database_port=reader.integer("databasePort", 5432, minimum=1150, maximum=65535),

@@ -94,7 +94,7 @@ class Vpc(pulumi.ComponentResource):
                 f"{name}-public-rta-{index}", subnet_id=subnet.id, route_table_id=self.public_route_table.id, opts=child
             )
 
-        # One NAT gateway (about $32/month each plus data) unless the environment asks for one per AZ,
+        # One NAT gateway (about $33/month each plus data) unless the environment asks for one per AZ,
         # which keeps private egress up when a single AZ fails.
         nat_count = len(self.public_subnets) if args.nat_gateway_per_az else 1
         self.nat_gateways: list[aws.ec2.NatGateway] = []
