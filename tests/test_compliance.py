@@ -398,6 +398,43 @@ def test_attached_aws_managed_policies_that_grant_wildcards_are_flagged():
     assert violations("iam-no-wildcard-actions", fragment(own)) == violations("iam-no-wildcard-resource", fragment(own)) == []
 
 
+# Branches of rules beyond the one failing case each rule has in CASES: (rule, resource, message part, protect).
+MORE_FAILING_CASES = [
+    ("aurora-encrypted-cmk", res(CLUSTER, "db", {"storageEncrypted": False, "kmsKeyId": KEY_ARN}), "storageEncrypted is not true", False),
+    ("aurora-encrypted-cmk", res(CLUSTER, "db", {"storageEncrypted": True, "kmsKeyId": "alias/aws/rds"}), "AWS-managed key", False),
+    ("dynamodb-encrypted-cmk", res(TABLE, "t", {"serverSideEncryption": {"enabled": True}}), "customer-managed", False),
+    ("aurora-final-snapshot", res(CLUSTER, "db", {"skipFinalSnapshot": False}), "no finalSnapshotIdentifier", True),
+    ("ephemeral-destroyable", res(CLUSTER, "db", {"deletionProtection": True, "skipFinalSnapshot": True}), "deletionProtection is true", False),
+    ("ephemeral-destroyable", res(CLUSTER, "db", {"skipFinalSnapshot": False}), "no finalSnapshotIdentifier", False),
+    ("ephemeral-destroyable", res(TABLE, "t", {"deletionProtectionEnabled": True}), "deletionProtectionEnabled is true", False),
+    ("ephemeral-destroyable", res("aws:s3/bucket:Bucket", "b", {"forceDestroy": False}, layer="edge"), "forceDestroy is not true", False),
+]
+
+
+@pytest.mark.parametrize("rule_id,resource,message,protect", MORE_FAILING_CASES, ids=lambda v: v if isinstance(v, str) else None)
+def test_each_branch_of_a_rule_reports_its_own_problem(rule_id, resource, message, protect):
+    found = violations(rule_id, fragment(resource), protect=protect)
+    assert any(message in m for m in found), found
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"StringNotEquals": {"kms:CallerAccount": ACCOUNT}},  # every *other* account
+        {"StringEquals": {"kms:CallerAccount": "*"}},
+        {"StringLike": {"kms:CallerAccount": "1111*"}},
+        {"Null": {"kms:CallerAccount": "false"}},
+        {"StringEqualsIfExists": {"kms:CallerAccount": ACCOUNT}},  # passes when the key is absent
+        {"StringEquals": {"aws:PrincipalOrgID": "o-abc"}},  # an organization is not this account
+    ],
+    ids=["not-equals", "wildcard", "like", "null", "if-exists", "org"],
+)
+def test_a_public_key_statement_must_pin_the_account_with_an_exact_match(condition):
+    key = res(KMS, "k", {"enableKeyRotation": True, "policy": policy_json(
+        {"Sid": "S", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*", "Condition": condition})})
+    assert violations("kms-key-not-public", fragment(key))
+
+
 def test_a_resource_arn_naming_every_resource_of_a_type_is_resource_star():
     def grant(*arns: str) -> dict:
         return fragment(res(ROLE_POLICY, "p", {"policy": policy_json({"Effect": "Allow", "Action": ["dynamodb:GetItem", "s3:GetObject"], "Resource": list(arns)})}))
@@ -678,6 +715,11 @@ def test_the_pack_reads_protect_from_policy_config_then_stack_config_then_the_de
     assert env.protect is True and env.protect_source == "from stack config mlapi-data:protect" and env.suffix == "prod"
     env = environment(urn, None, lookup=lambda key: None, environ={})
     assert env.protect is False and env.protect_source.startswith("default")
+    # The pack reads booleans as the stacks do: "on" protects a stack, so it protects it for the pack too.
+    for word, expected in (("on", True), ("yes", True), ("off", False), ("False", False)):
+        assert environment(urn, {}, lookup={"mlapi-data:protect": word}.get, environ={}).protect is expected, word
+    # No environment variable protects a stack.
+    assert environment(urn, {}, lookup=lambda key: None, environ={"MLAPI_PROTECT": "true"}).protect is False
 
 
 def test_the_pack_uses_the_providers_region_and_the_suffix_from_stack_config():
@@ -921,7 +963,7 @@ NOTHING = None  # the default plan already breaks the rule once it is judged as 
 MUTATIONS: dict[str, tuple[Any, bool, str]] = {
     "kms-key-rotation": (lambda d: _find(d, KMS, "data-key-key")["inputs"].update(enableKeyRotation=False), False, "rotation is off"),
     "kms-key-not-public": (lambda d: _edit_json(_find(d, KMS, "data-key-key"), "policy", _unguarded_service_statement), False,
-                           "'ServicesUseKeyForThisAccount' allows Principal '*' without an account condition"),
+                           "'ServicesUseKeyForThisAccount' allows Principal '*' without a StringEquals condition naming the account"),
     "aurora-encrypted-cmk": (lambda d: _find(d, CLUSTER, "aurora-cluster")["inputs"].pop("kmsKeyId"), False, "customer-managed"),
     "dynamodb-encrypted-cmk": (lambda d: _find(d, TABLE, "sessions-table")["inputs"].update(serverSideEncryption={"enabled": False}), False, "not enabled"),
     "secret-encrypted-cmk": (lambda d: _find(d, CLUSTER, "aurora-cluster")["inputs"].update(masterUserSecretKmsKeyId="alias/aws/secretsmanager"),

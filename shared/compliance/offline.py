@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from .. import manifest
+from ..config import is_true
 from ..errors import ConfigError, PlatformError
 from ..plan.document import Plan, build_plan
 from ..plan.mocks import MOCK_ACCOUNT_ID, mock_account
@@ -52,7 +53,7 @@ def _resolve(document: Mapping[str, Any], env: str, *, mode: str, output: str, s
         values = assemble(layer, env).values
         key = f"{layer.project}:{setting}"
         if key in values:
-            return values[key].strip().lower() == "true", f"from the environment's `{setting}` setting ({layer.project})"
+            return is_true(values[key]), f"from the environment's `{setting}` setting ({layer.project})"
     return False, "default"
 
 

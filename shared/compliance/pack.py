@@ -44,6 +44,7 @@ from pulumi_policy import (
 )
 
 from .. import APP
+from ..config import is_true
 from . import rules as _rules  # noqa: F401  (registers every rule)
 from .model import Environment, Resource, Status, View
 from .registry import REGISTRY, Result, Rule, Scope, Severity, check_resource, check_view
@@ -90,10 +91,6 @@ def layer_of(project: str) -> str:
     return project[len(prefix):] if project.startswith(prefix) else project
 
 
-def _as_bool(value: Any) -> bool:
-    return value if isinstance(value, bool) else str(value).strip().lower() in {"true", "1", "yes"}
-
-
 def environment(
     urn: str,
     policy_config: Optional[Mapping[str, Any]] = None,
@@ -109,14 +106,14 @@ def environment(
     region = lookup("aws:region") or region_hint
     stack_protect = lookup(f"{project}:protect")
     if policy_config and "protect" in policy_config:
-        protect, source = _as_bool(policy_config["protect"]), "from the policy pack's `protect` config"
+        protect, source = is_true(policy_config["protect"]), "from the policy pack's `protect` config"
     elif stack_protect is not None:
-        protect, source = _as_bool(stack_protect), f"from stack config {project}:protect"
+        protect, source = is_true(stack_protect), f"from stack config {project}:protect"
     else:
         protect, source = False, "default: no `protect` in the stack's config or the policy config"
     stack_decommission = lookup(f"{project}:decommission")
     if stack_decommission is not None:
-        decommission, decommission_source = _as_bool(stack_decommission), f"from stack config {project}:decommission"
+        decommission, decommission_source = is_true(stack_decommission), f"from stack config {project}:decommission"
     else:
         decommission, decommission_source = False, "default: no `decommission` in the stack's config"
     return Environment(

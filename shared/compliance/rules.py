@@ -119,7 +119,25 @@ def _public_statements(policy: Any) -> Iterator[dict[str, Any]]:
             yield statement
 
 
-ACCOUNT_CONDITION_KEYS = {"kms:calleraccount", "aws:principalaccount", "aws:sourceaccount", "aws:principalorgid", "aws:sourceowner"}
+ACCOUNT_CONDITION_KEYS = {"kms:calleraccount", "aws:principalaccount", "aws:sourceaccount", "aws:sourceowner"}
+# Only positive, exact comparisons limit a '*' principal: StringNotEquals opens the key to every
+# other account, a Null check or an ...IfExists operator passes when the key is absent, and a
+# wildcard value matches anyone.
+LIMITING_OPERATORS = {"stringequals", "stringequalsignorecase", "arnequals"}
+
+
+def _limits_to_accounts(condition: Any) -> bool:
+    """Whether a Condition block pins the caller to named accounts."""
+    if not is_mapping(condition):
+        return False
+    for operator, block in condition.items():
+        if str(operator).lower() not in LIMITING_OPERATORS or not is_mapping(block):
+            continue
+        for key, value in block.items():
+            values = [text(v) for v in as_list(value)]
+            if key.lower() in ACCOUNT_CONDITION_KEYS and values and not any("*" in v or "?" in v or not v for v in values):
+                return True
+    return False
 
 
 @rule(
@@ -132,9 +150,9 @@ ACCOUNT_CONDITION_KEYS = {"kms:calleraccount", "aws:principalaccount", "aws:sour
 )
 def kms_key_not_public(res: Resource, env: Environment) -> Iterator[str]:
     for statement in _public_statements(res.get("policy")):
-        keys = {k.lower() for block in (statement.get("Condition") or {}).values() if is_mapping(block) for k in block}
-        if not keys & ACCOUNT_CONDITION_KEYS:
-            yield f"statement {statement.get('Sid', '(no Sid)')!r} allows Principal '*' without an account condition"
+        if not _limits_to_accounts(statement.get("Condition")):
+            yield (f"statement {statement.get('Sid', '(no Sid)')!r} allows Principal '*' without a StringEquals "
+                   "condition naming the account(s) (kms:CallerAccount, aws:PrincipalAccount, ...)")
 
 
 @rule(
@@ -145,8 +163,6 @@ def kms_key_not_public(res: Resource, env: Environment) -> Iterator[str]:
     types=(RDS_CLUSTER, RDS_INSTANCE),
 )
 def aurora_encrypted(res: Resource, env: Environment) -> Iterator[str]:
-    if res.type == RDS_INSTANCE and res.get("clusterIdentifier"):
-        return  # a cluster member: encryption is the cluster's
     if not truthy(res.get("storageEncrypted")):
         yield "storage is not encrypted (storageEncrypted is not true)"
     problem = _cmk_problem(res.get("kmsKeyId"), "storage")
@@ -287,8 +303,6 @@ def database_in_private_subnets(view: View, env: Environment) -> Iterator[Findin
     types=(RDS_CLUSTER, RDS_INSTANCE),
 )
 def rds_managed_password(res: Resource, env: Environment) -> Iterator[str]:
-    if res.type == RDS_INSTANCE and res.get("clusterIdentifier"):
-        return
     if res.get("masterPassword"):
         yield "masterPassword is set: the password lives in code/config and state, and nothing rotates it"
     elif not truthy(res.get("manageMasterUserPassword")) and not res.get("snapshotIdentifier"):
@@ -306,8 +320,6 @@ def rds_managed_password(res: Resource, env: Environment) -> Iterator[str]:
     lifted_while_decommissioning=True,
 )
 def aurora_deletion_protection(res: Resource, env: Environment) -> Iterator[str]:
-    if res.type == RDS_INSTANCE and res.get("clusterIdentifier"):
-        return
     if not truthy(res.get("deletionProtection")):
         yield "deletionProtection is not true"
 
@@ -323,8 +335,6 @@ def aurora_deletion_protection(res: Resource, env: Environment) -> Iterator[str]
     waiver="a throwaway environment's data is not kept; skipping the snapshot keeps `pulumi destroy` fast and free",
 )
 def aurora_final_snapshot(res: Resource, env: Environment) -> Iterator[str]:
-    if res.type == RDS_INSTANCE and res.get("clusterIdentifier"):
-        return
     if truthy(res.get("skipFinalSnapshot")):
         yield "skipFinalSnapshot is true: deleting the cluster loses its data"
     elif not res.get("finalSnapshotIdentifier"):
@@ -344,15 +354,16 @@ def aurora_final_snapshot(res: Resource, env: Environment) -> Iterator[str]:
 )
 def aurora_multi_az(view: View, env: Environment) -> Iterator[Finding]:
     for cluster in view.of_type(RDS_CLUSTER):
-        members = [i for i in view.of_type(RDS_CLUSTER_INSTANCE, RDS_INSTANCE) if refers(i, "clusterIdentifier", cluster)]
+        members = [i for i in view.of_type(RDS_CLUSTER_INSTANCE) if refers(i, "clusterIdentifier", cluster)]
         zones = [text(i.get("availabilityZone")) for i in members]
         if len(members) < 2:
             yield Finding(cluster, f"{len(members)} instance(s): a single AZ failure takes the database down")
         elif all(zones) and len(set(zones)) < 2:
             # Instances pinned to one zone are not multi-AZ, however many there are (unpinned ones RDS spreads).
             yield Finding(cluster, f"all {len(members)} instances are pinned to {zones[0]}: a single AZ failure takes the database down")
+    # A stand-alone instance (aws.rds.Instance never belongs to a cluster; Aurora members are ClusterInstance).
     for instance in view.of_type(RDS_INSTANCE):
-        if not instance.get("clusterIdentifier") and not truthy(instance.get("multiAz")):
+        if not truthy(instance.get("multiAz")):
             yield Finding(instance, "multiAz is not true")
 
 
@@ -399,8 +410,6 @@ def dynamodb_pitr(res: Resource, env: Environment) -> Iterator[str]:
 def ephemeral_destroyable(res: Resource, env: Environment) -> Iterator[str]:
     t = res.type
     if t in (RDS_CLUSTER, RDS_INSTANCE):
-        if res.type == RDS_INSTANCE and res.get("clusterIdentifier"):
-            return
         if truthy(res.get("deletionProtection")):
             yield "deletionProtection is true: `pulumi destroy` fails"
         if not truthy(res.get("skipFinalSnapshot")) and not res.get("finalSnapshotIdentifier"):
