@@ -171,7 +171,7 @@ _EXISTING_SECRETS_HELP = (
 _DESTROY_HELP = {
     "env": _ENV_HELP,
     "attempts": "destroy attempts per layer before giving up (AWS can take minutes to release ENIs); a protected resource, a lock or bad credentials are not retried",
-    "retry_delay": "seconds before the first retry; doubles after each failed attempt, at most 600 s per wait",
+    "retry_delay": "seconds before the first retry; doubles after each failed attempt, at most 600 s per wait (or this delay, if larger)",
     "keep_stacks": "keep the emptied stacks (default: `pulumi stack rm` them)",
     "secrets_provider": _EXISTING_SECRETS_HELP,
 }

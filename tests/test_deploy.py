@@ -515,6 +515,37 @@ def test_down_all_does_not_retry_with_the_wrong_passphrase(deploy, monkeypatch):
     assert len(deploy.stacks()) == len(ORDER)
 
 
+def test_down_all_does_not_retry_with_expired_aws_credentials(deploy):
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    deploy.configure(fail={"destroy mlapi-cdn": {"times": -1, "message": "ExpiredToken: The security token included in the request is expired"}})
+    exc = failing(tasks.down_all, env=ENV, attempts=3, retry_delay=0)
+    assert len(deploy.calls("destroy")) == 1  # not retried
+    assert "AWS credentials expired" in exc.message and "aws sso login" in exc.message
+
+
+def test_preflight_refuses_stacks_recorded_in_different_regions(deploy):
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    stack_file = deploy.root / "stacks" / "net" / f"Pulumi.{ENV}.yaml"
+    stack_file.write_text(stack_file.read_text().replace(f"aws:region: {REGION}", "aws:region: us-west-2"))
+    exc = failing(tasks.up_all, env=ENV)
+    assert exc.code == 2 and "record different regions" in exc.message and "net: us-west-2" in exc.message
+
+
+def test_region_flag_beats_the_environment_file_and_moving_deployed_stacks_is_refused(deploy):
+    (deploy.root / "environments" / f"{ENV}.yaml").write_text("aws:region: eu-central-1\n")
+    run_task(tasks.up_all, env=ENV, region=REGION)  # nothing deployed yet: --region wins
+    assert all(f"aws:region={REGION}" in r["argv"] for r in deploy.calls("config set-all"))
+    exc = failing(tasks.up_all, env=ENV, region="us-west-2")
+    assert exc.code == 2 and f"were deployed to {REGION}" in exc.message and "would replace every resource" in exc.message
+
+
+def test_preflight_refuses_a_pulumi_org_on_a_self_managed_backend(deploy, monkeypatch):
+    monkeypatch.setenv("PULUMI_ORG", "acme")  # the programs would reference acme/<project>/<stack>
+    exc = failing(tasks.up_all, env=ENV, region=REGION)
+    assert exc.code == 2 and "pulumiOrg is 'acme' (environment variable PULUMI_ORG)" in exc.message
+    assert deploy.calls("stack select") == []
+
+
 def test_ctrl_c_while_waiting_to_retry_stops_with_a_summary(deploy, monkeypatch, capsys):
     run_task(tasks.up_all, env=ENV, region=REGION)
     deploy.configure(fail={"destroy mlapi-app": {"times": -1, "message": "DependencyViolation: eni-1 in use"}})
@@ -657,7 +688,7 @@ def test_unknown_layer_is_refused_with_the_list(deploy):
 
 def test_refresh_needs_the_stack_and_runs_non_interactively(deploy):
     exc = failing(tasks.refresh, layer="net", env=ENV)
-    assert "no stack t1" in exc.message
+    assert "no stack t1" in exc.message and exc.code == 2  # refused: nothing was touched
     run_task(tasks.up, layer="net", env=ENV, region=REGION)
     run_task(tasks.refresh, layer="net", env=ENV)
     (call,) = deploy.calls("refresh")
@@ -689,11 +720,14 @@ def test_outputs_are_flattened_redacted_and_collisions_namespaced(deploy, capsys
     assert "only app.port, cdn.port are written" in capsys.readouterr().out
 
 
-def test_outputs_skip_missing_layers_and_refuse_an_empty_environment(deploy):
+def test_outputs_skip_missing_layers_and_refuse_an_empty_environment(deploy, monkeypatch):
     exc = failing(tasks.outputs, env=ENV, out=str(deploy.root / "o.json"))
-    assert "nothing to write" in exc.message and not (deploy.root / "o.json").exists()
+    assert "nothing to write" in exc.message and exc.code == 2 and not (deploy.root / "o.json").exists()
     deploy.configure(outputs={"mlapi-net": {"vpcId": "vpc-9"}})
     run_task(tasks.up, layer="net", env=ENV, region=REGION)
+    # Reading outputs needs the state, not AWS: it works with no AWS credentials at all.
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     run_task(tasks.outputs, env=ENV, out=str(deploy.root / "o.json"))
     assert json.loads((deploy.root / "o.json").read_text()) == {"net.vpcId": "vpc-9", "vpcId": "vpc-9"}
 
@@ -808,6 +842,8 @@ def test_the_standin_rejects_what_the_real_cli_rejects(standin):
 def test_scrubber_hides_the_passphrase_from_its_file_and_every_secret_variable(tmp_path):
     secret_file = tmp_path / "passphrase"
     secret_file.write_text("from-a-file-phrase\n")
-    scrub = deploy_cli.Scrubber({"PULUMI_CONFIG_PASSPHRASE_FILE": str(secret_file), "AWS_SESSION_TOKEN": "tok-123456"})
-    assert scrub("x from-a-file-phrase y tok-123456") == "x *** y ***"
+    scrub = deploy_cli.Scrubber(
+        {"PULUMI_CONFIG_PASSPHRASE_FILE": str(secret_file), "AWS_SESSION_TOKEN": "tok-123456", "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMIK7MDENG"}
+    )
+    assert scrub("x from-a-file-phrase y tok-123456 z wJalrXUtnFEMIK7MDENG") == "x *** y *** z ***"
     assert deploy_cli.parse_version("v3.130.0\n") == (3, 130, 0) and deploy_cli.parse_version("garbage") is None

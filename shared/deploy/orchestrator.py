@@ -30,7 +30,8 @@ from .cli import Pulumi, Result, backend_for, child_environment, describe_lock
 
 POLICY_DIR = manifest.REPO_ROOT / "policy"
 _sleep = time.sleep
-# The wait before a destroy retry doubles after each failed attempt, up to this many seconds.
+# The wait before a destroy retry doubles after each failed attempt, up to this many seconds (or
+# up to --retry-delay itself when that is larger: an explicit first wait is honoured as given).
 MAX_RETRY_DELAY = 600.0
 
 _CHANGE_WORDS = (("create", "created"), ("update", "updated"), ("replace", "replaced"), ("delete", "deleted"), ("same", "unchanged"))
@@ -158,7 +159,6 @@ class Deployer:
         settings_layers: Sequence[manifest.Layer] = (),
         need_region: bool = False,
         need_aws: bool = True,
-        creating: bool = False,
     ) -> None:
         pre = preflight.run(
             self.env,
@@ -169,7 +169,6 @@ class Deployer:
             region=self.region_flag,
             need_region=need_region,
             need_aws=need_aws,
-            creating=creating,
             secrets_provider=self.secrets_provider,
         )
         self.out(f"Pre-flight for environment {self.env}:")
@@ -358,7 +357,7 @@ class Deployer:
 
     def up_all(self) -> list[LayerResult]:
         """Deploy every layer in manifest order; stop at the first failure."""
-        self._preflight(layers=self.layers, settings_layers=self.layers, need_region=True, creating=True)
+        self._preflight(layers=self.layers, settings_layers=self.layers, need_region=True)
         results = [LayerResult(layer.name, "not run") for layer in self.layers]
         for index, layer in enumerate(self.layers):
             self._banner(layer, "up")
@@ -403,7 +402,7 @@ class Deployer:
     def _single(self, layer_name: str, verb: str) -> LayerResult:
         layer = self.layer(layer_name)
         # Region and secrets are checked across all layers: the environment shares them.
-        self._preflight(layers=self.layers, settings_layers=[layer], need_region=True, creating=True)
+        self._preflight(layers=self.layers, settings_layers=[layer], need_region=True)
         try:
             self._require_upstreams(layer, "deploy" if verb == "up" else "preview")
             self._banner(layer, verb)
@@ -608,7 +607,7 @@ class Deployer:
         except _StepFailed as failure:
             raise DeployError(f"outputs: could not {failure.step} of layer {failure.layer.name}:\n{self._error_text(failure)}") from None
         if not by_layer:
-            raise DeployError(f"no stack of environment {self.env} exists: nothing to write. Deploy it with {self._next('up-all')}.")
+            raise DeployError(f"no stack of environment {self.env} exists: nothing to write. Deploy it with {self._next('up-all')}.", code=2)
         flat = outputs.flatten(by_layer)
         outputs.write(target, flat)
         for name, keys in sorted(flat.ambiguous.items()):

@@ -234,7 +234,6 @@ def check_secrets(
     environ: Mapping[str, str],
     layers: Sequence[manifest.Layer],
     *,
-    creating: bool,
     secrets_provider: Optional[str],
 ) -> None:
     """One secrets provider for every layer, and the passphrase present when one is needed."""
@@ -378,7 +377,6 @@ def run(
     region: Optional[str] = None,
     need_region: bool = False,
     need_aws: bool = True,
-    creating: bool = False,
     secrets_provider: Optional[str] = None,
 ) -> Preflight:
     """Run every check for a task over ``layers`` (whose stacks it may touch); ``settings_layers``
@@ -389,7 +387,7 @@ def run(
     if suffix_ok:
         resolve_region(pre, region, environ, layers, required=need_region)
         check_identity(pre, settings_layers, environ)
-        check_secrets(pre, environ, layers, creating=creating, secrets_provider=secrets_provider)
+        check_secrets(pre, environ, layers, secrets_provider=secrets_provider)
     elif region:
         try:
             pre.region = validate_region(region, "--region")
