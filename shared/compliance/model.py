@@ -17,7 +17,7 @@ import enum
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Iterator, Optional
 
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
@@ -263,7 +263,3 @@ class Finding:
     message: str
     waived: Optional[str] = None
     not_judged: Optional[str] = None
-
-
-def findings_for(resource: Resource, messages: Iterable[str]) -> list[Finding]:
-    return [Finding(resource, m) for m in messages]

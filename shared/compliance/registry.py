@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 import fnmatch
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Optional, Union
+from typing import Any, Callable, Iterable, Optional
 
 from .model import Environment, Finding, Resource, Status, View
 
@@ -46,8 +46,6 @@ class AppliesTo(enum.Enum):
     EPHEMERAL = "ephemeral"
 
 
-ResourceCheck = Callable[[Resource, Environment], Iterable[Union[str, Finding]]]
-StackCheck = Callable[[View, Environment], Iterable[Finding]]
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from .model import (
     text,
     truthy,
 )
-from .registry import AppliesTo, Scope, Severity, rule
+from .registry import AppliesTo, Scope, rule
 
 # -- type tokens ------------------------------------------------------------------------------------
 KMS_KEY = "aws:kms/key:Key"
@@ -72,7 +72,6 @@ IAM_USER_POLICY = "aws:iam/userPolicy:UserPolicy"
 IAM_GROUP_POLICY = "aws:iam/groupPolicy:GroupPolicy"
 IAM_ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 S3_BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
-PROVIDER = "pulumi:providers:aws"
 
 WORLD = {"0.0.0.0/0", "::/0"}
 WAF_LAYER_NOTE = (
@@ -89,6 +88,15 @@ def _cmk_problem(value: Any, what: str) -> Optional[str]:
     if "alias/aws/" in key:
         return f"{what} uses the AWS-managed key {key}, not a customer-managed key"
     return None
+
+
+def _unreferenced(view: View, of: str, *, by: str, through: str, message: str) -> Iterator[Finding]:
+    """A finding for every resource of type ``of`` that no resource of type ``by`` names in its
+    input ``through`` (a secret without a rotation, a web ACL without logging, ...)."""
+    companions = view.of_type(by)
+    for resource in view.of_type(of):
+        if not any(refers(companion, through, resource) for companion in companions):
+            yield Finding(resource, message)
 
 
 # == encryption at rest and keys ===================================================================
@@ -435,10 +443,7 @@ def ephemeral_destroyable(res: Resource, env: Environment) -> Iterator[str]:
     pack_note="Judged within one stack: the rotation is expected next to its secret.",
 )
 def secret_rotation(view: View, env: Environment) -> Iterator[Finding]:
-    rotations = view.of_type(SECRET_ROTATION)
-    for secret in view.of_type(SECRET_RES):
-        if not any(refers(rotation, "secretId", secret) for rotation in rotations):
-            yield Finding(secret, "no SecretRotation rotates this secret")
+    yield from _unreferenced(view, SECRET_RES, by=SECRET_ROTATION, through="secretId", message="no SecretRotation rotates this secret")
 
 
 # == network =======================================================================================
@@ -837,10 +842,10 @@ def waf_has_rules(res: Resource, env: Environment) -> Iterator[str]:
     pack_note="Judged within the stack that declares the web ACL.",
 )
 def waf_logging(view: View, env: Environment) -> Iterator[Finding]:
-    configs = view.of_type(WEB_ACL_LOGGING)
-    for acl in view.of_type(WEB_ACL):
-        if not any(refers(c, "resourceArn", acl) for c in configs):
-            yield Finding(acl, "no WebAclLoggingConfiguration: requests the WAF blocks or allows are not recorded")
+    yield from _unreferenced(
+        view, WEB_ACL, by=WEB_ACL_LOGGING, through="resourceArn",
+        message="no WebAclLoggingConfiguration: requests the WAF blocks or allows are not recorded",
+    )
 
 
 # == IAM ===========================================================================================
@@ -1147,10 +1152,7 @@ def ecr_immutable_tags(res: Resource, env: Environment) -> Iterator[str]:
     pack_note="Judged within the stack that declares the repository.",
 )
 def ecr_lifecycle(view: View, env: Environment) -> Iterator[Finding]:
-    policies = view.of_type(ECR_LIFECYCLE_POLICY)
-    for repo in view.of_type(ECR_REPOSITORY):
-        if not any(refers(p, "repository", repo) for p in policies):
-            yield Finding(repo, "no lifecycle policy: images accumulate forever")
+    yield from _unreferenced(view, ECR_REPOSITORY, by=ECR_LIFECYCLE_POLICY, through="repository", message="no lifecycle policy: images accumulate forever")
 
 
 # == naming ========================================================================================
