@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Optional
 
 from invoke import Collection, Exit, task
 
@@ -146,6 +145,38 @@ def bench(c, env="bench", region="us-east-1", repeat=3):
     print(f"ratio plan / import of what the plan uses     : {plan_s / import_used_s:6.2f}")
 
 
+# What `invoke lint` type-checks: the shared library (strict, see pyproject.toml), every layer's
+# modules, the tasks and the policy pack. Tests are linted but not type-checked.
+TYPED_PATHS = ("shared", "tasks.py", "policy/__main__.py")
+
+
+def _layer_packages() -> list[str]:
+    return sorted(str(p.relative_to(ROOT)) for p in (ROOT / "stacks").glob("*/mlapi_*") if p.is_dir())
+
+
+@task(help={"fix": "apply ruff's safe fixes and reformat instead of only reporting"})
+def lint(c, fix=False):
+    """The static gate CI runs before the tests: ruff lint, ruff format check, mypy (strict on shared/).
+
+    Configured in pyproject.toml. Exits non-zero on any finding.
+    """
+    py = sys.executable
+    steps = (
+        [[py, "-m", "ruff", "check", "--fix", "."], [py, "-m", "ruff", "format", "."]]
+        if fix
+        else [[py, "-m", "ruff", "check", "."], [py, "-m", "ruff", "format", "--check", "."]]
+    )
+    # Each layer directory is a package root (its program imports `mlapi_<layer>`), so it goes on MYPYPATH.
+    steps.append([py, "-m", "mypy", *TYPED_PATHS, *_layer_packages()])
+    import os
+
+    environ = {**os.environ, "MYPYPATH": os.pathsep.join(str(Path(p).parent) for p in _layer_packages())}
+    failed = [" ".join(cmd[2:4]) for cmd in steps if subprocess.run(cmd, cwd=ROOT, env=environ).returncode != 0]
+    if failed:
+        raise Exit(f"lint failed: {', '.join(failed)}", code=1)
+    print("lint passed: ruff check, ruff format, mypy")
+
+
 @task(help={"args": "extra pytest arguments, quoted"})
 def test(c, args=""):
     """Run the test suite (offline: mock runtime, moto and a recording stand-in for the Pulumi CLI)."""
@@ -206,14 +237,21 @@ def down_all(c, env, attempts=3, retry_delay=60, keep_stacks=False, secrets_prov
     Exits non-zero, saying what, if anything is left. Safe to run twice. Example: invoke down-all --env pr-42
     """
     _deploy(
-        lambda d: d.down_all(), env, attempts=attempts, retry_delay=retry_delay, keep_stacks=keep_stacks, secrets_provider=secrets_provider
+        lambda d: d.down_all(),
+        env,
+        attempts=attempts,
+        retry_delay=retry_delay,
+        keep_stacks=keep_stacks,
+        secrets_provider=secrets_provider,
     )
 
 
 @task(help={"layer": "layer name (see shared/manifest.py)", **_DEPLOY_HELP})
 def up(c, layer, env, region=None, skip_preview=False, policy=True, secrets_provider=None):
     """Deploy one layer; the layers it reads must be deployed. Example: invoke up --layer network --env pr-42"""
-    _deploy(lambda d: d.up(layer), env, region=region, skip_preview=skip_preview, policy=policy, secrets_provider=secrets_provider)
+    _deploy(
+        lambda d: d.up(layer), env, region=region, skip_preview=skip_preview, policy=policy, secrets_provider=secrets_provider
+    )
 
 
 @task(help={"layer": "layer name", "force": "destroy even while layers that read it still have stacks", **_DESTROY_HELP})
@@ -247,7 +285,13 @@ def refresh(c, layer, env, secrets_provider=None):
     _deploy(lambda d: d.refresh(layer), env, secrets_provider=secrets_provider)
 
 
-@task(help={"env": _ENV_HELP, "out": "where to write (default: cfn-outputs/flat-outputs.json)", "secrets_provider": _EXISTING_SECRETS_HELP})
+@task(
+    help={
+        "env": _ENV_HELP,
+        "out": "where to write (default: cfn-outputs/flat-outputs.json)",
+        "secrets_provider": _EXISTING_SECRETS_HELP,
+    }
+)
 def outputs(c, env, out=None, secrets_provider=None):
     """Write every layer's outputs to one flat JSON file (<layer>.<name> and plain <name>; secrets as "[secret]").
 
@@ -256,4 +300,4 @@ def outputs(c, env, out=None, secrets_provider=None):
     _deploy(lambda d: d.write_outputs(Path(out) if out else None), env, secrets_provider=secrets_provider)
 
 
-ns = Collection(plan, check, bench, test, up_all, down_all, up, down, preview, refresh, outputs)
+ns = Collection(plan, check, bench, lint, test, up_all, down_all, up, down, preview, refresh, outputs)

@@ -16,8 +16,8 @@ from pathlib import Path
 # (`--policy-pack ../../policy`), not published on its own.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pulumi_policy import PolicyPack  # noqa: E402
+from pulumi_policy import PolicyPack
 
-from shared.compliance.pack import DESCRIPTION, PACK_NAME, build_policies  # noqa: E402
+from shared.compliance.pack import DESCRIPTION, PACK_NAME, build_policies
 
 PolicyPack(name=PACK_NAME, description=DESCRIPTION, policies=build_policies())

@@ -15,7 +15,7 @@ class AwsIdentity:
     dns_suffix: pulumi.Output[str]
 
     @classmethod
-    def lookup(cls, provider: aws.Provider) -> "AwsIdentity":
+    def lookup(cls, provider: aws.Provider) -> AwsIdentity:
         opts = pulumi.InvokeOptions(provider=provider)
         caller = aws.get_caller_identity_output(opts=opts)
         partition = aws.get_partition_output(opts=opts)

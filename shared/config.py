@@ -10,13 +10,14 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from typing import Any, Callable, Iterable, Optional, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import pulumi
 
 from .errors import ConfigError
 
-Lookup = Callable[[str], Optional[str]]
+Lookup = Callable[[str], str | None]
 
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
@@ -30,7 +31,7 @@ def is_true(value: object) -> bool:
     return value is True or str(value).strip().lower() in _TRUE
 
 
-def pulumi_lookup(namespace: Optional[str] = None) -> Lookup:
+def pulumi_lookup(namespace: str | None = None) -> Lookup:
     """Read raw values from the running program's Pulumi config (project namespace by default)."""
     config = pulumi.Config(namespace)
     return config.get
@@ -43,7 +44,7 @@ class ConfigReader:
     Tests pass a dict's ``get``; programs use :func:`pulumi_lookup`.
     """
 
-    def __init__(self, namespace: str, lookup: Optional[Lookup] = None) -> None:
+    def __init__(self, namespace: str, lookup: Lookup | None = None) -> None:
         self.namespace = namespace
         self._lookup = lookup if lookup is not None else pulumi_lookup(namespace)
         self.read: dict[str, Any] = {}
@@ -66,11 +67,11 @@ class ConfigReader:
     def string(
         self,
         key: str,
-        default: Optional[str],
+        default: str | None,
         *,
-        pattern: Optional[str] = None,
+        pattern: str | None = None,
         allowed: str = "",
-    ) -> Optional[str]:
+    ) -> str | None:
         value = self.raw(key, default)
         if value is None:
             return default
@@ -101,7 +102,7 @@ class ConfigReader:
             return False
         raise self.fail(key, value, "must be true or false")
 
-    def integer(self, key: str, default: int, *, minimum: Optional[int] = None, maximum: Optional[int] = None) -> int:
+    def integer(self, key: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
         value = self.raw(key, default)
         if value is None:
             return default
@@ -114,7 +115,13 @@ class ConfigReader:
         return number
 
     def number(
-        self, key: str, default: float, *, minimum: Optional[float] = None, maximum: Optional[float] = None, step: Optional[float] = None
+        self,
+        key: str,
+        default: float,
+        *,
+        minimum: float | None = None,
+        maximum: float | None = None,
+        step: float | None = None,
     ) -> float:
         value = self.raw(key, default)
         if value is None:
@@ -136,7 +143,9 @@ class ConfigReader:
             return default
         text = str(value).strip()
         if not text.isdigit() or int(text) not in LOG_RETENTION_DAYS:
-            raise self.fail(key, value, "one of CloudWatch Logs' retention periods: " + ", ".join(map(str, LOG_RETENTION_DAYS)) + " days")
+            raise self.fail(
+                key, value, "one of CloudWatch Logs' retention periods: " + ", ".join(map(str, LOG_RETENTION_DAYS)) + " days"
+            )
         return int(text)
 
     def cidr(self, key: str, default: str, *, min_prefix: int = 16, max_prefix: int = 28) -> ipaddress.IPv4Network:
@@ -152,7 +161,7 @@ class ConfigReader:
         return network
 
     def string_list(
-        self, key: str, default: Iterable[str] = (), *, each: Optional[Callable[[str], bool]] = None, allowed: str = ""
+        self, key: str, default: Iterable[str] = (), *, each: Callable[[str], bool] | None = None, allowed: str = ""
     ) -> tuple[str, ...]:
         value = self.raw(key, list(default))
         if value is None:
@@ -168,7 +177,7 @@ class ConfigReader:
                 except json.JSONDecodeError:
                     raise self.fail(key, value, "a JSON list of strings or a comma-separated list") from None
             else:
-                items = [part for part in text.split(",")]
+                items = list(text.split(","))
         cleaned = tuple(str(item).strip() for item in items if str(item).strip())
         if each is not None:
             for item in cleaned:

@@ -8,7 +8,8 @@ declare). Names are an API other tools rely on: add names, never rename or drop 
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import pulumi
 

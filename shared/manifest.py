@@ -34,8 +34,16 @@ class Layer:
 LAYERS: tuple[Layer, ...] = (
     Layer("network", (), "VPC, subnets, NAT, gateway endpoints, flow logs, security groups"),
     Layer("data", ("network",), "KMS key, Aurora PostgreSQL Serverless v2, RDS-managed master secret, DynamoDB session table"),
-    Layer("compute", ("network", "data"), "ECR, ECS cluster (Fargate/Fargate Spot), task definition and roles, service, ALB, autoscaling, logs, alarms"),
-    Layer("edge", ("network", "compute"), "CloudFront, ACM certificate (us-east-1), Route 53 records, WAF (CLOUDFRONT and REGIONAL), error pages, CloudFront-only ALB ingress"),
+    Layer(
+        "compute",
+        ("network", "data"),
+        "ECR, ECS cluster (Fargate/Fargate Spot), task definition and roles, service, ALB, autoscaling, logs, alarms",
+    ),
+    Layer(
+        "edge",
+        ("network", "compute"),
+        "CloudFront, ACM certificate (us-east-1), Route 53 records, WAF (CLOUDFRONT and REGIONAL), error pages, CloudFront-only ALB ingress",
+    ),
 )
 
 
@@ -43,7 +51,7 @@ def by_name(name: str) -> Layer:
     for layer in LAYERS:
         if layer.name == name:
             return layer
-    raise KeyError(f"unknown layer {name!r}; layers are: {', '.join(l.name for l in LAYERS)}")
+    raise KeyError(f"unknown layer {name!r}; layers are: {', '.join(lyr.name for lyr in LAYERS)}")
 
 
 def ordered(layers: tuple[Layer, ...] = LAYERS) -> list[Layer]:
@@ -56,9 +64,9 @@ def ordered(layers: tuple[Layer, ...] = LAYERS) -> list[Layer]:
     done: list[Layer] = []
     remaining = list(layers)
     while remaining:
-        ready = [l for l in remaining if all(r in {d.name for d in done} for r in l.reads)]
+        ready = [lyr for lyr in remaining if all(r in {d.name for d in done} for r in lyr.reads)]
         if not ready:
-            raise ValueError(f"dependency cycle among layers {[l.name for l in remaining]}")
+            raise ValueError(f"dependency cycle among layers {[lyr.name for lyr in remaining]}")
         done.append(ready[0])
         remaining.remove(ready[0])
     return done

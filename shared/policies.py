@@ -3,7 +3,8 @@ where an ARN is known)."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import pulumi
 
@@ -73,7 +74,14 @@ def kms_key_policy(
                 "Sid": "ServicesUseKeyForThisAccount",
                 "Effect": "Allow",
                 "Principal": {"AWS": "*"},
-                "Action": ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"],
+                "Action": [
+                    "kms:CreateGrant",
+                    "kms:Decrypt",
+                    "kms:DescribeKey",
+                    "kms:Encrypt",
+                    "kms:GenerateDataKey*",
+                    "kms:ReEncrypt*",
+                ],
                 "Resource": "*",
                 "Condition": {
                     "StringEquals": {

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import pulumi
 import pulumi_aws as aws
 
@@ -11,7 +9,7 @@ from .settings import EnvironmentSettings
 from .tags import default_tags
 
 
-def aws_provider(env: EnvironmentSettings, *, region: Optional[str] = None, name: str = "aws") -> aws.Provider:
+def aws_provider(env: EnvironmentSettings, *, region: str | None = None, name: str = "aws") -> aws.Provider:
     """An AWS provider for ``env`` (in ``region`` if given, for example us-east-1 for CloudFront)."""
     return aws.Provider(
         name,
@@ -20,6 +18,6 @@ def aws_provider(env: EnvironmentSettings, *, region: Optional[str] = None, name
     )
 
 
-def with_provider(provider: aws.Provider, opts: Optional[pulumi.ResourceOptions] = None) -> pulumi.ResourceOptions:
+def with_provider(provider: aws.Provider, opts: pulumi.ResourceOptions | None = None) -> pulumi.ResourceOptions:
     """Resource options that route a component's children to ``provider``."""
     return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers={"aws": provider}))

@@ -5,8 +5,8 @@ them in a real run."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from contextvars import ContextVar
-from typing import Iterator
 
 _OFFLINE: ContextVar[bool] = ContextVar("mlapi_offline_plan", default=False)
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import functools
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, Optional
 
 import pulumi
 
@@ -146,13 +146,13 @@ class EnvironmentSettings:
     def load(
         cls,
         layer: str,
-        reader: Optional[ConfigReader] = None,
+        reader: ConfigReader | None = None,
         *,
-        project: Optional[str] = None,
-        stack: Optional[str] = None,
-        aws_lookup: Optional[Lookup] = None,
-        environ: Optional[Mapping[str, str]] = None,
-    ) -> "EnvironmentSettings":
+        project: str | None = None,
+        stack: str | None = None,
+        aws_lookup: Lookup | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> EnvironmentSettings:
         """Read and validate the environment settings of ``layer`` (defaults: the running program)."""
         environ = os.environ if environ is None else environ
         project = project or pulumi.get_project()
@@ -209,4 +209,3 @@ class EnvironmentSettings:
             repository=configured("repository", _TAG_VALUE, _TAG_RULE),
             pulumi_org=org,
         )
-

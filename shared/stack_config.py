@@ -8,9 +8,10 @@ Values are turned into strings exactly as the Pulumi CLI hands them to a program
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import yaml
 
@@ -46,12 +47,12 @@ def project_config_schema(layer: Layer) -> dict[str, dict[str, Any]]:
     return {key: (spec if isinstance(spec, dict) else {"default": spec}) for key, spec in block.items()}
 
 
-def environment_file(env: str) -> Optional[Path]:
+def environment_file(env: str) -> Path | None:
     path = ENVIRONMENTS_DIR / f"{env}.yaml"
     return path if path.exists() else None
 
 
-def environment_region(env: str) -> Optional[str]:
+def environment_region(env: str) -> str | None:
     """The ``aws:region`` of ``environments/<env>.yaml``, if the file sets one (a broken file is
     reported by :func:`assemble`)."""
     path = environment_file(env)
@@ -71,7 +72,7 @@ class StackConfig:
     sources: tuple[str, ...]
 
 
-def assemble(layer: Layer, env: str, *, overrides: Optional[Mapping[str, Any]] = None) -> StackConfig:
+def assemble(layer: Layer, env: str, *, overrides: Mapping[str, Any] | None = None) -> StackConfig:
     """All config values for ``layer``'s stack ``env``, namespaced (``mlapi-network:vpcCidr``)."""
     schema = project_config_schema(layer)
     values: dict[str, str] = {}

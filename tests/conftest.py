@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 
@@ -22,7 +22,7 @@ def plan_layers(
     *names: str,
     env: str = "test",
     region: str = "us-east-1",
-    config: Optional[dict[str, dict[str, Any]]] = None,
+    config: dict[str, dict[str, Any]] | None = None,
 ) -> Plan:
     """Render the named layers (and everything they read, first) with per-layer config overrides."""
     wanted: set[str] = set()

@@ -56,41 +56,155 @@ SECRETS = {"up", "preview", "refresh", "destroy", "set-all", "output"}
 
 # Flags of the real CLI (pulumi <command> --help): name -> takes a value. Short forms map to long.
 GLOBAL_FLAGS = {
-    "--cwd": True, "-C": True, "--non-interactive": False, "--color": True, "--emoji": False, "-e": False,
-    "--logtostderr": False, "--verbose": True, "-v": True, "--disable-integrity-checking": False,
-    "--fully-qualify-stack-names": False, "-Q": False, "--logflow": False, "--profiling": True,
-    "--tracing": True, "--memprofilerate": True,
+    "--cwd": True,
+    "-C": True,
+    "--non-interactive": False,
+    "--color": True,
+    "--emoji": False,
+    "-e": False,
+    "--logtostderr": False,
+    "--verbose": True,
+    "-v": True,
+    "--disable-integrity-checking": False,
+    "--fully-qualify-stack-names": False,
+    "-Q": False,
+    "--logflow": False,
+    "--profiling": True,
+    "--tracing": True,
+    "--memprofilerate": True,
 }
 STACK = {"--stack": True, "-s": True}
 COMMAND_FLAGS = {
     "version": {},
     "stack select": {**STACK, "--create": False, "-c": False, "--secrets-provider": True},
-    "stack ls": {"--json": False, "-j": False, "--all": False, "-a": False, "--organization": True, "-o": True,
-                 "--project": True, "-p": True, "--tag": True, "-t": True},
-    "stack rm": {**STACK, "--force": False, "-f": False, "--preserve-config": False, "--remove-backups": False,
-                 "--yes": False, "-y": False},
+    "stack ls": {
+        "--json": False,
+        "-j": False,
+        "--all": False,
+        "-a": False,
+        "--organization": True,
+        "-o": True,
+        "--project": True,
+        "-p": True,
+        "--tag": True,
+        "-t": True,
+    },
+    "stack rm": {
+        **STACK,
+        "--force": False,
+        "-f": False,
+        "--preserve-config": False,
+        "--remove-backups": False,
+        "--yes": False,
+        "-y": False,
+    },
     "stack output": {**STACK, "--json": False, "-j": False, "--shell": False, "--show-secrets": False},
-    "stack history": {**STACK, "--json": False, "-j": False, "--full-dates": False, "--page": True, "--page-size": True,
-                      "--show-secrets": False},
+    "stack history": {
+        **STACK,
+        "--json": False,
+        "-j": False,
+        "--full-dates": False,
+        "--page": True,
+        "--page-size": True,
+        "--show-secrets": False,
+    },
     "config set-all": {**STACK, "--json": True, "--path": False, "--plaintext": True, "--secret": True, "--config-file": True},
-    "up": {**STACK, "--yes": False, "-y": False, "--skip-preview": False, "-f": False, "--policy-pack": True,
-           "--policy-pack-config": True, "--refresh": False, "-r": False, "--diff": False, "--message": True, "-m": True,
-           "--parallel": True, "-p": True, "--target": True, "-t": True, "--suppress-outputs": False,
-           "--suppress-permalink": False, "--expect-no-changes": False, "--config": True, "-c": True,
-           "--config-file": True, "--continue-on-error": False, "--json": False, "-j": False},
-    "preview": {**STACK, "--policy-pack": True, "--policy-pack-config": True, "--diff": False, "--refresh": False,
-                "-r": False, "--expect-no-changes": False, "--json": False, "-j": False, "--suppress-outputs": False,
-                "--target": True, "-t": True, "--config-file": True, "--message": True, "-m": True},
-    "refresh": {**STACK, "--yes": False, "-y": False, "--skip-preview": False, "-f": False, "--expect-no-changes": False,
-                "--clear-pending-creates": False, "--diff": False, "--json": False, "-j": False, "--target": True,
-                "-t": True, "--config-file": True, "--preview-only": False, "--message": True, "-m": True},
-    "destroy": {**STACK, "--yes": False, "-y": False, "--skip-preview": False, "-f": False, "--remove": False,
-                "--exclude-protected": False, "--target": True, "-t": True, "--continue-on-error": False,
-                "--diff": False, "--json": False, "-j": False, "--config-file": True, "--refresh": False,
-                "-r": False, "--preview-only": False, "--message": True, "-m": True},
+    "up": {
+        **STACK,
+        "--yes": False,
+        "-y": False,
+        "--skip-preview": False,
+        "-f": False,
+        "--policy-pack": True,
+        "--policy-pack-config": True,
+        "--refresh": False,
+        "-r": False,
+        "--diff": False,
+        "--message": True,
+        "-m": True,
+        "--parallel": True,
+        "-p": True,
+        "--target": True,
+        "-t": True,
+        "--suppress-outputs": False,
+        "--suppress-permalink": False,
+        "--expect-no-changes": False,
+        "--config": True,
+        "-c": True,
+        "--config-file": True,
+        "--continue-on-error": False,
+        "--json": False,
+        "-j": False,
+    },
+    "preview": {
+        **STACK,
+        "--policy-pack": True,
+        "--policy-pack-config": True,
+        "--diff": False,
+        "--refresh": False,
+        "-r": False,
+        "--expect-no-changes": False,
+        "--json": False,
+        "-j": False,
+        "--suppress-outputs": False,
+        "--target": True,
+        "-t": True,
+        "--config-file": True,
+        "--message": True,
+        "-m": True,
+    },
+    "refresh": {
+        **STACK,
+        "--yes": False,
+        "-y": False,
+        "--skip-preview": False,
+        "-f": False,
+        "--expect-no-changes": False,
+        "--clear-pending-creates": False,
+        "--diff": False,
+        "--json": False,
+        "-j": False,
+        "--target": True,
+        "-t": True,
+        "--config-file": True,
+        "--preview-only": False,
+        "--message": True,
+        "-m": True,
+    },
+    "destroy": {
+        **STACK,
+        "--yes": False,
+        "-y": False,
+        "--skip-preview": False,
+        "-f": False,
+        "--remove": False,
+        "--exclude-protected": False,
+        "--target": True,
+        "-t": True,
+        "--continue-on-error": False,
+        "--diff": False,
+        "--json": False,
+        "-j": False,
+        "--config-file": True,
+        "--refresh": False,
+        "-r": False,
+        "--preview-only": False,
+        "--message": True,
+        "-m": True,
+    },
 }
-ALIASES = {"-C": "--cwd", "-s": "--stack", "-c": "--create", "-j": "--json", "-a": "--all", "-f": "--skip-preview",
-           "-y": "--yes", "-e": "--emoji", "-v": "--verbose", "-Q": "--fully-qualify-stack-names"}
+ALIASES = {
+    "-C": "--cwd",
+    "-s": "--stack",
+    "-c": "--create",
+    "-j": "--json",
+    "-a": "--all",
+    "-f": "--skip-preview",
+    "-y": "--yes",
+    "-e": "--emoji",
+    "-v": "--verbose",
+    "-Q": "--fully-qualify-stack-names",
+}
 
 
 class Usage(Exception):
@@ -106,7 +220,7 @@ def parse(argv):
         index += 1
     command = " ".join(words[:2]) if words[:1] in (["stack"], ["config"]) else (words[0] if words else "")
     if command not in COMMAND_FLAGS:
-        raise Usage(f"unknown command {' '.join(words)!r} for \"pulumi\"")
+        raise Usage(f'unknown command {" ".join(words)!r} for "pulumi"')
     positional = words[2:] if " " in command else words[1:]
     known = {**GLOBAL_FLAGS, **COMMAND_FLAGS[command]}
     flags: dict = {}
@@ -167,8 +281,15 @@ def main(argv):
         project = yaml.safe_load((cwd / "Pulumi.yaml").read_text())["name"]
     with open(os.environ["FAKE_PULUMI_LOG"], "a") as log:
         log.write(
-            json.dumps({"argv": argv, "cwd": os.getcwd(), "project": project, "command": command,
-                        "env": {k: os.environ.get(k) for k in RECORDED_ENV}})
+            json.dumps(
+                {
+                    "argv": argv,
+                    "cwd": os.getcwd(),
+                    "project": project,
+                    "command": command,
+                    "env": {k: os.environ.get(k) for k in RECORDED_ENV},
+                }
+            )
             + "\n"
         )
 
@@ -269,7 +390,9 @@ def main(argv):
             if provider == "passphrase":
                 given = passphrase()
                 if given is None:
-                    return fail("passphrase must be set with PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE environment variables")
+                    return fail(
+                        "passphrase must be set with PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE environment variables"
+                    )
                 record["passphrase"] = digest(given)
                 data.setdefault("encryptionsalt", "v1:c2FsdA==:v1:fake")
             elif provider != "service":
@@ -292,7 +415,9 @@ def main(argv):
             return fail(problem)
 
     def record(kind, changes):
-        current["history"].append({"version": len(current["history"]) + 1, "kind": kind, "result": "succeeded", "resourceChanges": changes})
+        current["history"].append(
+            {"version": len(current["history"]) + 1, "kind": kind, "result": "succeeded", "resourceChanges": changes}
+        )
 
     if command == "config set-all":
         data = read_stack_file()
@@ -351,9 +476,11 @@ def main(argv):
 
     if command == "stack rm":
         if current["resources"] and "--force" not in flags:
-            return fail(f"'{stack}' still has resources; removal rejected. Possible actions:\n"
-                        "- Make sure that '{stack}' is the stack that you want to destroy\n"
-                        "- Run `pulumi destroy` to delete the resources, then run `pulumi stack rm`")
+            return fail(
+                f"'{stack}' still has resources; removal rejected. Possible actions:\n"
+                "- Make sure that '{stack}' is the stack that you want to destroy\n"
+                "- Run `pulumi destroy` to delete the resources, then run `pulumi stack rm`"
+            )
         del stacks[key]
         save()
         if "--preserve-config" not in flags and stack_file.exists():
@@ -363,10 +490,14 @@ def main(argv):
 
     if command == "stack output":
         show = "--show-secrets" in flags
-        print(json.dumps({
-            name: (value["secret"] if show else "[secret]") if isinstance(value, dict) and "secret" in value else value
-            for name, value in current["outputs"].items()
-        }))
+        print(
+            json.dumps(
+                {
+                    name: (value["secret"] if show else "[secret]") if isinstance(value, dict) and "secret" in value else value
+                    for name, value in current["outputs"].items()
+                }
+            )
+        )
         return 0
 
     if command == "stack history":

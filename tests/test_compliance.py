@@ -9,9 +9,10 @@ import json
 import os
 import subprocess
 import sys
-from typing import Any, Optional
+from typing import Any
 
 import pytest
+from conftest import ROOT
 from pulumi_policy import (
     PolicyProviderResource,
     PolicyResource,
@@ -21,7 +22,6 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, UnknownValueError, unknown_checking_proxy
 
-from conftest import ROOT
 from shared.compliance import REGISTRY, AppliesTo, Scope, Status, by_id
 from shared.compliance.model import Environment
 from shared.compliance.offline import resolve_decommission, resolve_protect
@@ -36,8 +36,15 @@ LB_ARN = f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:loadbalancer/app/mla
 
 
 # -- plan fragments ---------------------------------------------------------------------------------
-def res(type_: str, name: str, inputs: Optional[dict] = None, *, layer: str = "data", state: Optional[dict] = None,
-        provider: Optional[str] = None) -> dict[str, Any]:
+def res(
+    type_: str,
+    name: str,
+    inputs: dict | None = None,
+    *,
+    layer: str = "data",
+    state: dict | None = None,
+    provider: str | None = None,
+) -> dict[str, Any]:
     item = {
         "urn": f"urn:pulumi:{ENV}::mlapi-{layer}::{type_}::{name}",
         "type": type_,
@@ -52,7 +59,7 @@ def res(type_: str, name: str, inputs: Optional[dict] = None, *, layer: str = "d
     return item
 
 
-def fragment(*resources: dict, region: str = "us-east-1", outputs: Optional[dict] = None) -> dict[str, Any]:
+def fragment(*resources: dict, region: str = "us-east-1", outputs: dict | None = None) -> dict[str, Any]:
     """A format-1 plan document holding ``resources`` (grouped by their layer)."""
     layers: dict[str, list] = {}
     for item in resources:
@@ -69,12 +76,18 @@ def fragment(*resources: dict, region: str = "us-east-1", outputs: Optional[dict
     }
 
 
-def results_of(rule_id: str, document: dict, *, protect: bool = False, decommission: bool = False, twin: Optional[dict] = None):
+def results_of(rule_id: str, document: dict, *, protect: bool = False, decommission: bool = False, twin: dict | None = None):
     view = view_from_document(document)
     if twin is not None:
         view.twin = view_from_document(twin, account=twin["account"])
-    env = Environment(suffix=ENV, region=document["region"], protect=protect, protect_source="test",
-                      decommission=decommission, decommission_source="test")
+    env = Environment(
+        suffix=ENV,
+        region=document["region"],
+        protect=protect,
+        protect_source="test",
+        decommission=decommission,
+        decommission_source="test",
+    )
     return run(view, env, rules=[by_id(rule_id)]).results
 
 
@@ -107,27 +120,52 @@ DIST, ACL = "aws:cloudfront/distribution:Distribution", "aws:wafv2/webAcl:WebAcl
 TASKDEF, REPO = "aws:ecs/taskDefinition:TaskDefinition", "aws:ecr/repository:Repository"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 
-GOOD_CERT = {"acmCertificateArn": "arn:aws:acm:us-east-1:1:certificate/x", "sslSupportMethod": "sni-only", "minimumProtocolVersion": "TLSv1.2_2021"}
+GOOD_CERT = {
+    "acmCertificateArn": "arn:aws:acm:us-east-1:1:certificate/x",
+    "sslSupportMethod": "sni-only",
+    "minimumProtocolVersion": "TLSv1.2_2021",
+}
 HTTPS_BEHAVIOR = {"viewerProtocolPolicy": "redirect-to-https", "targetOriginId": "alb"}
 
 
 def lb_with(*listeners: dict, layer: str = "compute") -> list[dict]:
-    lb = res(LB, "lb-alb", {"name": "mlapi-alb-demo", "loadBalancerType": "application", "securityGroups": ["sg-alb"]},
-             layer=layer, state={"arn": LB_ARN, "id": LB_ARN})
-    return [lb, *(res(LISTENER, f"lb-{l['protocol'].lower()}", {"loadBalancerArn": LB_ARN, **l}, layer=layer) for l in listeners)]
+    lb = res(
+        LB,
+        "lb-alb",
+        {"name": "mlapi-alb-demo", "loadBalancerType": "application", "securityGroups": ["sg-alb"]},
+        layer=layer,
+        state={"arn": LB_ARN, "id": LB_ARN},
+    )
+    return [
+        lb,
+        *(res(LISTENER, f"lb-{lyr['protocol'].lower()}", {"loadBalancerArn": LB_ARN, **lyr}, layer=layer) for lyr in listeners),
+    ]
 
 
-HTTP_REDIRECT = {"protocol": "HTTP", "port": 80, "defaultActions": [{"type": "redirect", "redirect": {"protocol": "HTTPS", "port": "443", "statusCode": "HTTP_301"}}]}
+HTTP_REDIRECT = {
+    "protocol": "HTTP",
+    "port": 80,
+    "defaultActions": [{"type": "redirect", "redirect": {"protocol": "HTTPS", "port": "443", "statusCode": "HTTP_301"}}],
+}
 HTTP_FORWARD = {"protocol": "HTTP", "port": 80, "defaultActions": [{"type": "forward", "targetGroupArn": "tg"}]}
 HTTPS = {"protocol": "HTTPS", "port": 443, "sslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06", "certificateArn": "arn:cert"}
 
 
 def network(public_db_subnet: bool) -> list[dict]:
-    route = {"cidrBlock": "0.0.0.0/0", "gatewayId": "igw-0abc"} if public_db_subnet else {"cidrBlock": "0.0.0.0/0", "natGatewayId": "nat-0abc"}
+    route = (
+        {"cidrBlock": "0.0.0.0/0", "gatewayId": "igw-0abc"}
+        if public_db_subnet
+        else {"cidrBlock": "0.0.0.0/0", "natGatewayId": "nat-0abc"}
+    )
     return [
         res(SUBNET, "private-0", {"mapPublicIpOnLaunch": False}, layer="network", state={"id": "subnet-0a"}),
         res("aws:ec2/routeTable:RouteTable", "rt-0", {"routes": [route]}, layer="network", state={"id": "rtb-0a"}),
-        res("aws:ec2/routeTableAssociation:RouteTableAssociation", "rta-0", {"subnetId": "subnet-0a", "routeTableId": "rtb-0a"}, layer="network"),
+        res(
+            "aws:ec2/routeTableAssociation:RouteTableAssociation",
+            "rta-0",
+            {"subnetId": "subnet-0a", "routeTableId": "rtb-0a"},
+            layer="network",
+        ),
         res("aws:rds/subnetGroup:SubnetGroup", "db-subnets", {"name": "mlapi-db-demo", "subnetIds": ["subnet-0a"]}),
     ]
 
@@ -135,8 +173,19 @@ def network(public_db_subnet: bool) -> list[dict]:
 def world_ingress(port: int) -> list[dict]:
     return [
         res(SG, "sg-alb", {"name": "mlapi-alb-sg-demo", "description": "ALB"}, layer="network", state={"id": "sg-alb"}),
-        res(INGRESS, f"alb-in-{port}", {"securityGroupId": "sg-alb", "ipProtocol": "tcp", "fromPort": port, "toPort": port,
-                                        "cidrIpv4": "0.0.0.0/0", "description": "clients"}, layer="network"),
+        res(
+            INGRESS,
+            f"alb-in-{port}",
+            {
+                "securityGroupId": "sg-alb",
+                "ipProtocol": "tcp",
+                "fromPort": port,
+                "toPort": port,
+                "cidrIpv4": "0.0.0.0/0",
+                "description": "clients",
+            },
+            layer="network",
+        ),
         *lb_with(HTTPS),
     ]
 
@@ -144,119 +193,394 @@ def world_ingress(port: int) -> list[dict]:
 def cluster(instances: int) -> list[dict]:
     return [
         res(CLUSTER, "db", {"clusterIdentifier": "mlapi-db-demo"}),
-        *(res(INSTANCE, f"db-{i}", {"clusterIdentifier": "mlapi-db-demo", "identifier": f"mlapi-db-{i}-demo"}) for i in range(instances)),
+        *(
+            res(INSTANCE, f"db-{i}", {"clusterIdentifier": "mlapi-db-demo", "identifier": f"mlapi-db-{i}-demo"})
+            for i in range(instances)
+        ),
     ]
 
 
 def literal_case(twin_region_in_input: str) -> tuple[dict, dict]:
     """The same VPC endpoint rendered for us-east-1 and, second, for eu-west-1 with another account."""
     a = fragment(res("aws:ec2/vpcEndpoint:VpcEndpoint", "s3", {"serviceName": "com.amazonaws.us-east-1.s3"}, layer="network"))
-    b = fragment(res("aws:ec2/vpcEndpoint:VpcEndpoint", "s3", {"serviceName": f"com.amazonaws.{twin_region_in_input}.s3"}, layer="network"),
-                 region="eu-west-1")
+    b = fragment(
+        res(
+            "aws:ec2/vpcEndpoint:VpcEndpoint", "s3", {"serviceName": f"com.amazonaws.{twin_region_in_input}.s3"}, layer="network"
+        ),
+        region="eu-west-1",
+    )
     b["account"] = "444455556666"
     return a, b
 
 
 # rule id -> (passing fragment, failing fragment, text the failure must contain, protect)
 CASES: dict[str, tuple[list[dict], list[dict], str, bool]] = {
-    "kms-key-rotation": ([res(KMS, "k", {"enableKeyRotation": True})], [res(KMS, "k", {"enableKeyRotation": False})], "rotation is off", False),
+    "kms-key-rotation": (
+        [res(KMS, "k", {"enableKeyRotation": True})],
+        [res(KMS, "k", {"enableKeyRotation": False})],
+        "rotation is off",
+        False,
+    ),
     "kms-key-not-public": (
-        [res(KMS, "k", {"enableKeyRotation": True, "policy": policy_json({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*",
-                                                                          "Condition": {"StringEquals": {"kms:CallerAccount": ACCOUNT}}})})],
-        [res(KMS, "k", {"enableKeyRotation": True, "policy": policy_json({"Sid": "Open", "Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"})})],
-        "'Open' allows Principal '*'", False,
+        [
+            res(
+                KMS,
+                "k",
+                {
+                    "enableKeyRotation": True,
+                    "policy": policy_json(
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"AWS": "*"},
+                            "Action": "kms:Decrypt",
+                            "Resource": "*",
+                            "Condition": {"StringEquals": {"kms:CallerAccount": ACCOUNT}},
+                        }
+                    ),
+                },
+            )
+        ],
+        [
+            res(
+                KMS,
+                "k",
+                {
+                    "enableKeyRotation": True,
+                    "policy": policy_json(
+                        {"Sid": "Open", "Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"}
+                    ),
+                },
+            )
+        ],
+        "'Open' allows Principal '*'",
+        False,
     ),
-    "aurora-encrypted-cmk": ([res(CLUSTER, "db", {"storageEncrypted": True, "kmsKeyId": KEY_ARN})], [res(CLUSTER, "db", {"storageEncrypted": True})], "customer-managed", False),
-    "dynamodb-encrypted-cmk": ([res(TABLE, "t", {"serverSideEncryption": {"enabled": True, "kmsKeyArn": KEY_ARN}})], [res(TABLE, "t", {})], "not enabled", False),
-    "secret-encrypted-cmk": ([res(SECRET, "s", {"kmsKeyId": KEY_ARN})], [res(SECRET, "s", {"kmsKeyId": "alias/aws/secretsmanager"})], "AWS-managed key", False),
-    "log-group-encrypted-cmk": ([res(LOG_GROUP, "lg", {"kmsKeyId": KEY_ARN})], [res(LOG_GROUP, "lg", {"retentionInDays": 7})], "customer-managed", False),
-    "log-group-retention": ([res(LOG_GROUP, "lg", {"retentionInDays": 30})], [res(LOG_GROUP, "lg", {"retentionInDays": 0})], "forever", False),
-    "database-not-public": ([res(INSTANCE, "i", {"publiclyAccessible": False})], [res(INSTANCE, "i", {"publiclyAccessible": True})], "publiclyAccessible", False),
+    "aurora-encrypted-cmk": (
+        [res(CLUSTER, "db", {"storageEncrypted": True, "kmsKeyId": KEY_ARN})],
+        [res(CLUSTER, "db", {"storageEncrypted": True})],
+        "customer-managed",
+        False,
+    ),
+    "dynamodb-encrypted-cmk": (
+        [res(TABLE, "t", {"serverSideEncryption": {"enabled": True, "kmsKeyArn": KEY_ARN}})],
+        [res(TABLE, "t", {})],
+        "not enabled",
+        False,
+    ),
+    "secret-encrypted-cmk": (
+        [res(SECRET, "s", {"kmsKeyId": KEY_ARN})],
+        [res(SECRET, "s", {"kmsKeyId": "alias/aws/secretsmanager"})],
+        "AWS-managed key",
+        False,
+    ),
+    "log-group-encrypted-cmk": (
+        [res(LOG_GROUP, "lg", {"kmsKeyId": KEY_ARN})],
+        [res(LOG_GROUP, "lg", {"retentionInDays": 7})],
+        "customer-managed",
+        False,
+    ),
+    "log-group-retention": (
+        [res(LOG_GROUP, "lg", {"retentionInDays": 30})],
+        [res(LOG_GROUP, "lg", {"retentionInDays": 0})],
+        "forever",
+        False,
+    ),
+    "database-not-public": (
+        [res(INSTANCE, "i", {"publiclyAccessible": False})],
+        [res(INSTANCE, "i", {"publiclyAccessible": True})],
+        "publiclyAccessible",
+        False,
+    ),
     "database-in-private-subnets": (network(public_db_subnet=False), network(public_db_subnet=True), "internet gateway", False),
-    "rds-managed-master-password": ([res(CLUSTER, "db", {"manageMasterUserPassword": True})], [res(CLUSTER, "db", {"masterPassword": "hunter2"})], "masterPassword is set", False),
-    "aurora-deletion-protection": ([res(CLUSTER, "db", {"deletionProtection": True})], [res(CLUSTER, "db", {"deletionProtection": False})], "deletionProtection", True),
-    "aurora-final-snapshot": ([res(CLUSTER, "db", {"skipFinalSnapshot": False, "finalSnapshotIdentifier": "mlapi-final-demo"})],
-                              [res(CLUSTER, "db", {"skipFinalSnapshot": True})], "loses its data", True),
-    "aurora-multi-az": (cluster(2), cluster(1), "1 instance(s)", True),
-    "dynamodb-deletion-protection": ([res(TABLE, "t", {"deletionProtectionEnabled": True})], [res(TABLE, "t", {})], "deletionProtectionEnabled", True),
-    "dynamodb-point-in-time-recovery": ([res(TABLE, "t", {"pointInTimeRecovery": {"enabled": True}})], [res(TABLE, "t", {"pointInTimeRecovery": {"enabled": False}})], "recovery is off", True),
-    "ephemeral-destroyable": ([res(LB, "lb", {"enableDeletionProtection": False}, layer="compute")],
-                              [res(LB, "lb", {"enableDeletionProtection": True}, layer="compute")], "`pulumi destroy` fails", False),
-    "secret-rotation": (
-        [res(SECRET, "s", {"name": "mlapi-app-demo"}, state={"arn": "arn:secret:s"}), res("aws:secretsmanager/secretRotation:SecretRotation", "r", {"secretId": "arn:secret:s"})],
-        [res(SECRET, "s", {"name": "mlapi-app-demo"}, state={"arn": "arn:secret:s"})], "no SecretRotation", False,
+    "rds-managed-master-password": (
+        [res(CLUSTER, "db", {"manageMasterUserPassword": True})],
+        [res(CLUSTER, "db", {"masterPassword": "hunter2"})],
+        "masterPassword is set",
+        False,
     ),
-    "subnet-no-auto-public-ip": ([res(SUBNET, "s", {"mapPublicIpOnLaunch": False}, layer="network")], [res(SUBNET, "s", {"mapPublicIpOnLaunch": True}, layer="network")], "mapPublicIpOnLaunch", False),
+    "aurora-deletion-protection": (
+        [res(CLUSTER, "db", {"deletionProtection": True})],
+        [res(CLUSTER, "db", {"deletionProtection": False})],
+        "deletionProtection",
+        True,
+    ),
+    "aurora-final-snapshot": (
+        [res(CLUSTER, "db", {"skipFinalSnapshot": False, "finalSnapshotIdentifier": "mlapi-final-demo"})],
+        [res(CLUSTER, "db", {"skipFinalSnapshot": True})],
+        "loses its data",
+        True,
+    ),
+    "aurora-multi-az": (cluster(2), cluster(1), "1 instance(s)", True),
+    "dynamodb-deletion-protection": (
+        [res(TABLE, "t", {"deletionProtectionEnabled": True})],
+        [res(TABLE, "t", {})],
+        "deletionProtectionEnabled",
+        True,
+    ),
+    "dynamodb-point-in-time-recovery": (
+        [res(TABLE, "t", {"pointInTimeRecovery": {"enabled": True}})],
+        [res(TABLE, "t", {"pointInTimeRecovery": {"enabled": False}})],
+        "recovery is off",
+        True,
+    ),
+    "ephemeral-destroyable": (
+        [res(LB, "lb", {"enableDeletionProtection": False}, layer="compute")],
+        [res(LB, "lb", {"enableDeletionProtection": True}, layer="compute")],
+        "`pulumi destroy` fails",
+        False,
+    ),
+    "secret-rotation": (
+        [
+            res(SECRET, "s", {"name": "mlapi-app-demo"}, state={"arn": "arn:secret:s"}),
+            res("aws:secretsmanager/secretRotation:SecretRotation", "r", {"secretId": "arn:secret:s"}),
+        ],
+        [res(SECRET, "s", {"name": "mlapi-app-demo"}, state={"arn": "arn:secret:s"})],
+        "no SecretRotation",
+        False,
+    ),
+    "subnet-no-auto-public-ip": (
+        [res(SUBNET, "s", {"mapPublicIpOnLaunch": False}, layer="network")],
+        [res(SUBNET, "s", {"mapPublicIpOnLaunch": True}, layer="network")],
+        "mapPublicIpOnLaunch",
+        False,
+    ),
     "sg-no-world-ingress": (world_ingress(443), world_ingress(22), "port 22 is open to 0.0.0.0/0", False),
     "sg-rule-descriptions": (
         [res(SG, "sg", {"description": "ALB", "ingress": [{"description": "clients", "fromPort": 443}]}, layer="network")],
-        [res(SG, "sg", {"description": "ALB"}, layer="network"), res(INGRESS, "in", {"ipProtocol": "tcp"}, layer="network")], "no description", False,
+        [res(SG, "sg", {"description": "ALB"}, layer="network"), res(INGRESS, "in", {"ipProtocol": "tcp"}, layer="network")],
+        "no description",
+        False,
     ),
     "default-sg-closed": (
-        [res(VPC, "vpc", {}, layer="network", state={"id": "vpc-1"}),
-         res("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "default", {"vpcId": "vpc-1", "ingress": [], "egress": []}, layer="network")],
-        [res(VPC, "vpc", {}, layer="network", state={"id": "vpc-1"})], "keeps AWS's allow rules", False,
+        [
+            res(VPC, "vpc", {}, layer="network", state={"id": "vpc-1"}),
+            res(
+                "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+                "default",
+                {"vpcId": "vpc-1", "ingress": [], "egress": []},
+                layer="network",
+            ),
+        ],
+        [res(VPC, "vpc", {}, layer="network", state={"id": "vpc-1"})],
+        "keeps AWS's allow rules",
+        False,
     ),
     "vpc-flow-logs": (
-        [res(VPC, "vpc", {}, layer="network", state={"id": "vpc-1"}),
-         res("aws:ec2/flowLog:FlowLog", "fl", {"vpcId": "vpc-1", "trafficType": "ALL"}, layer="network")],
-        [res(VPC, "vpc", {}, layer="network", state={"id": "vpc-1"})], "no flow log", False,
+        [
+            res(VPC, "vpc", {}, layer="network", state={"id": "vpc-1"}),
+            res("aws:ec2/flowLog:FlowLog", "fl", {"vpcId": "vpc-1", "trafficType": "ALL"}, layer="network"),
+        ],
+        [res(VPC, "vpc", {}, layer="network", state={"id": "vpc-1"})],
+        "no flow log",
+        False,
     ),
-    "task-no-public-ip": ([res("aws:ecs/service:Service", "svc", {"networkConfiguration": {"assignPublicIp": False}}, layer="compute")],
-                          [res("aws:ecs/service:Service", "svc", {"networkConfiguration": {"assignPublicIp": True}}, layer="compute")], "assignPublicIp", False),
-    "alb-drop-invalid-headers": ([res(LB, "lb", {"dropInvalidHeaderFields": True}, layer="compute")], [res(LB, "lb", {}, layer="compute")], "dropInvalidHeaderFields", False),
+    "task-no-public-ip": (
+        [res("aws:ecs/service:Service", "svc", {"networkConfiguration": {"assignPublicIp": False}}, layer="compute")],
+        [res("aws:ecs/service:Service", "svc", {"networkConfiguration": {"assignPublicIp": True}}, layer="compute")],
+        "assignPublicIp",
+        False,
+    ),
+    "alb-drop-invalid-headers": (
+        [res(LB, "lb", {"dropInvalidHeaderFields": True}, layer="compute")],
+        [res(LB, "lb", {}, layer="compute")],
+        "dropInvalidHeaderFields",
+        False,
+    ),
     "alb-https-redirect": (lb_with(HTTPS, HTTP_REDIRECT), lb_with(HTTPS, HTTP_FORWARD), "serves plain HTTP", False),
-    "alb-tls-policy": ([res(LISTENER, "l", HTTPS, layer="compute")], [res(LISTENER, "l", {**HTTPS, "sslPolicy": "ELBSecurityPolicy-2016-08"}, layer="compute")], "older than 1.2", False),
-    "alb-behind-waf": ([*lb_with(), res("aws:wafv2/webAclAssociation:WebAclAssociation", "assoc", {"resourceArn": LB_ARN}, layer="edge")],
-                       lb_with(), "not behind a WAF", False),
-    "alb-deletion-protection": ([res(LB, "lb", {"enableDeletionProtection": True}, layer="compute")], [res(LB, "lb", {}, layer="compute")], "enableDeletionProtection", True),
-    "cloudfront-https-viewers": ([res(DIST, "cdn", {"defaultCacheBehavior": HTTPS_BEHAVIOR}, layer="edge")],
-                                 [res(DIST, "cdn", {"defaultCacheBehavior": {"viewerProtocolPolicy": "allow-all"}}, layer="edge")], "allows plain HTTP", False),
-    "cloudfront-custom-certificate": ([res(DIST, "cdn", {"viewerCertificate": GOOD_CERT}, layer="edge")],
-                                      [res(DIST, "cdn", {"viewerCertificate": {"cloudfrontDefaultCertificate": True}}, layer="edge")], "default *.cloudfront.net", True),
-    "cloudfront-tls12": ([res(DIST, "cdn", {"viewerCertificate": GOOD_CERT}, layer="edge")],
-                         [res(DIST, "cdn", {"viewerCertificate": {**GOOD_CERT, "minimumProtocolVersion": "TLSv1_2016"}}, layer="edge")], "older than 1.2", False),
-    "cloudfront-waf": ([res(DIST, "cdn", {"webAclId": "arn:aws:wafv2:us-east-1:1:global/webacl/x/y"}, layer="edge")], [res(DIST, "cdn", {}, layer="edge")], "not behind a WAF", False),
+    "alb-tls-policy": (
+        [res(LISTENER, "l", HTTPS, layer="compute")],
+        [res(LISTENER, "l", {**HTTPS, "sslPolicy": "ELBSecurityPolicy-2016-08"}, layer="compute")],
+        "older than 1.2",
+        False,
+    ),
+    "alb-behind-waf": (
+        [*lb_with(), res("aws:wafv2/webAclAssociation:WebAclAssociation", "assoc", {"resourceArn": LB_ARN}, layer="edge")],
+        lb_with(),
+        "not behind a WAF",
+        False,
+    ),
+    "alb-deletion-protection": (
+        [res(LB, "lb", {"enableDeletionProtection": True}, layer="compute")],
+        [res(LB, "lb", {}, layer="compute")],
+        "enableDeletionProtection",
+        True,
+    ),
+    "cloudfront-https-viewers": (
+        [res(DIST, "cdn", {"defaultCacheBehavior": HTTPS_BEHAVIOR}, layer="edge")],
+        [res(DIST, "cdn", {"defaultCacheBehavior": {"viewerProtocolPolicy": "allow-all"}}, layer="edge")],
+        "allows plain HTTP",
+        False,
+    ),
+    "cloudfront-custom-certificate": (
+        [res(DIST, "cdn", {"viewerCertificate": GOOD_CERT}, layer="edge")],
+        [res(DIST, "cdn", {"viewerCertificate": {"cloudfrontDefaultCertificate": True}}, layer="edge")],
+        "default *.cloudfront.net",
+        True,
+    ),
+    "cloudfront-tls12": (
+        [res(DIST, "cdn", {"viewerCertificate": GOOD_CERT}, layer="edge")],
+        [res(DIST, "cdn", {"viewerCertificate": {**GOOD_CERT, "minimumProtocolVersion": "TLSv1_2016"}}, layer="edge")],
+        "older than 1.2",
+        False,
+    ),
+    "cloudfront-waf": (
+        [res(DIST, "cdn", {"webAclId": "arn:aws:wafv2:us-east-1:1:global/webacl/x/y"}, layer="edge")],
+        [res(DIST, "cdn", {}, layer="edge")],
+        "not behind a WAF",
+        False,
+    ),
     "cloudfront-origin-https": (
-        [res(DIST, "cdn", {"origins": [{"originId": "alb", "customOriginConfig": {"originProtocolPolicy": "https-only", "originSslProtocols": ["TLSv1.2"]}}]}, layer="edge")],
-        [res(DIST, "cdn", {"origins": [{"originId": "alb", "customOriginConfig": {"originProtocolPolicy": "http-only"}}]}, layer="edge")], "originProtocolPolicy=http-only", True,
+        [
+            res(
+                DIST,
+                "cdn",
+                {
+                    "origins": [
+                        {
+                            "originId": "alb",
+                            "customOriginConfig": {"originProtocolPolicy": "https-only", "originSslProtocols": ["TLSv1.2"]},
+                        }
+                    ]
+                },
+                layer="edge",
+            )
+        ],
+        [
+            res(
+                DIST,
+                "cdn",
+                {"origins": [{"originId": "alb", "customOriginConfig": {"originProtocolPolicy": "http-only"}}]},
+                layer="edge",
+            )
+        ],
+        "originProtocolPolicy=http-only",
+        True,
     ),
-    "waf-has-rules": ([res(ACL, "acl", {"rules": [{"name": "common"}]}, layer="edge")], [res(ACL, "acl", {"rules": []}, layer="edge")], "no rules", False),
+    "waf-has-rules": (
+        [res(ACL, "acl", {"rules": [{"name": "common"}]}, layer="edge")],
+        [res(ACL, "acl", {"rules": []}, layer="edge")],
+        "no rules",
+        False,
+    ),
     "waf-logging": (
-        [res(ACL, "acl", {}, layer="edge", state={"arn": "arn:acl"}),
-         res("aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration", "log", {"resourceArn": "arn:acl"}, layer="edge")],
-        [res(ACL, "acl", {}, layer="edge", state={"arn": "arn:acl"})], "not recorded", False,
+        [
+            res(ACL, "acl", {}, layer="edge", state={"arn": "arn:acl"}),
+            res(
+                "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration", "log", {"resourceArn": "arn:acl"}, layer="edge"
+            ),
+        ],
+        [res(ACL, "acl", {}, layer="edge", state={"arn": "arn:acl"})],
+        "not recorded",
+        False,
     ),
-    "iam-no-wildcard-actions": ([res(ROLE_POLICY, "p", {"policy": policy_json({"Effect": "Allow", "Action": ["logs:PutLogEvents"], "Resource": ["arn:log"]})})],
-                                [res(ROLE_POLICY, "p", {"policy": policy_json({"Sid": "All", "Effect": "Allow", "Action": "s3:*", "Resource": ["arn:b"]})})], "allows s3:*", False),
+    "iam-no-wildcard-actions": (
+        [
+            res(
+                ROLE_POLICY,
+                "p",
+                {"policy": policy_json({"Effect": "Allow", "Action": ["logs:PutLogEvents"], "Resource": ["arn:log"]})},
+            )
+        ],
+        [
+            res(
+                ROLE_POLICY,
+                "p",
+                {"policy": policy_json({"Sid": "All", "Effect": "Allow", "Action": "s3:*", "Resource": ["arn:b"]})},
+            )
+        ],
+        "allows s3:*",
+        False,
+    ),
     "iam-no-wildcard-resource": (
-        [res(ROLE_POLICY, "p", {"policy": policy_json({"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*"}),})],
-        [res(ROLE_POLICY, "p", {"policy": policy_json({"Sid": "Read", "Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": "*"})})],
-        "dynamodb:GetItem on Resource '*'", False,
+        [
+            res(
+                ROLE_POLICY,
+                "p",
+                {
+                    "policy": policy_json({"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*"}),
+                },
+            )
+        ],
+        [
+            res(
+                ROLE_POLICY,
+                "p",
+                {"policy": policy_json({"Sid": "Read", "Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": "*"})},
+            )
+        ],
+        "dynamodb:GetItem on Resource '*'",
+        False,
     ),
-    "ecs-distinct-task-roles": ([res(TASKDEF, "td", {"taskRoleArn": "arn:role/task", "executionRoleArn": "arn:role/exec"}, layer="compute")],
-                                [res(TASKDEF, "td", {"taskRoleArn": "arn:role/one", "executionRoleArn": "arn:role/one"}, layer="compute")], "same role", False),
-    "ecs-container-insights": ([res("aws:ecs/cluster:Cluster", "c", {"settings": [{"name": "containerInsights", "value": "enabled"}]}, layer="compute")],
-                               [res("aws:ecs/cluster:Cluster", "c", {}, layer="compute")], "not enabled", False),
-    "ecs-container-logging": ([res(TASKDEF, "td", {"containerDefinitions": containers()}, layer="compute")],
-                              [res(TASKDEF, "td", {"containerDefinitions": containers(logConfiguration=None)}, layer="compute")], "no logConfiguration", False),
+    "ecs-distinct-task-roles": (
+        [res(TASKDEF, "td", {"taskRoleArn": "arn:role/task", "executionRoleArn": "arn:role/exec"}, layer="compute")],
+        [res(TASKDEF, "td", {"taskRoleArn": "arn:role/one", "executionRoleArn": "arn:role/one"}, layer="compute")],
+        "same role",
+        False,
+    ),
+    "ecs-container-insights": (
+        [res("aws:ecs/cluster:Cluster", "c", {"settings": [{"name": "containerInsights", "value": "enabled"}]}, layer="compute")],
+        [res("aws:ecs/cluster:Cluster", "c", {}, layer="compute")],
+        "not enabled",
+        False,
+    ),
+    "ecs-container-logging": (
+        [res(TASKDEF, "td", {"containerDefinitions": containers()}, layer="compute")],
+        [res(TASKDEF, "td", {"containerDefinitions": containers(logConfiguration=None)}, layer="compute")],
+        "no logConfiguration",
+        False,
+    ),
     "ecs-no-secrets-in-environment": (
         [res(TASKDEF, "td", {"containerDefinitions": containers()}, layer="compute")],
-        [res(TASKDEF, "td", {"containerDefinitions": containers(environment=[{"name": "DB_PASSWORD", "value": "hunter2"}])}, layer="compute")],
-        "DB_PASSWORD looks like a credential", False,
+        [
+            res(
+                TASKDEF,
+                "td",
+                {"containerDefinitions": containers(environment=[{"name": "DB_PASSWORD", "value": "hunter2"}])},
+                layer="compute",
+            )
+        ],
+        "DB_PASSWORD looks like a credential",
+        False,
     ),
-    "ecs-readonly-root-filesystem": ([res(TASKDEF, "td", {"containerDefinitions": containers()}, layer="compute")],
-                                     [res(TASKDEF, "td", {"containerDefinitions": containers(readonlyRootFilesystem=None)}, layer="compute")], "root filesystem", False),
-    "ecs-not-privileged": ([res(TASKDEF, "td", {"containerDefinitions": containers()}, layer="compute")],
-                           [res(TASKDEF, "td", {"containerDefinitions": containers(privileged=True)}, layer="compute")], "is privileged", False),
-    "ecr-scan-on-push": ([res(REPO, "r", {"imageScanningConfiguration": {"scanOnPush": True}}, layer="compute")], [res(REPO, "r", {}, layer="compute")], "scanOnPush", False),
-    "ecr-immutable-tags": ([res(REPO, "r", {"imageTagMutability": "IMMUTABLE"}, layer="compute")], [res(REPO, "r", {"imageTagMutability": "MUTABLE"}, layer="compute")], "MUTABLE", False),
+    "ecs-readonly-root-filesystem": (
+        [res(TASKDEF, "td", {"containerDefinitions": containers()}, layer="compute")],
+        [res(TASKDEF, "td", {"containerDefinitions": containers(readonlyRootFilesystem=None)}, layer="compute")],
+        "root filesystem",
+        False,
+    ),
+    "ecs-not-privileged": (
+        [res(TASKDEF, "td", {"containerDefinitions": containers()}, layer="compute")],
+        [res(TASKDEF, "td", {"containerDefinitions": containers(privileged=True)}, layer="compute")],
+        "is privileged",
+        False,
+    ),
+    "ecr-scan-on-push": (
+        [res(REPO, "r", {"imageScanningConfiguration": {"scanOnPush": True}}, layer="compute")],
+        [res(REPO, "r", {}, layer="compute")],
+        "scanOnPush",
+        False,
+    ),
+    "ecr-immutable-tags": (
+        [res(REPO, "r", {"imageTagMutability": "IMMUTABLE"}, layer="compute")],
+        [res(REPO, "r", {"imageTagMutability": "MUTABLE"}, layer="compute")],
+        "MUTABLE",
+        False,
+    ),
     "ecr-lifecycle-policy": (
-        [res(REPO, "r", {"name": "mlapi-api-demo"}, layer="compute"), res("aws:ecr/lifecyclePolicy:LifecyclePolicy", "lp", {"repository": "mlapi-api-demo"}, layer="compute")],
-        [res(REPO, "r", {"name": "mlapi-api-demo"}, layer="compute")], "no lifecycle policy", False,
+        [
+            res(REPO, "r", {"name": "mlapi-api-demo"}, layer="compute"),
+            res("aws:ecr/lifecyclePolicy:LifecyclePolicy", "lp", {"repository": "mlapi-api-demo"}, layer="compute"),
+        ],
+        [res(REPO, "r", {"name": "mlapi-api-demo"}, layer="compute")],
+        "no lifecycle policy",
+        False,
     ),
-    "names-carry-suffix": ([res(SG, "sg", {"name": "mlapi-alb-sg-demo", "tags": {"Name": "mlapi-alb-sg-demo"}}, layer="network")],
-                           [res(SG, "sg", {"name": "mlapi-alb-sg-demonstration"}, layer="network")], "does not contain the environment suffix 'demo'", False),
+    "names-carry-suffix": (
+        [res(SG, "sg", {"name": "mlapi-alb-sg-demo", "tags": {"Name": "mlapi-alb-sg-demo"}}, layer="network")],
+        [res(SG, "sg", {"name": "mlapi-alb-sg-demonstration"}, layer="network")],
+        "does not contain the environment suffix 'demo'",
+        False,
+    ),
     # Judged by comparing two renderings: see the literal tests below.
     "no-literal-region-or-account": ([], [], "", False),
 }
@@ -310,7 +634,12 @@ def test_no_redirect_is_required_without_a_certificate():
 
 
 def test_ssm_messages_wildcard_action_is_refused_but_the_channel_actions_are_accepted_on_star():
-    channels = ["ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"]
+    channels = [
+        "ssmmessages:CreateControlChannel",
+        "ssmmessages:CreateDataChannel",
+        "ssmmessages:OpenControlChannel",
+        "ssmmessages:OpenDataChannel",
+    ]
     good = res(ROLE_POLICY, "p", {"policy": policy_json({"Effect": "Allow", "Action": channels, "Resource": "*"})})
     bad = res(ROLE_POLICY, "p", {"policy": policy_json({"Effect": "Allow", "Action": "ssmmessages:*", "Resource": "*"})})
     assert violations("iam-no-wildcard-actions", fragment(good)) == violations("iam-no-wildcard-resource", fragment(good)) == []
@@ -319,9 +648,20 @@ def test_ssm_messages_wildcard_action_is_refused_but_the_channel_actions_are_acc
 
 
 def test_role_inline_policies_are_checked_and_key_policies_are_exempt_from_resource_star():
-    role = res("aws:iam/role:Role", "r", {"inlinePolicies": [{"name": "x", "policy": policy_json({"Effect": "Allow", "Action": "*", "Resource": "*"})}]})
+    role = res(
+        "aws:iam/role:Role",
+        "r",
+        {"inlinePolicies": [{"name": "x", "policy": policy_json({"Effect": "Allow", "Action": "*", "Resource": "*"})}]},
+    )
     assert any("allows *" in m for m in violations("iam-no-wildcard-actions", fragment(role)))
-    key = res(KMS, "k", {"enableKeyRotation": True, "policy": policy_json({"Effect": "Allow", "Principal": {"AWS": "arn:root"}, "Action": "kms:*", "Resource": "*"})})
+    key = res(
+        KMS,
+        "k",
+        {
+            "enableKeyRotation": True,
+            "policy": policy_json({"Effect": "Allow", "Principal": {"AWS": "arn:root"}, "Action": "kms:*", "Resource": "*"}),
+        },
+    )
     assert violations("iam-no-wildcard-resource", fragment(key)) == []
 
 
@@ -336,25 +676,37 @@ def test_aws_keys_in_environment_are_flagged_by_name_and_by_value():
     by_name = containers(environment=[{"name": "AWS_SECRET_ACCESS_KEY", "value": "x"}])
     fake_key_id = "AKIA" + "ABCDEFGHIJKLMNOP"  # the shape of an access key id, built here so no scanner takes it for one
     by_value = containers(environment=[{"name": "UPSTREAM", "value": fake_key_id}])
-    harmless = containers(environment=[{"name": "TOKEN_TTL", "value": "3600"}, {"name": "DB_PASSWORD_SECRET_ARN", "value": "arn:aws:x"}])
+    harmless = containers(
+        environment=[{"name": "TOKEN_TTL", "value": "3600"}, {"name": "DB_PASSWORD_SECRET_ARN", "value": "arn:aws:x"}]
+    )
     for defs, expected in ((by_name, 1), (by_value, 1), (harmless, 0)):
-        found = violations("ecs-no-secrets-in-environment", fragment(res(TASKDEF, "td", {"containerDefinitions": defs}, layer="compute")))
+        found = violations(
+            "ecs-no-secrets-in-environment", fragment(res(TASKDEF, "td", {"containerDefinitions": defs}, layer="compute"))
+        )
         assert len(found) == expected, (defs, found)
 
 
 def test_task_role_carrying_the_execution_policy_is_flagged():
     task = res(TASKDEF, "td", {"taskRoleArn": "arn:role/task", "executionRoleArn": "arn:role/exec"}, layer="compute")
     role = res("aws:iam/role:Role", "task-role", {"name": "mlapi-task-demo"}, layer="compute", state={"arn": "arn:role/task"})
-    attachment = res("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "att",
-                     {"role": "mlapi-task-demo", "policyArn": "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"}, layer="compute")
-    assert violations("ecs-distinct-task-roles", fragment(task, role, attachment)) == ["the task role has AmazonECSTaskExecutionRolePolicy attached"]
+    attachment = res(
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+        "att",
+        {"role": "mlapi-task-demo", "policyArn": "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"},
+        layer="compute",
+    )
+    assert violations("ecs-distinct-task-roles", fragment(task, role, attachment)) == [
+        "the task role has AmazonECSTaskExecutionRolePolicy attached"
+    ]
 
 
 def test_log_group_paths_and_kms_aliases_carry_the_suffix_as_a_path_segment():
     good = [res(LOG_GROUP, "lg", {"name": "/mlapi/demo/api"}), res("aws:kms/alias:Alias", "a", {"name": "alias/mlapi-data-demo"})]
     assert violations("names-carry-suffix", fragment(*good)) == []
     # An engine family is not a name; a task definition's family is.
-    params = res("aws:rds/clusterParameterGroup:ClusterParameterGroup", "pg", {"name": "mlapi-pg-demo", "family": "aurora-postgresql16"})
+    params = res(
+        "aws:rds/clusterParameterGroup:ClusterParameterGroup", "pg", {"name": "mlapi-pg-demo", "family": "aurora-postgresql16"}
+    )
     assert violations("names-carry-suffix", fragment(params)) == []
     task = res(TASKDEF, "td", {"family": "api"}, layer="compute")
     assert violations("names-carry-suffix", fragment(task)) == ["family 'api' does not contain the environment suffix 'demo'"]
@@ -371,7 +723,10 @@ def test_flow_logs_of_accepted_traffic_only_do_not_count():
 
 def test_two_instances_pinned_to_one_zone_are_not_multi_az():
     def instances(*zones: str) -> dict:
-        members = [res(INSTANCE, f"db-{i}", {"clusterIdentifier": "mlapi-db-demo", "availabilityZone": zone}) for i, zone in enumerate(zones)]
+        members = [
+            res(INSTANCE, f"db-{i}", {"clusterIdentifier": "mlapi-db-demo", "availabilityZone": zone})
+            for i, zone in enumerate(zones)
+        ]
         return fragment(res(CLUSTER, "db", {"clusterIdentifier": "mlapi-db-demo"}), *members)
 
     assert "pinned to us-east-1a" in violations("aurora-multi-az", instances("us-east-1a", "us-east-1a"), protect=True)[0]
@@ -379,8 +734,14 @@ def test_two_instances_pinned_to_one_zone_are_not_multi_az():
 
 
 def test_cloudfront_needs_the_recommended_tls12_policies_of_cloudfront_15():
-    for version, ok in (("TLSv1.2_2018", False), ("TLSv1.2_2019", False), ("TLSv1.1_2016", False),
-                        ("TLSv1.2_2021", True), ("TLSv1.2_2025", True), ("TLSv1.3_2025", True)):
+    for version, ok in (
+        ("TLSv1.2_2018", False),
+        ("TLSv1.2_2019", False),
+        ("TLSv1.1_2016", False),
+        ("TLSv1.2_2021", True),
+        ("TLSv1.2_2025", True),
+        ("TLSv1.3_2025", True),
+    ):
         dist = res(DIST, "cdn", {"viewerCertificate": {**GOOD_CERT, "minimumProtocolVersion": version}}, layer="edge")
         assert (violations("cloudfront-tls12", fragment(dist)) == []) is ok, version
 
@@ -389,7 +750,9 @@ def test_attached_aws_managed_policies_that_grant_wildcards_are_flagged():
     attach = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
     admin = res(attach, "a", {"role": "r", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"})
     s3_full = res("aws:iam/role:Role", "r", {"managedPolicyArns": ["arn:aws:iam::aws:policy/AmazonS3FullAccess"]})
-    execution = res(attach, "e", {"role": "r", "policyArn": "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"})
+    execution = res(
+        attach, "e", {"role": "r", "policyArn": "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"}
+    )
     own = res(attach, "o", {"role": "r", "policyArn": f"arn:aws:iam::{ACCOUNT}:policy/AdministratorAccess"})  # a customer policy
     assert "AdministratorAccess" in violations("iam-no-wildcard-actions", fragment(admin))[0]
     assert "AmazonS3FullAccess" in violations("iam-no-wildcard-actions", fragment(s3_full))[0]
@@ -400,14 +763,34 @@ def test_attached_aws_managed_policies_that_grant_wildcards_are_flagged():
 
 # Branches of rules beyond the one failing case each rule has in CASES: (rule, resource, message part, protect).
 MORE_FAILING_CASES = [
-    ("aurora-encrypted-cmk", res(CLUSTER, "db", {"storageEncrypted": False, "kmsKeyId": KEY_ARN}), "storageEncrypted is not true", False),
-    ("aurora-encrypted-cmk", res(CLUSTER, "db", {"storageEncrypted": True, "kmsKeyId": "alias/aws/rds"}), "AWS-managed key", False),
+    (
+        "aurora-encrypted-cmk",
+        res(CLUSTER, "db", {"storageEncrypted": False, "kmsKeyId": KEY_ARN}),
+        "storageEncrypted is not true",
+        False,
+    ),
+    (
+        "aurora-encrypted-cmk",
+        res(CLUSTER, "db", {"storageEncrypted": True, "kmsKeyId": "alias/aws/rds"}),
+        "AWS-managed key",
+        False,
+    ),
     ("dynamodb-encrypted-cmk", res(TABLE, "t", {"serverSideEncryption": {"enabled": True}}), "customer-managed", False),
     ("aurora-final-snapshot", res(CLUSTER, "db", {"skipFinalSnapshot": False}), "no finalSnapshotIdentifier", True),
-    ("ephemeral-destroyable", res(CLUSTER, "db", {"deletionProtection": True, "skipFinalSnapshot": True}), "deletionProtection is true", False),
+    (
+        "ephemeral-destroyable",
+        res(CLUSTER, "db", {"deletionProtection": True, "skipFinalSnapshot": True}),
+        "deletionProtection is true",
+        False,
+    ),
     ("ephemeral-destroyable", res(CLUSTER, "db", {"skipFinalSnapshot": False}), "no finalSnapshotIdentifier", False),
     ("ephemeral-destroyable", res(TABLE, "t", {"deletionProtectionEnabled": True}), "deletionProtectionEnabled is true", False),
-    ("ephemeral-destroyable", res("aws:s3/bucket:Bucket", "b", {"forceDestroy": False}, layer="edge"), "forceDestroy is not true", False),
+    (
+        "ephemeral-destroyable",
+        res("aws:s3/bucket:Bucket", "b", {"forceDestroy": False}, layer="edge"),
+        "forceDestroy is not true",
+        False,
+    ),
 ]
 
 
@@ -430,32 +813,76 @@ def test_each_branch_of_a_rule_reports_its_own_problem(rule_id, resource, messag
     ids=["not-equals", "wildcard", "like", "null", "if-exists", "org"],
 )
 def test_a_public_key_statement_must_pin_the_account_with_an_exact_match(condition):
-    key = res(KMS, "k", {"enableKeyRotation": True, "policy": policy_json(
-        {"Sid": "S", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*", "Condition": condition})})
+    key = res(
+        KMS,
+        "k",
+        {
+            "enableKeyRotation": True,
+            "policy": policy_json(
+                {
+                    "Sid": "S",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "*"},
+                    "Action": "kms:Decrypt",
+                    "Resource": "*",
+                    "Condition": condition,
+                }
+            ),
+        },
+    )
     assert violations("kms-key-not-public", fragment(key))
 
 
 def test_a_resource_arn_naming_every_resource_of_a_type_is_resource_star():
     def grant(*arns: str) -> dict:
-        return fragment(res(ROLE_POLICY, "p", {"policy": policy_json({"Effect": "Allow", "Action": ["dynamodb:GetItem", "s3:GetObject"], "Resource": list(arns)})}))
+        return fragment(
+            res(
+                ROLE_POLICY,
+                "p",
+                {
+                    "policy": policy_json(
+                        {"Effect": "Allow", "Action": ["dynamodb:GetItem", "s3:GetObject"], "Resource": list(arns)}
+                    )
+                },
+            )
+        )
 
     (message,) = violations("iam-no-wildcard-resource", grant(f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/*"))
     assert "every resource of the type" in message
     assert violations("iam-no-wildcard-resource", grant("arn:aws:kms:*:*:key/*", "arn:aws:s3:::*"))
     # One table's indexes, one bucket's objects, one log group's streams: named resources.
-    assert violations("iam-no-wildcard-resource", grant(f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/t/index/*", "arn:aws:s3:::bucket/*",
-                                                        f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/mlapi/demo/api:log-stream:*")) == []
+    assert (
+        violations(
+            "iam-no-wildcard-resource",
+            grant(
+                f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/t/index/*",
+                "arn:aws:s3:::bucket/*",
+                f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/mlapi/demo/api:log-stream:*",
+            ),
+        )
+        == []
+    )
 
 
 def test_describe_log_groups_may_name_every_log_group_of_one_account_and_region_only():
     """IAM checks logs:DescribeLogGroups against an account-level ARN, so log-group:* scoped to the
     account and region is accepted for it - and for nothing else, and never as '*' or across regions."""
+
     def grant(actions: list, resource: str) -> dict:
-        return fragment(res(ROLE_POLICY, "p", {"policy": policy_json({"Sid": "S", "Effect": "Allow", "Action": actions, "Resource": [resource]})}))
+        return fragment(
+            res(
+                ROLE_POLICY,
+                "p",
+                {"policy": policy_json({"Sid": "S", "Effect": "Allow", "Action": actions, "Resource": [resource]})},
+            )
+        )
 
     scoped = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:*"
     assert violations("iam-no-wildcard-resource", grant(["logs:DescribeLogGroups"], scoped)) == []
-    assert "logs:PutLogEvents" in violations("iam-no-wildcard-resource", grant(["logs:DescribeLogGroups", "logs:PutLogEvents"], scoped))[0]
+    assert (
+        "logs:PutLogEvents"
+        in violations("iam-no-wildcard-resource", grant(["logs:DescribeLogGroups", "logs:PutLogEvents"], scoped))[0]
+    )
     assert violations("iam-no-wildcard-resource", grant(["logs:DescribeLogGroups"], "*"))
     assert violations("iam-no-wildcard-resource", grant(["logs:DescribeLogGroups"], "arn:aws:logs:*:*:log-group:*"))
 
@@ -475,10 +902,24 @@ def test_destroyability_is_required_of_ephemeral_environments_and_waived_for_pro
     assert [r.status for r in results_of("ephemeral-destroyable", protected_lb, protect=True)] == [Status.WAIVED]
     assert [r.status for r in results_of("ephemeral-destroyable", protected_lb, protect=False)] == [Status.VIOLATION]
     # A decommissioning environment is about to be destroyed: it must be destroyable too.
-    assert [r.status for r in results_of("ephemeral-destroyable", protected_lb, protect=True, decommission=True)] == [Status.VIOLATION]
-    ready = fragment(res(LB, "lb", {"enableDeletionProtection": False}, layer="compute"),
-                     res(CLUSTER, "db", {"deletionProtection": False, "skipFinalSnapshot": False, "finalSnapshotIdentifier": "mlapi-aurora-final-demo-0a1b2c3d"}))
-    assert [r for r in results_of("ephemeral-destroyable", ready, protect=True, decommission=True) if r.status is Status.VIOLATION] == []
+    assert [r.status for r in results_of("ephemeral-destroyable", protected_lb, protect=True, decommission=True)] == [
+        Status.VIOLATION
+    ]
+    ready = fragment(
+        res(LB, "lb", {"enableDeletionProtection": False}, layer="compute"),
+        res(
+            CLUSTER,
+            "db",
+            {
+                "deletionProtection": False,
+                "skipFinalSnapshot": False,
+                "finalSnapshotIdentifier": "mlapi-aurora-final-demo-0a1b2c3d",
+            },
+        ),
+    )
+    assert [
+        r for r in results_of("ephemeral-destroyable", ready, protect=True, decommission=True) if r.status is Status.VIOLATION
+    ] == []
 
 
 LIFTED_WHILE_DECOMMISSIONING = {"aurora-deletion-protection", "dynamodb-deletion-protection", "alb-deletion-protection"}
@@ -496,10 +937,14 @@ def test_deletion_protection_rules_are_waived_while_decommissioning_with_the_rea
     assert all(r.reason.startswith("decommissioning environment (protect=true, test; decommission=true, test)") for r in results)
     assert all("final snapshot" in r.reason and "kept" in r.reason for r in results)
     # Only a protected environment decommissions: an ephemeral one keeps its own waiver.
-    assert all("ephemeral environment (protect=false" in r.reason for r in results_of(rule_id, bad, protect=False, decommission=True))
+    assert all(
+        "ephemeral environment (protect=false" in r.reason for r in results_of(rule_id, bad, protect=False, decommission=True)
+    )
 
 
-@pytest.mark.parametrize("rule_id", sorted(r.id for r in REGISTRY if r.applies_to is AppliesTo.PROTECTED and not r.lifted_while_decommissioning))
+@pytest.mark.parametrize(
+    "rule_id", sorted(r.id for r in REGISTRY if r.applies_to is AppliesTo.PROTECTED and not r.lifted_while_decommissioning)
+)
 def test_what_keeps_the_data_is_still_required_while_decommissioning(rule_id):
     bad = fragment(*CASES[rule_id][1])
     results = results_of(rule_id, bad, protect=True, decommission=True)
@@ -525,7 +970,9 @@ def test_decommission_is_read_from_the_plans_mode_then_the_data_layers_output_th
     env_file.write_text("protect: true\ndecommission: true\n")
     try:
         assert resolve_decommission(fragment(res(KMS, "k")), "decomres") == (
-            True, "from the environment's `decommission` setting (mlapi-network)")
+            True,
+            "from the environment's `decommission` setting (mlapi-network)",
+        )
     finally:
         env_file.unlink()
     assert resolve_decommission(fragment(res(KMS, "k")), ENV)[0] is False
@@ -554,7 +1001,11 @@ def test_region_that_stays_the_same_in_both_renderings_is_a_literal():
 
 def test_account_id_that_stays_the_same_is_a_literal_and_one_that_follows_is_derived():
     def policy_doc(account: str, region: str) -> dict:
-        statement = {"Effect": "Allow", "Action": ["logs:PutLogEvents"], "Resource": [f"arn:aws:logs:{region}:{account}:log-group:x"]}
+        statement = {
+            "Effect": "Allow",
+            "Action": ["logs:PutLogEvents"],
+            "Resource": [f"arn:aws:logs:{region}:{account}:log-group:x"],
+        }
         return fragment(res(ROLE_POLICY, "p", {"policy": policy_json(statement)}, layer="network"), region=region)
 
     a = policy_doc(ACCOUNT, "us-east-1")
@@ -569,7 +1020,14 @@ def test_a_provider_pinned_to_us_east_1_is_allowed_and_its_resources_are_derived
     def rendering(region: str, account: str) -> dict:
         pin = res("pulumi:providers:aws", "cloudfront", {"region": "us-east-1"}, layer="edge")
         acl_arn = f"arn:aws:wafv2:us-east-1:{account}:global/webacl/mlapi-cdn-demo/abc"
-        acl = res(ACL, "acl", {"name": "mlapi-cdn-demo", "scope": "CLOUDFRONT"}, layer="edge", provider=f"{pin['urn']}::id", state={"arn": acl_arn})
+        acl = res(
+            ACL,
+            "acl",
+            {"name": "mlapi-cdn-demo", "scope": "CLOUDFRONT"},
+            layer="edge",
+            provider=f"{pin['urn']}::id",
+            state={"arn": acl_arn},
+        )
         # A resource of the environment's own region quoting the pinned ACL's ARN.
         dist = res(DIST, "cdn", {"webAclId": acl_arn}, layer="edge")
         return fragment(pin, acl, dist, region=region)
@@ -582,7 +1040,12 @@ def test_a_literal_us_east_1_stands_out_even_beside_a_provider_pinned_there():
     def rendering(region: str, account: str) -> dict:
         pin = res("pulumi:providers:aws", "cloudfront", {"region": "us-east-1"}, layer="edge")
         log_group = f"arn:aws:logs:us-east-1:{account}:log-group:aws-waf-logs-mlapi-demo"  # spelled out, not an output
-        policy = res(ROLE_POLICY, "p", {"policy": policy_json({"Effect": "Allow", "Action": ["logs:PutLogEvents"], "Resource": [log_group]})}, layer="edge")
+        policy = res(
+            ROLE_POLICY,
+            "p",
+            {"policy": policy_json({"Effect": "Allow", "Action": ["logs:PutLogEvents"], "Resource": [log_group]})},
+            layer="edge",
+        )
         return fragment(pin, policy, region=region)
 
     twin = {**rendering("eu-west-1", "444455556666"), "account": "444455556666"}
@@ -612,7 +1075,10 @@ class Rejected(Exception):
 
 def _config(protect: bool, decommission: bool = False):
     """Stack config as the engine hands it to the pack: region and every layer's `protect` (and `decommission`)."""
-    values = {"aws:region": "us-east-1", **{f"mlapi-{layer}:protect": "true" if protect else "false" for layer in ("network", "data", "compute", "edge")}}
+    values = {
+        "aws:region": "us-east-1",
+        **{f"mlapi-{layer}:protect": "true" if protect else "false" for layer in ("network", "data", "compute", "edge")},
+    }
     if decommission:
         values.update({f"mlapi-{layer}:decommission": "true" for layer in ("network", "data", "compute", "edge")})
     return values.get
@@ -633,22 +1099,38 @@ def _policy(rule_id: str, protect: bool, decommission: bool = False):
     return next(p for p in build_policies(lookup=_config(protect, decommission)) if p.name == rule_id)
 
 
-def _run_pack(rule_id: str, items: list[dict], protect: bool, decommission: bool = False) -> tuple[list[str], Optional[str]]:
+def _run_pack(rule_id: str, items: list[dict], protect: bool, decommission: bool = False) -> tuple[list[str], str | None]:
     """Violations and the not-applicable reason the pack reports for ``items``."""
     policy = _policy(rule_id, protect, decommission)
     found: list[str] = []
     report = lambda message, urn=None: found.append(message)  # noqa: E731
-    reason: Optional[str] = None
+    reason: str | None = None
     try:
         if by_id(rule_id).scope is Scope.RESOURCE:
             for item in items:
-                args = ResourceValidationArgs(item["type"], engine_props(item["inputs"]), item["urn"], item["name"],
-                                              PolicyResourceOptions(False, [], None, [], None, [], None), None, {})
+                args = ResourceValidationArgs(
+                    item["type"],
+                    engine_props(item["inputs"]),
+                    item["urn"],
+                    item["name"],
+                    PolicyResourceOptions(False, [], None, [], None, [], None),
+                    None,
+                    {},
+                )
                 policy.validate(args, report)
         else:
             resources = [
-                PolicyResource(item["type"], engine_props({**item["inputs"], **item.get("state", {})}), item["urn"], item["name"],
-                               PolicyResourceOptions(False, [], None, [], None, [], None), None, None, [], {})
+                PolicyResource(
+                    item["type"],
+                    engine_props({**item["inputs"], **item.get("state", {})}),
+                    item["urn"],
+                    item["name"],
+                    PolicyResourceOptions(False, [], None, [], None, [], None),
+                    None,
+                    None,
+                    [],
+                    {},
+                )
                 for item in items
             ]
             policy.validate(StackValidationArgs(resources, {}), report)
@@ -726,16 +1208,30 @@ def test_the_pack_uses_the_providers_region_and_the_suffix_from_stack_config():
     policy = _policy("names-carry-suffix", False)
     found: list[str] = []
     provider = PolicyProviderResource("pulumi:providers:aws", {"region": "eu-west-1"}, "urn:provider", "aws")
-    args = ResourceValidationArgs(SG, unknown_checking_proxy({"name": "mlapi-alb-sg-demo"}), f"urn:pulumi:{ENV}::mlapi-network::{SG}::sg", "sg",
-                                  PolicyResourceOptions(False, [], None, [], None, [], None), provider, {})
+    args = ResourceValidationArgs(
+        SG,
+        unknown_checking_proxy({"name": "mlapi-alb-sg-demo"}),
+        f"urn:pulumi:{ENV}::mlapi-network::{SG}::sg",
+        "sg",
+        PolicyResourceOptions(False, [], None, [], None, [], None),
+        provider,
+        {},
+    )
     policy.validate(args, lambda m, u=None: found.append(m))
     assert found == []
 
 
 def test_a_value_unknown_during_preview_is_left_to_the_sdk_not_guessed():
     policy = _policy("kms-key-rotation", False)
-    args = ResourceValidationArgs(KMS, unknown_checking_proxy({"enableKeyRotation": UNKNOWN_BOOLEAN_VALUE}), f"urn:pulumi:{ENV}::mlapi-data::{KMS}::k", "k",
-                                  PolicyResourceOptions(False, [], None, [], None, [], None), None, {})
+    args = ResourceValidationArgs(
+        KMS,
+        unknown_checking_proxy({"enableKeyRotation": UNKNOWN_BOOLEAN_VALUE}),
+        f"urn:pulumi:{ENV}::mlapi-data::{KMS}::k",
+        "k",
+        PolicyResourceOptions(False, [], None, [], None, [], None),
+        None,
+        {},
+    )
     with pytest.raises(UnknownValueError):
         policy.validate(args, lambda m, u=None: None)
 
@@ -763,13 +1259,23 @@ def test_the_real_policy_pack_serves_every_rule_over_the_analyzer_protocol():
     virtualenv = (pack_dir / spec["runtime"]["options"]["virtualenv"]).resolve()
     python = virtualenv / "bin" / "python"
     assert python.exists(), f"{virtualenv} is not a virtualenv: the CLI could not start the pack"
-    environ = {**os.environ, "PATH": f"{virtualenv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
-               "PULUMI_CONFIG": json.dumps({"mlapi-data:protect": "true"}),
-               "PULUMI_PROJECT": "mlapi-data", "PULUMI_STACK": "demo", "PULUMI_DRY_RUN": "true"}
+    environ = {
+        **os.environ,
+        "PATH": f"{virtualenv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PULUMI_CONFIG": json.dumps({"mlapi-data:protect": "true"}),
+        "PULUMI_PROJECT": "mlapi-data",
+        "PULUMI_STACK": "demo",
+        "PULUMI_DRY_RUN": "true",
+    }
     environ.pop("PYTHONHOME", None)
     environ.pop("PYTHONPATH", None)  # the pack must find `shared` on its own
-    process = subprocess.Popen([str(python), "-u", "-m", "pulumi.policy", "127.0.0.1:1", "."], cwd=pack_dir,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environ)
+    process = subprocess.Popen(
+        [str(python), "-u", "-m", "pulumi.policy", "127.0.0.1:1", "."],
+        cwd=pack_dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environ,
+    )
     try:
         port = int(process.stdout.readline())
         stub = analyzer_pb2_grpc.AnalyzerStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
@@ -781,7 +1287,10 @@ def test_the_real_policy_pack_serves_every_rule_over_the_analyzer_protocol():
 
         table = struct_pb2.Struct()
         table.update({"name": "mlapi-sessions-demo", "serverSideEncryption": {"enabled": True, "kmsKeyArn": KEY_ARN}})
-        response = stub.Analyze(analyzer_pb2.AnalyzeRequest(type=TABLE, properties=table, urn=f"urn:pulumi:demo::mlapi-data::{TABLE}::t", name="t"), timeout=30)
+        response = stub.Analyze(
+            analyzer_pb2.AnalyzeRequest(type=TABLE, properties=table, urn=f"urn:pulumi:demo::mlapi-data::{TABLE}::t", name="t"),
+            timeout=30,
+        )
         flagged = {d.policyName: d for d in response.diagnostics}
         # protect=true came from the stack config the engine hands the pack (PULUMI_CONFIG).
         assert {"dynamodb-deletion-protection", "dynamodb-point-in-time-recovery"} <= set(flagged)
@@ -790,8 +1299,16 @@ def test_the_real_policy_pack_serves_every_rule_over_the_analyzer_protocol():
 
         lb = struct_pb2.Struct()
         lb.update({"arn": LB_ARN, "loadBalancerType": "application", "dropInvalidHeaderFields": True})
-        stack = stub.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=[
-            analyzer_pb2.AnalyzerResource(type=LB, properties=lb, urn=f"urn:pulumi:demo::mlapi-compute::{LB}::alb", name="alb")]), timeout=30)
+        stack = stub.AnalyzeStack(
+            analyzer_pb2.AnalyzeStackRequest(
+                resources=[
+                    analyzer_pb2.AnalyzerResource(
+                        type=LB, properties=lb, urn=f"urn:pulumi:demo::mlapi-compute::{LB}::alb", name="alb"
+                    )
+                ]
+            ),
+            timeout=30,
+        )
         not_applicable = {n.policy_name: n.reason for n in stack.not_applicable}
         assert "invoke check" in not_applicable["alb-behind-waf"]
         assert "alb-behind-waf" not in {d.policyName for d in stack.diagnostics}
@@ -802,8 +1319,14 @@ def test_the_real_policy_pack_serves_every_rule_over_the_analyzer_protocol():
 
 # -- the offline runner over real plans ------------------------------------------------------------
 def run_invoke(*args: str) -> subprocess.CompletedProcess:
-    environ = {k: v for k, v in os.environ.items() if k not in ("ENVIRONMENT_SUFFIX", "MLAPI_PROTECT", "AWS_REGION", "AWS_DEFAULT_REGION")}
-    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, capture_output=True, text=True, env=environ, timeout=600)
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("ENVIRONMENT_SUFFIX", "MLAPI_PROTECT", "AWS_REGION", "AWS_DEFAULT_REGION")
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args], cwd=ROOT, capture_output=True, text=True, env=environ, timeout=600
+    )
 
 
 def test_outputs_re_derived_from_a_plan_file_match_the_mock_runtimes(default_plan):
@@ -828,12 +1351,12 @@ def test_the_default_environment_passes_invoke_check():
     out = " ".join(result.stdout.split())
     for rule_id in ("aurora-deletion-protection", "aurora-final-snapshot", "aurora-multi-az", "alb-deletion-protection"):
         assert f"WAIVED {rule_id}:" in out, rule_id
-        assert f"because: ephemeral environment (protect=false" in out and by_id(rule_id).waiver.split(";")[0] in out, rule_id
+        assert "because: ephemeral environment (protect=false" in out and by_id(rule_id).waiver.split(";")[0] in out, rule_id
 
 
 def test_invoke_check_reports_a_violation_in_a_plan_file_by_layer_and_exits_1(tmp_path, default_plan):
     document = json.loads(json.dumps(default_plan.document()))
-    network = next(l for l in document["layers"] if l["layer"] == "network")
+    network = next(lyr for lyr in document["layers"] if lyr["layer"] == "network")
     key = next(r for r in network["resources"] if r["type"] == KMS)
     key["inputs"]["enableKeyRotation"] = False
     path = tmp_path / "demo.plan.json"
@@ -841,7 +1364,7 @@ def test_invoke_check_reports_a_violation_in_a_plan_file_by_layer_and_exits_1(tm
     result = run_invoke("check", "--env", "demo", "--plan", str(path))
     assert result.returncode == 1
     out = result.stdout
-    section = out[out.index("[network]"):]
+    section = out[out.index("[network]") :]
     assert "FAIL [mandatory] kms-key-rotation (FSBP KMS.4)" in section and key["name"] in section
     assert "fix:      Set enable_key_rotation=True" in section
     assert "mandatory compliance violation(s): see the report above" in result.stderr
@@ -857,7 +1380,7 @@ def test_invoke_check_refuses_a_plan_file_of_another_environment(tmp_path, defau
 
 def test_readme_lists_every_rule_with_its_controls():
     readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## Compliance checks"):]
+    section = readme[readme.index("## Compliance checks") :]
     section = section[: section.index("\n## ", 1)]
     for r in REGISTRY:
         row = next((line for line in section.splitlines() if line.startswith(f"| `{r.id}` |")), None)
@@ -871,14 +1394,18 @@ def test_the_pack_over_each_layer_of_the_default_plan_finds_nothing_invoke_check
     document = default_plan.document()
     states = {reg.urn: reg.state for lp in default_plan.layers for reg in lp.rendered.registrations}
     env = Environment(suffix=ENV, region="us-east-1", protect=False, protect_source="test")
-    offline = {(r.rule.id, r.resource.urn) for r in run(view_from_document(document, states=states), env).results
-               if r.status is Status.VIOLATION and r.resource is not None}
+    offline = {
+        (r.rule.id, r.resource.urn)
+        for r in run(view_from_document(document, states=states), env).results
+        if r.status is Status.VIOLATION and r.resource is not None
+    }
     policies = build_policies(lookup=_config(False))
     opts = PolicyResourceOptions(False, [], None, [], None, [], None)
     found: set[tuple[str, str]] = set()
     for lp in default_plan.layers:
         registrations = lp.rendered.registrations
         for policy in policies:
+
             def attempt(validate, urn=None, name=policy.name):
                 try:
                     validate(lambda message, reported=None: found.add((name, reported or urn)))
@@ -888,24 +1415,41 @@ def test_the_pack_over_each_layer_of_the_default_plan_finds_nothing_invoke_check
 
             if by_id(policy.name).scope is Scope.RESOURCE:
                 for reg in registrations:
-                    args = ResourceValidationArgs(reg.type, unknown_checking_proxy(copy.deepcopy(reg.inputs)), reg.urn, reg.name, opts, None, {})
+                    args = ResourceValidationArgs(
+                        reg.type, unknown_checking_proxy(copy.deepcopy(reg.inputs)), reg.urn, reg.name, opts, None, {}
+                    )
                     attempt(lambda report, args=args, policy=policy: policy.validate(args, report), urn=reg.urn)
             else:
-                resources = [PolicyResource(r.type, unknown_checking_proxy({**copy.deepcopy(r.inputs), **copy.deepcopy(r.state)}), r.urn, r.name,
-                                            opts, None, None, [], {}) for r in registrations]
-                attempt(lambda report, policy=policy, resources=resources: policy.validate(StackValidationArgs(resources, {}), report))
+                resources = [
+                    PolicyResource(
+                        r.type,
+                        unknown_checking_proxy({**copy.deepcopy(r.inputs), **copy.deepcopy(r.state)}),
+                        r.urn,
+                        r.name,
+                        opts,
+                        None,
+                        None,
+                        [],
+                        {},
+                    )
+                    for r in registrations
+                ]
+                attempt(
+                    lambda report, policy=policy, resources=resources: policy.validate(StackValidationArgs(resources, {}), report)
+                )
     assert found <= offline, sorted(found - offline)
     assert sum(1 for lp in default_plan.layers for _ in lp.rendered.registrations) > 50
+
 
 # -- every rule against the real default environment, broken one setting at a time ---------------
 # The fragments above are hand-made; these mutations start from what the layers really register,
 # so a rule that reads a path the programs do not produce (an object where they emit a list, a key
 # spelt differently) cannot pass unnoticed. Each is checked offline and through the policy pack.
 def _find(document: dict, type_: str, name: str) -> dict:
-    return next(r for l in document["layers"] for r in l["resources"] if r["type"] == type_ and r["name"] == name)
+    return next(r for lyr in document["layers"] for r in lyr["resources"] if r["type"] == type_ and r["name"] == name)
 
 
-def _remove(document: dict, type_: str, name: Optional[str] = None) -> None:
+def _remove(document: dict, type_: str, name: str | None = None) -> None:
     for layer in document["layers"]:
         layer["resources"] = [r for r in layer["resources"] if not (r["type"] == type_ and (name is None or r["name"] == name))]
 
@@ -913,7 +1457,7 @@ def _remove(document: dict, type_: str, name: Optional[str] = None) -> None:
 def _append(document: dict, layer: str, item: dict) -> None:
     item = dict(item)
     item.pop("layer", None)
-    next(l for l in document["layers"] if l["layer"] == layer)["resources"].append(item)
+    next(lyr for lyr in document["layers"] if lyr["layer"] == layer)["resources"].append(item)
 
 
 def _edit_json(item: dict, key: str, change) -> None:
@@ -925,6 +1469,7 @@ def _edit_json(item: dict, key: str, change) -> None:
 def _statement(sid: str):
     def pick(doc: dict) -> dict:
         return next(st for st in doc["Statement"] if st.get("Sid") == sid)
+
     return pick
 
 
@@ -938,9 +1483,23 @@ SG_RULE_IN = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 
 def _https_listener(document: dict, ssl_policy: str) -> None:
     lb_arn = _find(document, LISTENER, "lb-http")["inputs"]["loadBalancerArn"]
-    _append(document, "compute", res(LISTENER, "lb-https", {"loadBalancerArn": lb_arn, "protocol": "HTTPS", "port": 443,
-                                                            "sslPolicy": ssl_policy, "certificateArn": "arn:aws:acm:us-east-1:1:certificate/x",
-                                                            "defaultActions": [{"type": "forward", "targetGroupArn": "tg"}]}, layer="compute"))
+    _append(
+        document,
+        "compute",
+        res(
+            LISTENER,
+            "lb-https",
+            {
+                "loadBalancerArn": lb_arn,
+                "protocol": "HTTPS",
+                "port": 443,
+                "sslPolicy": ssl_policy,
+                "certificateArn": "arn:aws:acm:us-east-1:1:certificate/x",
+                "defaultActions": [{"type": "forward", "targetGroupArn": "tg"}],
+            },
+            layer="compute",
+        ),
+    )
 
 
 def _world_open_service_port(document: dict) -> None:
@@ -950,8 +1509,10 @@ def _world_open_service_port(document: dict) -> None:
 
 
 def _public_db_subnets(document: dict) -> None:
-    network = next(l for l in document["layers"] if l["layer"] == "network")
-    _find(document, "aws:rds/subnetGroup:SubnetGroup", "aurora-subnets")["inputs"]["subnetIds"] = network["outputs"]["publicSubnetIds"]
+    network = next(lyr for lyr in document["layers"] if lyr["layer"] == "network")
+    _find(document, "aws:rds/subnetGroup:SubnetGroup", "aurora-subnets")["inputs"]["subnetIds"] = network["outputs"][
+        "publicSubnetIds"
+    ]
 
 
 def _unguarded_service_statement(doc: dict) -> None:
@@ -961,74 +1522,212 @@ def _unguarded_service_statement(doc: dict) -> None:
 NOTHING = None  # the default plan already breaks the rule once it is judged as protected
 # rule id -> (mutation of the default plan, judge as protected, text the finding must contain)
 MUTATIONS: dict[str, tuple[Any, bool, str]] = {
-    "kms-key-rotation": (lambda d: _find(d, KMS, "data-key-key")["inputs"].update(enableKeyRotation=False), False, "rotation is off"),
-    "kms-key-not-public": (lambda d: _edit_json(_find(d, KMS, "data-key-key"), "policy", _unguarded_service_statement), False,
-                           "'ServicesUseKeyForThisAccount' allows Principal '*' without a StringEquals condition naming the account"),
+    "kms-key-rotation": (
+        lambda d: _find(d, KMS, "data-key-key")["inputs"].update(enableKeyRotation=False),
+        False,
+        "rotation is off",
+    ),
+    "kms-key-not-public": (
+        lambda d: _edit_json(_find(d, KMS, "data-key-key"), "policy", _unguarded_service_statement),
+        False,
+        "'ServicesUseKeyForThisAccount' allows Principal '*' without a StringEquals condition naming the account",
+    ),
     "aurora-encrypted-cmk": (lambda d: _find(d, CLUSTER, "aurora-cluster")["inputs"].pop("kmsKeyId"), False, "customer-managed"),
-    "dynamodb-encrypted-cmk": (lambda d: _find(d, TABLE, "sessions-table")["inputs"].update(serverSideEncryption={"enabled": False}), False, "not enabled"),
-    "secret-encrypted-cmk": (lambda d: _find(d, CLUSTER, "aurora-cluster")["inputs"].update(masterUserSecretKmsKeyId="alias/aws/secretsmanager"),
-                             False, "AWS-managed key"),
+    "dynamodb-encrypted-cmk": (
+        lambda d: _find(d, TABLE, "sessions-table")["inputs"].update(serverSideEncryption={"enabled": False}),
+        False,
+        "not enabled",
+    ),
+    "secret-encrypted-cmk": (
+        lambda d: _find(d, CLUSTER, "aurora-cluster")["inputs"].update(masterUserSecretKmsKeyId="alias/aws/secretsmanager"),
+        False,
+        "AWS-managed key",
+    ),
     "log-group-encrypted-cmk": (lambda d: _find(d, LOG, "logs-log-group")["inputs"].pop("kmsKeyId"), False, "customer-managed"),
     "log-group-retention": (lambda d: _find(d, LOG, "flow-logs-log-group")["inputs"].pop("retentionInDays"), False, "forever"),
-    "database-not-public": (lambda d: _find(d, INSTANCE, "aurora-instance-1")["inputs"].update(publiclyAccessible=True), False, "publiclyAccessible"),
+    "database-not-public": (
+        lambda d: _find(d, INSTANCE, "aurora-instance-1")["inputs"].update(publiclyAccessible=True),
+        False,
+        "publiclyAccessible",
+    ),
     "database-in-private-subnets": (_public_db_subnets, False, "internet gateway"),
-    "rds-managed-master-password": (lambda d: _find(d, CLUSTER, "aurora-cluster")["inputs"].update(manageMasterUserPassword=False, masterPassword="hunter2"),
-                                    False, "masterPassword is set"),
+    "rds-managed-master-password": (
+        lambda d: _find(d, CLUSTER, "aurora-cluster")["inputs"].update(manageMasterUserPassword=False, masterPassword="hunter2"),
+        False,
+        "masterPassword is set",
+    ),
     "aurora-deletion-protection": (NOTHING, True, "deletionProtection is not true"),
     "aurora-final-snapshot": (NOTHING, True, "skipFinalSnapshot is true"),
     "aurora-multi-az": (NOTHING, True, "1 instance(s)"),
     "dynamodb-deletion-protection": (NOTHING, True, "deletionProtectionEnabled is not true"),
-    "dynamodb-point-in-time-recovery": (lambda d: _find(d, TABLE, "sessions-table")["inputs"].update(pointInTimeRecovery={"enabled": False}),
-                                        True, "recovery is off"),
-    "ephemeral-destroyable": (lambda d: _find(d, REPO, "registry-repository")["inputs"].update(forceDelete=False), False, "forceDelete is not true"),
-    "secret-rotation": (lambda d: _append(d, "data", res(SECRET, "app-secret", {"name": "mlapi-app-demo", "kmsKeyId": KEY_ARN},
-                                                         state={"arn": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:mlapi-app-demo-AbCdEf"})),
-                        False, "no SecretRotation"),
-    "subnet-no-auto-public-ip": (lambda d: _find(d, SUBNET, "main-public-0")["inputs"].update(mapPublicIpOnLaunch=True), False, "mapPublicIpOnLaunch is true"),
+    "dynamodb-point-in-time-recovery": (
+        lambda d: _find(d, TABLE, "sessions-table")["inputs"].update(pointInTimeRecovery={"enabled": False}),
+        True,
+        "recovery is off",
+    ),
+    "ephemeral-destroyable": (
+        lambda d: _find(d, REPO, "registry-repository")["inputs"].update(forceDelete=False),
+        False,
+        "forceDelete is not true",
+    ),
+    "secret-rotation": (
+        lambda d: _append(
+            d,
+            "data",
+            res(
+                SECRET,
+                "app-secret",
+                {"name": "mlapi-app-demo", "kmsKeyId": KEY_ARN},
+                state={"arn": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:mlapi-app-demo-AbCdEf"},
+            ),
+        ),
+        False,
+        "no SecretRotation",
+    ),
+    "subnet-no-auto-public-ip": (
+        lambda d: _find(d, SUBNET, "main-public-0")["inputs"].update(mapPublicIpOnLaunch=True),
+        False,
+        "mapPublicIpOnLaunch is true",
+    ),
     "sg-no-world-ingress": (_world_open_service_port, False, "port 8080 is open to 0.0.0.0/0"),
-    "sg-rule-descriptions": (lambda d: _find(d, SG_RULE_IN, "sg-database-in-service")["inputs"].pop("description"), False, "no description"),
-    "default-sg-closed": (lambda d: _find(d, "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "main-default-sg")["inputs"].update(
-        ingress=[{"protocol": "-1", "fromPort": 0, "toPort": 0, "self": True}]), False, "still has ingress"),
-    "vpc-flow-logs": (lambda d: _find(d, "aws:ec2/flowLog:FlowLog", "flow-logs-flow-log")["inputs"].update(trafficType="ACCEPT"), False, "not ALL or REJECT"),
-    "task-no-public-ip": (lambda d: _find(d, "aws:ecs/service:Service", "api-service")["inputs"]["networkConfiguration"].update(assignPublicIp=True),
-                          False, "assignPublicIp is true"),
-    "alb-drop-invalid-headers": (lambda d: _find(d, LB_TYPE, "lb-alb")["inputs"].update(dropInvalidHeaderFields=False), False, "dropInvalidHeaderFields"),
+    "sg-rule-descriptions": (
+        lambda d: _find(d, SG_RULE_IN, "sg-database-in-service")["inputs"].pop("description"),
+        False,
+        "no description",
+    ),
+    "default-sg-closed": (
+        lambda d: _find(d, "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "main-default-sg")["inputs"].update(
+            ingress=[{"protocol": "-1", "fromPort": 0, "toPort": 0, "self": True}]
+        ),
+        False,
+        "still has ingress",
+    ),
+    "vpc-flow-logs": (
+        lambda d: _find(d, "aws:ec2/flowLog:FlowLog", "flow-logs-flow-log")["inputs"].update(trafficType="ACCEPT"),
+        False,
+        "not ALL or REJECT",
+    ),
+    "task-no-public-ip": (
+        lambda d: _find(d, "aws:ecs/service:Service", "api-service")["inputs"]["networkConfiguration"].update(
+            assignPublicIp=True
+        ),
+        False,
+        "assignPublicIp is true",
+    ),
+    "alb-drop-invalid-headers": (
+        lambda d: _find(d, LB_TYPE, "lb-alb")["inputs"].update(dropInvalidHeaderFields=False),
+        False,
+        "dropInvalidHeaderFields",
+    ),
     "alb-https-redirect": (lambda d: _https_listener(d, "ELBSecurityPolicy-TLS13-1-2-2021-06"), False, "serves plain HTTP"),
     "alb-tls-policy": (lambda d: _https_listener(d, "ELBSecurityPolicy-2016-08"), False, "older than 1.2"),
     "alb-behind-waf": (lambda d: _remove(d, "aws:wafv2/webAclAssociation:WebAclAssociation"), False, "not behind a WAF"),
     "alb-deletion-protection": (NOTHING, True, "enableDeletionProtection is not true"),
-    "cloudfront-https-viewers": (lambda d: _find(d, DIST, "edge-cdn")["inputs"]["orderedCacheBehaviors"][0].update(viewerProtocolPolicy="allow-all"),
-                                 False, "allows plain HTTP"),
-    "cloudfront-custom-certificate": (lambda d: _find(d, DIST, "edge-cdn")["inputs"].update(
-        viewerCertificate={"cloudfrontDefaultCertificate": True, "minimumProtocolVersion": "TLSv1"}), True, "default *.cloudfront.net"),
-    "cloudfront-tls12": (lambda d: _find(d, DIST, "edge-cdn")["inputs"]["viewerCertificate"].update(minimumProtocolVersion="TLSv1.2_2019"),
-                         False, "TLSv1.2_2019"),
+    "cloudfront-https-viewers": (
+        lambda d: _find(d, DIST, "edge-cdn")["inputs"]["orderedCacheBehaviors"][0].update(viewerProtocolPolicy="allow-all"),
+        False,
+        "allows plain HTTP",
+    ),
+    "cloudfront-custom-certificate": (
+        lambda d: _find(d, DIST, "edge-cdn")["inputs"].update(
+            viewerCertificate={"cloudfrontDefaultCertificate": True, "minimumProtocolVersion": "TLSv1"}
+        ),
+        True,
+        "default *.cloudfront.net",
+    ),
+    "cloudfront-tls12": (
+        lambda d: _find(d, DIST, "edge-cdn")["inputs"]["viewerCertificate"].update(minimumProtocolVersion="TLSv1.2_2019"),
+        False,
+        "TLSv1.2_2019",
+    ),
     "cloudfront-waf": (lambda d: _find(d, DIST, "edge-cdn")["inputs"].pop("webAclId"), False, "not behind a WAF"),
     "cloudfront-origin-https": (NOTHING, True, "originProtocolPolicy=http-only"),  # the default plan's ALB has no certificate
     "waf-has-rules": (lambda d: _find(d, ACL, "alb-waf-acl")["inputs"].update(rules=[]), False, "no rules"),
-    "waf-logging": (lambda d: _remove(d, "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration", "alb-waf-logging"), False, "not recorded"),
-    "iam-no-wildcard-actions": (lambda d: _edit_json(_find(d, ROLE_POLICY, "roles-task-policy"), "policy",
-                                                     lambda doc: _statement("SessionTableItems")(doc).update(Action=["dynamodb:*"])), False, "allows dynamodb:*"),
-    "iam-no-wildcard-resource": (lambda d: _edit_json(_find(d, ROLE_POLICY, "roles-task-policy"), "policy",
-                                                      lambda doc: _statement("SessionTableItems")(doc).update(Resource="*")), False, "on Resource '*'"),
-    "ecs-distinct-task-roles": (lambda d: _find(d, TASKDEF, "task-definition")["inputs"].update(
-        taskRoleArn=_find(d, TASKDEF, "task-definition")["inputs"]["executionRoleArn"]), False, "same role"),
-    "ecs-container-insights": (lambda d: _find(d, "aws:ecs/cluster:Cluster", "ecs-cluster")["inputs"].update(
-        settings=[{"name": "containerInsights", "value": "disabled"}]), False, "not enabled"),
-    "ecs-container-logging": (lambda d: _edit_json(_find(d, TASKDEF, "task-definition"), "containerDefinitions",
-                                                   _container(lambda c: c.pop("logConfiguration"))), False, "no logConfiguration"),
-    "ecs-no-secrets-in-environment": (lambda d: _edit_json(_find(d, TASKDEF, "task-definition"), "containerDefinitions",
-                                                           _container(lambda c: c["environment"].append({"name": "DB_PASSWORD", "value": "hunter2"}))),
-                                      False, "DB_PASSWORD looks like a credential"),
-    "ecs-readonly-root-filesystem": (lambda d: _edit_json(_find(d, TASKDEF, "task-definition"), "containerDefinitions",
-                                                          _container(lambda c: c.update(readonlyRootFilesystem=False))), False, "root filesystem"),
-    "ecs-not-privileged": (lambda d: _edit_json(_find(d, TASKDEF, "task-definition"), "containerDefinitions",
-                                                _container(lambda c: c.update(privileged=True))), False, "is privileged"),
-    "ecr-scan-on-push": (lambda d: _find(d, REPO, "registry-repository")["inputs"].update(imageScanningConfiguration={"scanOnPush": False}),
-                         False, "scanOnPush is not true"),
-    "ecr-immutable-tags": (lambda d: _find(d, REPO, "registry-repository")["inputs"].update(imageTagMutability="MUTABLE"), False, "MUTABLE"),
+    "waf-logging": (
+        lambda d: _remove(d, "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration", "alb-waf-logging"),
+        False,
+        "not recorded",
+    ),
+    "iam-no-wildcard-actions": (
+        lambda d: _edit_json(
+            _find(d, ROLE_POLICY, "roles-task-policy"),
+            "policy",
+            lambda doc: _statement("SessionTableItems")(doc).update(Action=["dynamodb:*"]),
+        ),
+        False,
+        "allows dynamodb:*",
+    ),
+    "iam-no-wildcard-resource": (
+        lambda d: _edit_json(
+            _find(d, ROLE_POLICY, "roles-task-policy"),
+            "policy",
+            lambda doc: _statement("SessionTableItems")(doc).update(Resource="*"),
+        ),
+        False,
+        "on Resource '*'",
+    ),
+    "ecs-distinct-task-roles": (
+        lambda d: _find(d, TASKDEF, "task-definition")["inputs"].update(
+            taskRoleArn=_find(d, TASKDEF, "task-definition")["inputs"]["executionRoleArn"]
+        ),
+        False,
+        "same role",
+    ),
+    "ecs-container-insights": (
+        lambda d: _find(d, "aws:ecs/cluster:Cluster", "ecs-cluster")["inputs"].update(
+            settings=[{"name": "containerInsights", "value": "disabled"}]
+        ),
+        False,
+        "not enabled",
+    ),
+    "ecs-container-logging": (
+        lambda d: _edit_json(
+            _find(d, TASKDEF, "task-definition"), "containerDefinitions", _container(lambda c: c.pop("logConfiguration"))
+        ),
+        False,
+        "no logConfiguration",
+    ),
+    "ecs-no-secrets-in-environment": (
+        lambda d: _edit_json(
+            _find(d, TASKDEF, "task-definition"),
+            "containerDefinitions",
+            _container(lambda c: c["environment"].append({"name": "DB_PASSWORD", "value": "hunter2"})),
+        ),
+        False,
+        "DB_PASSWORD looks like a credential",
+    ),
+    "ecs-readonly-root-filesystem": (
+        lambda d: _edit_json(
+            _find(d, TASKDEF, "task-definition"),
+            "containerDefinitions",
+            _container(lambda c: c.update(readonlyRootFilesystem=False)),
+        ),
+        False,
+        "root filesystem",
+    ),
+    "ecs-not-privileged": (
+        lambda d: _edit_json(
+            _find(d, TASKDEF, "task-definition"), "containerDefinitions", _container(lambda c: c.update(privileged=True))
+        ),
+        False,
+        "is privileged",
+    ),
+    "ecr-scan-on-push": (
+        lambda d: _find(d, REPO, "registry-repository")["inputs"].update(imageScanningConfiguration={"scanOnPush": False}),
+        False,
+        "scanOnPush is not true",
+    ),
+    "ecr-immutable-tags": (
+        lambda d: _find(d, REPO, "registry-repository")["inputs"].update(imageTagMutability="MUTABLE"),
+        False,
+        "MUTABLE",
+    ),
     "ecr-lifecycle-policy": (lambda d: _remove(d, "aws:ecr/lifecyclePolicy:LifecyclePolicy"), False, "no lifecycle policy"),
-    "names-carry-suffix": (lambda d: _find(d, SG, "sg-alb")["inputs"].update(name="mlapi-alb-sg"), False, "does not contain the environment suffix 'demo'"),
+    "names-carry-suffix": (
+        lambda d: _find(d, SG, "sg-alb")["inputs"].update(name="mlapi-alb-sg"),
+        False,
+        "does not contain the environment suffix 'demo'",
+    ),
 }
 # Relations one stack cannot see: there the pack answers "not applicable" and names `invoke check`.
 PACK_CROSS_STACK = {"alb-behind-waf", "database-in-private-subnets", "no-literal-region-or-account"}
@@ -1068,13 +1767,17 @@ def _pack_over_layers(rule_id: str, document: dict, states: dict, protect: bool)
         items = [r for r in layer["resources"] if r["type"] != "pulumi:pulumi:Stack"]
         if by_id(rule_id).scope is Scope.RESOURCE:
             for item in items:
-                args = ResourceValidationArgs(item["type"], engine_props(item["inputs"]), item["urn"], item["name"], opts, None, {})
+                args = ResourceValidationArgs(
+                    item["type"], engine_props(item["inputs"]), item["urn"], item["name"], opts, None, {}
+                )
                 attempt(lambda report, args=args: policy.validate(args, report))
         else:
             resources = []
             for item in items:
                 props = {**(item.get("state") or states.get(item["urn"], {})), **item["inputs"]}
-                resources.append(PolicyResource(item["type"], engine_props(props), item["urn"], item["name"], opts, None, None, [], {}))
+                resources.append(
+                    PolicyResource(item["type"], engine_props(props), item["urn"], item["name"], opts, None, None, [], {})
+                )
             attempt(lambda report, resources=resources: policy.validate(StackValidationArgs(resources, {}), report))
     return found, reasons
 
@@ -1137,14 +1840,32 @@ def test_stack_rules_in_the_pack_match_by_property_dependencies_while_ids_are_un
     opts = PolicyResourceOptions(False, [], None, [], None, [], None)
 
     def vpc(name: str) -> PolicyResource:
-        return PolicyResource(VPC, engine_props({"cidrBlock": "10.0.0.0/16", "id": UNKNOWN_STRING_VALUE, "arn": UNKNOWN_STRING_VALUE}),
-                              f"urn:pulumi:{ENV}::mlapi-network::{VPC}::{name}", name, opts, None, None, [], {})
+        return PolicyResource(
+            VPC,
+            engine_props({"cidrBlock": "10.0.0.0/16", "id": UNKNOWN_STRING_VALUE, "arn": UNKNOWN_STRING_VALUE}),
+            f"urn:pulumi:{ENV}::mlapi-network::{VPC}::{name}",
+            name,
+            opts,
+            None,
+            None,
+            [],
+            {},
+        )
 
     main, other = vpc("main"), vpc("other")
 
     def flow_log(of: PolicyResource) -> PolicyResource:
-        return PolicyResource("aws:ec2/flowLog:FlowLog", engine_props({"vpcId": UNKNOWN_STRING_VALUE, "trafficType": "ALL", "id": UNKNOWN_STRING_VALUE}),
-                              f"urn:pulumi:{ENV}::mlapi-network::aws:ec2/flowLog:FlowLog::fl", "fl", opts, None, None, [], {"vpcId": [of]})
+        return PolicyResource(
+            "aws:ec2/flowLog:FlowLog",
+            engine_props({"vpcId": UNKNOWN_STRING_VALUE, "trafficType": "ALL", "id": UNKNOWN_STRING_VALUE}),
+            f"urn:pulumi:{ENV}::mlapi-network::aws:ec2/flowLog:FlowLog::fl",
+            "fl",
+            opts,
+            None,
+            None,
+            [],
+            {"vpcId": [of]},
+        )
 
     policy = _policy("vpc-flow-logs", False)
     found: list[str] = []
@@ -1201,11 +1922,11 @@ def test_a_decommissioning_environment_passes_with_deletion_protection_waived_an
     assert "WAIVED aurora-deletion-protection:" in out and "because: decommissioning environment" in out
 
     document = plan.document()
-    data = next(l for l in document["layers"] if l["layer"] == "data")
+    data = next(lyr for lyr in document["layers"] if lyr["layer"] == "data")
     cluster_inputs = next(r for r in data["resources"] if r["type"] == CLUSTER)["inputs"]
     cluster_inputs.update(skipFinalSnapshot=True)
     cluster_inputs.pop("finalSnapshotIdentifier")
-    compute = next(l for l in document["layers"] if l["layer"] == "compute")
+    compute = next(lyr for lyr in document["layers"] if lyr["layer"] == "compute")
     next(r for r in compute["resources"] if r["type"] == REPO)["inputs"].update(forceDelete=False)
     plan_file.write_text(json.dumps(document))
     report = check_environment(ENV, plan_file=plan_file)

@@ -18,11 +18,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-
 from conftest import layer_of, plan_layers, policy
+
+from mlapi_compute.settings import DEFAULT_IMAGE, ComputeSettings
 from shared import contracts, manifest
 from shared.config import ConfigReader
 from shared.errors import ConfigError, PlatformError
@@ -31,8 +33,6 @@ from shared.plan.engine import ORGANIZATION, RecordingMonitor, Rendered, render_
 from shared.references import stack_reference_name
 from shared.settings import EnvironmentSettings
 from shared.stack_config import assemble
-
-from mlapi_compute.settings import DEFAULT_IMAGE, ComputeSettings
 
 REGION = "eu-west-1"
 ENV = "cmp"
@@ -83,7 +83,7 @@ def sample_data(region: str = REGION, **overrides: Any) -> dict[str, Any]:
     return values
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _network_outputs(env: str, region: str) -> dict[str, Any]:
     return dict(layer_of(plan_layers("network", env=env, region=region), "network").raw_outputs)
 
@@ -93,7 +93,7 @@ def recording_options(into: dict[str, dict[str, list[str]]]) -> Iterator[None]:
     """Record each registration's dependencies and ignoreChanges (the plan keeps only inputs)."""
     original = RecordingMonitor.RegisterResource
 
-    def register(self, request):  # noqa: ANN001
+    def register(self, request):
         response = original(self, request)
         into[response.urn] = {"dependencies": list(request.dependencies), "ignoreChanges": list(request.ignoreChanges)}
         return response
@@ -106,17 +106,19 @@ def recording_options(into: dict[str, dict[str, list[str]]]) -> Iterator[None]:
 
 
 def render_compute(
-    config: Optional[dict[str, Any]] = None,
+    config: dict[str, Any] | None = None,
     *,
-    data: Optional[dict[str, Any]] = None,
-    network: Optional[dict[str, Any]] = None,
+    data: dict[str, Any] | None = None,
+    network: dict[str, Any] | None = None,
     env: str = ENV,
     region: str = REGION,
-    options: Optional[dict[str, dict[str, list[str]]]] = None,
+    options: dict[str, dict[str, list[str]]] | None = None,
 ) -> Rendered:
     """Render the compute program with the real network layer's exports and ``data`` for the data layer's."""
     layer = manifest.by_name("compute")
-    cfg = assemble(layer, env, overrides={"aws:region": region, "environmentSuffix": env, "pulumiOrg": ORGANIZATION, **(config or {})})
+    cfg = assemble(
+        layer, env, overrides={"aws:region": region, "environmentSuffix": env, "pulumiOrg": ORGANIZATION, **(config or {})}
+    )
     outputs = {
         stack_reference_name(ORGANIZATION, "network", env): {**_network_outputs(env, region), **(network or {})},
         stack_reference_name(ORGANIZATION, "data", env): data if data is not None else sample_data(region),
@@ -136,7 +138,9 @@ def render_compute(
 def load_settings(region: str = REGION, **config: Any) -> ComputeSettings:
     values = {k: str(v) for k, v in config.items()}
     reader = ConfigReader("mlapi-compute", values.get)
-    env = EnvironmentSettings.load("compute", reader, project="mlapi-compute", stack=ENV, aws_lookup={"region": region}.get, environ={})
+    env = EnvironmentSettings.load(
+        "compute", reader, project="mlapi-compute", stack=ENV, aws_lookup={"region": region}.get, environ={}
+    )
     return ComputeSettings.load(reader, env=env)
 
 
@@ -189,7 +193,12 @@ def test_protected_environment_keeps_registry_images_and_the_load_balancer():
     rendered = render_compute({"protect": True, "ecrKeepImages": 25})
     assert rendered.one(ECR).inputs["forceDelete"] is False
     assert rendered.one(ALB).inputs["enableDeletionProtection"] is True
-    assert json.loads(rendered.one("aws:ecr/lifecyclePolicy:LifecyclePolicy").inputs["policy"])["rules"][0]["selection"]["countNumber"] == 25
+    assert (
+        json.loads(rendered.one("aws:ecr/lifecyclePolicy:LifecyclePolicy").inputs["policy"])["rules"][0]["selection"][
+            "countNumber"
+        ]
+        == 25
+    )
 
 
 def test_decommissioning_lets_the_registry_and_the_load_balancer_be_deleted():
@@ -460,16 +469,26 @@ def test_execution_role_pulls_writes_its_log_group_and_reads_exactly_the_injecte
     assert set(doc) == {"RegistryToken", "PullServiceImages", "WriteServiceLogs", "ReadInjectedSecrets", "DecryptInjectedSecrets"}
     assert doc["RegistryToken"]["Action"] == ["ecr:GetAuthorizationToken"] and doc["RegistryToken"]["Resource"] == ["*"]
     assert doc["PullServiceImages"]["Resource"] == [compute.one(ECR).state["arn"]]
-    assert set(doc["PullServiceImages"]["Action"]) == {"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"}
+    assert set(doc["PullServiceImages"]["Action"]) == {
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+    }
     group_arn = compute.one("aws:cloudwatch/logGroup:LogGroup").state["arn"]
     assert doc["WriteServiceLogs"]["Resource"] == [group_arn, f"{group_arn}:log-stream:*"]
     assert set(doc["WriteServiceLogs"]["Action"]) == {"logs:CreateLogStream", "logs:PutLogEvents"}
     injected = {s["valueFrom"].split(":username::")[0].split(":password::")[0] for s in container(compute)["secrets"]}
-    assert set(doc["ReadInjectedSecrets"]["Resource"]) == injected == {data["masterSecretArn"], *data["applicationSecretArns"].values()}
+    assert (
+        set(doc["ReadInjectedSecrets"]["Resource"])
+        == injected
+        == {data["masterSecretArn"], *data["applicationSecretArns"].values()}
+    )
     assert doc["ReadInjectedSecrets"]["Action"] == ["secretsmanager:GetSecretValue"]
     assert doc["DecryptInjectedSecrets"]["Action"] == ["kms:Decrypt"]
     assert doc["DecryptInjectedSecrets"]["Resource"] == [data["kmsKeyArn"]]
-    assert doc["DecryptInjectedSecrets"]["Condition"] == {"StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}}
+    assert doc["DecryptInjectedSecrets"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}
+    }
 
 
 def test_task_role_uses_the_session_table_items_and_ecs_exec_channels(compute):
@@ -477,13 +496,20 @@ def test_task_role_uses_the_session_table_items_and_ecs_exec_channels(compute):
     doc = statements(role_policies(compute)[f"mlapi-task-{ENV}"])
     table = doc["SessionTableItems"]
     assert table["Resource"] == [data["sessionTableArn"], data["sessionTableArn"] + "/index/*"]
-    assert {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"} <= set(table["Action"])
+    assert {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"} <= set(
+        table["Action"]
+    )
     assert not {"dynamodb:Scan", "dynamodb:DeleteTable", "dynamodb:CreateTable"} & set(table["Action"])
     assert doc["SessionTableEncryption"]["Resource"] == [data["kmsKeyArn"]]
     assert doc["SessionTableEncryption"]["Condition"]["StringEquals"]["kms:ViaService"] == f"dynamodb.{REGION}.amazonaws.com"
     assert doc["EcsExecChannels"]["Resource"] == ["*"]
     assert all(a.startswith("ssmmessages:") for a in doc["EcsExecChannels"]["Action"])
-    assert doc["EcsExecSessionDecrypt"] == {"Sid": "EcsExecSessionDecrypt", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [data["kmsKeyArn"]]}
+    assert doc["EcsExecSessionDecrypt"] == {
+        "Sid": "EcsExecSessionDecrypt",
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt"],
+        "Resource": [data["kmsKeyArn"]],
+    }
     # The cluster encrypts ECS Exec sessions with that same key.
     exec_config = compute.one("aws:ecs/cluster:Cluster").inputs["configuration"]["executeCommandConfiguration"]
     assert exec_config["kmsKeyId"] == data["kmsKeyArn"]
@@ -533,7 +559,11 @@ def test_service_runs_two_private_tasks_with_circuit_breaker_and_exec(compute):
     assert service["enableExecuteCommand"] is True
     assert service["healthCheckGracePeriodSeconds"] == 60
     (lb,) = service["loadBalancers"]
-    assert lb == {"targetGroupArn": compute.one(TG).state["arn"], "containerName": container(compute)["name"], "containerPort": 8080}
+    assert lb == {
+        "targetGroupArn": compute.one(TG).state["arn"],
+        "containerName": container(compute)["name"],
+        "containerPort": 8080,
+    }
 
 
 def test_autoscaling_owns_the_running_count_and_the_service_waits_for_what_it_needs(compute):
@@ -583,7 +613,7 @@ def test_without_a_domain_http_forwards_api_paths_and_everything_else_is_404(com
         assert rule.inputs["listenerArn"] == listener.state["arn"]
         assert rule.inputs["actions"] == [{"type": "forward", "targetGroupArn": tg_arn}]
         for condition in rule.inputs["conditions"]:
-            routes.update({path: rule.inputs["priority"] for path in condition["pathPattern"]["values"]})
+            routes.update(dict.fromkeys(condition["pathPattern"]["values"], rule.inputs["priority"]))
     assert set(routes) == {"/api/v1/*", "/api/v2/*", "/health"}
     assert len(set(routes.values())) == 3
     assert compute.outputs["httpsListenerArn"] == "" and compute.outputs["httpListenerArn"] == listener.state["arn"]
@@ -601,11 +631,13 @@ def test_with_a_domain_https_with_a_validated_regional_certificate_and_http_redi
     validation = records["lb-certificate-validation-record"]
     assert validation["zoneId"] == "Z0123456789ABCDEFGHIJ"
     assert (validation["name"], validation["type"], validation["records"]) == (
-        option["resourceRecordName"], option["resourceRecordType"], [option["resourceRecordValue"]]
+        option["resourceRecordName"],
+        option["resourceRecordType"],
+        [option["resourceRecordValue"]],
     )
     validated = https.one("aws:acm/certificateValidation:CertificateValidation").inputs
     assert validated["certificateArn"] == cert.state["arn"]
-    listeners = {l.inputs["port"]: l for l in https.of_type(LISTENER)}
+    listeners = {lyr.inputs["port"]: lyr for lyr in https.of_type(LISTENER)}
     secure = listeners[443]
     assert secure.inputs["protocol"] == "HTTPS" and secure.inputs["certificateArn"] == cert.state["arn"]
     assert secure.inputs["sslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
@@ -656,7 +688,14 @@ def test_autoscaling_tracks_requests_per_task_between_two_and_ten(compute):
 
 def test_autoscaling_is_configurable():
     rendered = render_compute(
-        {"minTasks": 3, "desiredCount": 4, "maxTasks": 20, "targetRequestsPerTask": 500, "scaleOutCooldownSeconds": 30, "scaleInCooldownSeconds": 600}
+        {
+            "minTasks": 3,
+            "desiredCount": 4,
+            "maxTasks": 20,
+            "targetRequestsPerTask": 500,
+            "scaleOutCooldownSeconds": 30,
+            "scaleInCooldownSeconds": 600,
+        }
     )
     target = rendered.one("aws:appautoscaling/target:Target").inputs
     assert (target["minCapacity"], target["maxCapacity"]) == (3, 20)
@@ -669,7 +708,12 @@ def test_alarms_watch_the_alb_target_group_and_service(compute):
     alarms = {a.inputs["metricName"]: a.inputs for a in compute.of_type(ALARM)}
     # Exactly the six the README promises, one alarm each.
     assert set(alarms) == {
-        "UnHealthyHostCount", "HTTPCode_Target_5XX_Count", "HTTPCode_ELB_5XX_Count", "CPUUtilization", "MemoryUtilization", "RunningTaskCount"
+        "UnHealthyHostCount",
+        "HTTPCode_Target_5XX_Count",
+        "HTTPCode_ELB_5XX_Count",
+        "CPUUtilization",
+        "MemoryUtilization",
+        "RunningTaskCount",
     }
     assert len(compute.of_type(ALARM)) == 6
     assert alarms["MemoryUtilization"]["dimensions"] == alarms["CPUUtilization"]["dimensions"]
@@ -677,8 +721,13 @@ def test_alarms_watch_the_alb_target_group_and_service(compute):
     assert alarms["UnHealthyHostCount"]["dimensions"] == {"LoadBalancer": alb_suffix, "TargetGroup": tg_suffix}
     assert alarms["HTTPCode_ELB_5XX_Count"]["dimensions"] == {"LoadBalancer": alb_suffix}
     service = compute.one(SERVICE).inputs
-    assert alarms["CPUUtilization"]["dimensions"] == {"ClusterName": compute.one("aws:ecs/cluster:Cluster").inputs["name"], "ServiceName": service["name"]}
-    assert alarms["RunningTaskCount"]["threshold"] == 2 and alarms["RunningTaskCount"]["comparisonOperator"] == "LessThanThreshold"
+    assert alarms["CPUUtilization"]["dimensions"] == {
+        "ClusterName": compute.one("aws:ecs/cluster:Cluster").inputs["name"],
+        "ServiceName": service["name"],
+    }
+    assert (
+        alarms["RunningTaskCount"]["threshold"] == 2 and alarms["RunningTaskCount"]["comparisonOperator"] == "LessThanThreshold"
+    )
     for alarm in alarms.values():
         assert alarm["name"].startswith("mlapi-") and alarm["name"].endswith(f"-{ENV}")
         assert not alarm.get("alarmActions")
@@ -698,7 +747,7 @@ def test_health_checks_log_retention_and_tls_policy_follow_their_settings():
     assert rendered.one(TG).inputs["healthCheck"]["interval"] == 15
     assert rendered.one(SERVICE).inputs["healthCheckGracePeriodSeconds"] == 120
     assert rendered.one("aws:cloudwatch/logGroup:LogGroup").inputs["retentionInDays"] == 90
-    (https_listener,) = [l for l in rendered.of_type("aws:lb/listener:Listener") if l.inputs.get("protocol") == "HTTPS"]
+    (https_listener,) = [lyr for lyr in rendered.of_type("aws:lb/listener:Listener") if lyr.inputs.get("protocol") == "HTTPS"]
     assert https_listener.inputs["sslPolicy"] == "ELBSecurityPolicy-TLS13-1-3-2021-06"
 
 
@@ -716,7 +765,12 @@ def test_exports_are_exactly_the_contract_and_point_at_what_was_built(compute):
     out = compute.outputs
     assert set(out) == set(contracts.CONTRACTS["compute"])
     alb = compute.one(ALB).state
-    assert (out["albDnsName"], out["albArn"], out["albArnSuffix"], out["albZoneId"]) == (alb["dnsName"], alb["arn"], alb["arnSuffix"], alb["zoneId"])
+    assert (out["albDnsName"], out["albArn"], out["albArnSuffix"], out["albZoneId"]) == (
+        alb["dnsName"],
+        alb["arn"],
+        alb["arnSuffix"],
+        alb["zoneId"],
+    )
     assert out["targetGroupArn"] == compute.one(TG).state["arn"]
     assert out["clusterName"] == f"mlapi-cluster-{ENV}" and out["serviceName"] == f"mlapi-api-{ENV}"
     assert out["taskDefinitionArn"] == compute.one(TASKDEF).state["arn"]
@@ -729,7 +783,7 @@ def test_offline_plan_renders_network_data_and_compute_through_stack_references(
     assert [lp.layer.name for lp in plan.layers] == ["network", "data", "compute"]
     rendered = layer_of(plan, "compute")
     data = layer_of(plan, "data").outputs
-    assert sorted(rendered.stack_references) == [f"organization/mlapi-data/plan", f"organization/mlapi-network/plan"]
+    assert sorted(rendered.stack_references) == ["organization/mlapi-data/plan", "organization/mlapi-network/plan"]
     assert rendered.one(ECR).inputs["encryptionConfigurations"][0]["kmsKey"] == data["kmsKeyArn"]
     assert rendered.one("aws:cloudwatch/logGroup:LogGroup").inputs["kmsKeyId"] == data["kmsKeyArn"]
     secrets = {s["name"]: s["valueFrom"] for s in container(rendered)["secrets"]}
@@ -759,7 +813,11 @@ def test_settings_defaults():
         ({"minTasks": 5, "maxTasks": 3}, "mlapi-compute:minTasks", "at most maxTasks (3)"),
         ({"desiredCount": 11}, "mlapi-compute:desiredCount", "from minTasks (2) to maxTasks (10)"),
         ({"minTasks": 0}, "mlapi-compute:minTasks", "from 1 to 1000"),
-        ({"fargateWeight": 0, "fargateSpotWeight": 0}, "mlapi-compute:fargateWeight + mlapi-compute:fargateSpotWeight", "at least one"),
+        (
+            {"fargateWeight": 0, "fargateSpotWeight": 0},
+            "mlapi-compute:fargateWeight + mlapi-compute:fargateSpotWeight",
+            "at least one",
+        ),
         ({"fargateSpotWeight": -1}, "mlapi-compute:fargateSpotWeight", "from 0 to 1000"),
         ({"containerImage": "nginx:latest"}, "mlapi-compute:containerImage", "pinned"),
         ({"containerImage": "nginx"}, "mlapi-compute:containerImage", "pinned"),
@@ -798,5 +856,5 @@ def test_a_bad_service_port_is_refused_before_any_resource():
 
 def test_an_application_secret_that_would_shadow_another_is_refused():
     arn = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:mlapi/db-password-AbCdEf"
-    with pytest.raises(PlatformError, match="'db-password'.*DB_PASSWORD"):
+    with pytest.raises(PlatformError, match=r"'db-password'.*DB_PASSWORD"):
         render_compute(data=sample_data(applicationSecretArns={"db-password": arn}))

@@ -7,8 +7,8 @@ import json
 import re
 
 import pytest
-
 from conftest import layer_of, plan_layers, policy
+
 from shared import contracts
 from shared.config import ConfigReader
 from shared.errors import ConfigError
@@ -432,7 +432,9 @@ def test_decommission_without_protect_is_refused_before_any_resource(monkeypatch
         plan_layers("data", env=SUFFIX, region=REGION, config={"network": {"decommission": True}, "data": {"decommission": True}})
     message = str(caught.value)
     assert caught.value.setting == "mlapi-network:decommission", message
-    assert message.startswith("Invalid setting mlapi-network:decommission = 'true': true only in a protected environment (protect: true)")
+    assert message.startswith(
+        "Invalid setting mlapi-network:decommission = 'true': true only in a protected environment (protect: true)"
+    )
     assert "leave it false" in message
     assert set(registered) == {"pulumi:pulumi:Stack"}  # the program stopped before its first resource
 
@@ -458,7 +460,6 @@ def test_application_secret_arns_are_exported_by_arn():
     assert rendered.outputs["applicationSecretArns"] == secrets
     # Handed over by ARN: nothing is created for them, and no value is read.
     assert not [r for r in rendered.registrations if r.type.startswith("aws:secretsmanager/")]
-
 
 
 def test_a_secret_in_another_account_is_refused_once_the_account_is_known():
@@ -572,7 +573,12 @@ def test_settings_defaults():
             "becomes API_KEY",
         ),
         ({"applicationSecretArns": {"db-password": secret_arn("x")}}, "applicationSecretArns", "db-password", "master secret"),
-        ({"applicationSecretArns": "not json"}, "applicationSecretArns", "'not json'", "a map of name -> Secrets Manager secret ARN"),
+        (
+            {"applicationSecretArns": "not json"},
+            "applicationSecretArns",
+            "'not json'",
+            "a map of name -> Secrets Manager secret ARN",
+        ),
         ({"applicationSecretArns": ["arn"]}, "applicationSecretArns", "arn", "a map of name"),
     ],
 )

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import ROOT
 from invoke import Context, Exit
 
-from conftest import ROOT
 from shared import manifest, stack_config
 from shared.deploy import cli as deploy_cli
 from shared.deploy import orchestrator, preflight
@@ -30,7 +30,7 @@ from shared.settings import ENVIRONMENT_KEYS
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # tasks.py lives at the repository root
-import tasks  # noqa: E402
+import tasks
 
 TESTS = Path(__file__).resolve().parent
 ENV = "t1"
@@ -39,7 +39,7 @@ PASSPHRASE = "tr0ub4dor-and-3-horse-staples"
 FAKE_LAYERS = (("net", ()), ("db", ("net",)), ("app", ("net", "db")), ("cdn", ("app",)))
 ORDER = ["net", "db", "app", "cdn"]
 
-SETTINGS = '''
+SETTINGS = """
 from dataclasses import dataclass
 
 from shared.runtime import is_offline_plan
@@ -59,7 +59,7 @@ class FakeSettings:
                 raise reader.fail("domainName", domain, "a domain you own (example.com is the documented sample)",
                                   hint="Set it in stacks/{name}/Pulumi.<env>.yaml.")
         return cls(env, domain)
-'''
+"""
 
 
 def build_fake_layers(root: Path) -> tuple[manifest.Layer, ...]:
@@ -67,7 +67,9 @@ def build_fake_layers(root: Path) -> tuple[manifest.Layer, ...]:
     for name, reads in FAKE_LAYERS:
         directory = root / "stacks" / name
         (directory / f"mlapi_{name}").mkdir(parents=True, exist_ok=True)
-        config: dict[str, Any] = {k: {"type": "string", "default": "" if d is None else d} for k, (d, _) in ENVIRONMENT_KEYS.items()}
+        config: dict[str, Any] = {
+            k: {"type": "string", "default": "" if d is None else d} for k, (d, _) in ENVIRONMENT_KEYS.items()
+        }
         if name == "cdn":
             config["domainName"] = {"type": "string", "default": "example.com"}
         (directory / "Pulumi.yaml").write_text(json.dumps({"name": f"mlapi-{name}", "runtime": "python", "config": config}))
@@ -142,9 +144,17 @@ def standin(tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_PULUMI_STATE", str(s.state_path))
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", PASSPHRASE)
     for var in (
-        "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE_FILE", "PULUMI_ACCESS_TOKEN", "ENVIRONMENT_SUFFIX", "AWS_PROFILE",
-        "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_SESSION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "PULUMI_BACKEND_URL",
+        "PULUMI_CONFIG_PASSPHRASE_FILE",
+        "PULUMI_ACCESS_TOKEN",
+        "ENVIRONMENT_SUFFIX",
+        "AWS_PROFILE",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_SESSION_TOKEN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
     ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -208,7 +218,7 @@ def test_up_all_deploys_every_layer_in_manifest_order_with_its_stack_config_and_
             assert record["argv"][record["argv"].index("--stack") + 1] == ENV
     # Engine output is streamed with the layer's name; the summary comes from the CLI's history.
     assert "[db] Updating (t1)" in out
-    summary = out[out.index("every layer deployed"):]
+    summary = out[out.index("every layer deployed") :]
     for name in ORDER:
         assert any(line.split()[:3] == [name, "deployed", "2"] for line in summary.splitlines()), summary
     assert "2 created" in summary
@@ -248,7 +258,7 @@ def test_a_stale_decommission_in_a_kept_stack_file_is_reset_unless_the_environme
 
     env_file.write_text("protect: true\ndecommission: true\n")
     run_task(tasks.up_all, env=ENV, region=REGION)
-    latest = deploy.calls("config set-all")[-len(ORDER):]
+    latest = deploy.calls("config set-all")[-len(ORDER) :]
     assert all(f"{r['project']}:decommission=true" in r["argv"] for r in latest)
 
 
@@ -259,7 +269,7 @@ def test_up_all_runs_again_as_an_update_and_reports_no_creations(deploy, capsys)
     out = capsys.readouterr().out
     assert all("--skip-preview" in r["argv"] for r in deploy.calls("up"))
     assert "Created stack" not in out
-    summary = out[out.index("every layer deployed"):]
+    summary = out[out.index("every layer deployed") :]
     assert summary.count("2 unchanged") == len(ORDER) and "created" not in summary
 
 
@@ -273,7 +283,7 @@ def test_up_all_stops_at_the_first_failure_naming_layer_error_and_next_steps(dep
     assert "layer db" in exc.message and "InvalidParameterCombination" in exc.message
     assert f"invoke up-all --env {ENV} --region {REGION}" in exc.message
     assert f"invoke up --layer db --env {ENV}" in exc.message and f"invoke down-all --env {ENV}" in exc.message
-    rows = {line.split()[0]: line for line in out[out.index("stopped at db"):].splitlines()[1:] if line.strip()}
+    rows = {line.split()[0]: line for line in out[out.index("stopped at db") :].splitlines()[1:] if line.strip()}
     assert "deployed" in rows["net"] and "failed" in rows["db"] and "deployed" not in rows["db"]
     assert "not run" in rows["app"] and "not run" in rows["cdn"]
 
@@ -293,11 +303,18 @@ def test_up_all_reports_a_locked_stack_and_how_to_clear_it(deploy):
 def test_a_lock_held_by_a_dead_process_on_this_machine_is_called_stale(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
+
     def locked_by(pid: int) -> deploy_cli.Result:
-        return deploy_cli.Result(["up"], 255, "", (
-            "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end or delete the lock file with `pulumi cancel`.\n"
-            f"  file:///s/.pulumi/locks/organization/p/t1/x.json: created by me@buildbox.example.com (pid {pid}) at 2024-05-01T10:00:00Z"
-        ))
+        return deploy_cli.Result(
+            ["up"],
+            255,
+            "",
+            (
+                "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end or delete the lock file with `pulumi cancel`.\n"
+                f"  file:///s/.pulumi/locks/organization/p/t1/x.json: created by me@buildbox.example.com (pid {pid}) at 2024-05-01T10:00:00Z"
+            ),
+        )
+
     stale = deploy_cli.lock_verdict(locked_by(dead.pid), hostname="buildbox")
     assert stale.startswith("STALE") and f"no process {dead.pid} runs on this machine" in stale
     live = deploy_cli.lock_verdict(locked_by(os.getpid()), hostname="buildbox")
@@ -312,7 +329,7 @@ def test_the_policy_pack_is_used_when_present_unless_disabled(deploy):
     run_task(tasks.up_all, env=ENV, region=REGION)
     assert all(r["argv"][-2:] == ["--policy-pack", str(policy)] for r in deploy.calls("up"))
     run_task(tasks.up_all, env=ENV, region=REGION, policy=False)
-    assert not any("--policy-pack" in r["argv"] for r in deploy.calls("up")[len(ORDER):])
+    assert not any("--policy-pack" in r["argv"] for r in deploy.calls("up")[len(ORDER) :])
 
 
 def test_secrets_provider_is_used_for_every_new_stack_and_replaces_the_passphrase(deploy, monkeypatch):
@@ -423,7 +440,12 @@ def test_preflight_loads_the_real_layers_settings_without_crashing():
     assert edge and "sample" in edge[0] and "pulumi config set mlapi-edge:" in edge[0], pre.problems
     # ...and real values pass.
     layer = manifest.by_name("edge")
-    own = {"aws:region": "us-east-1", "environmentSuffix": "pfcheck", "parentDomain": "api.acme-ml.io", "hostedZoneId": "Z0123456789ABCDEFGHIJ"}
+    own = {
+        "aws:region": "us-east-1",
+        "environmentSuffix": "pfcheck",
+        "parentDomain": "api.acme-ml.io",
+        "hostedZoneId": "Z0123456789ABCDEFGHIJ",
+    }
     values = stack_config.assemble(layer, "pfcheck", overrides=own).values
     assert preflight.load_layer_settings(layer, "pfcheck", values, {}) == []
 
@@ -489,9 +511,17 @@ def test_down_all_caps_the_backoff_and_refuses_nonsense_attempts(deploy, monkeyp
 
 def test_down_all_does_not_retry_a_protected_resource(deploy, monkeypatch):
     run_task(tasks.up_all, env=ENV, region=REGION)
-    deploy.configure(fail={"destroy mlapi-db": {"times": -1, "message": (
-        'Preview failed: unable to delete resource "urn:pulumi:t1::mlapi-db::aws:rds/cluster:Cluster::db"\n'
-        "    as it is currently marked for protection. To unprotect the resource, remove the `protect` flag")}})
+    deploy.configure(
+        fail={
+            "destroy mlapi-db": {
+                "times": -1,
+                "message": (
+                    'Preview failed: unable to delete resource "urn:pulumi:t1::mlapi-db::aws:rds/cluster:Cluster::db"\n'
+                    "    as it is currently marked for protection. To unprotect the resource, remove the `protect` flag"
+                ),
+            }
+        }
+    )
     pauses: list[float] = []
     monkeypatch.setattr(orchestrator, "_sleep", pauses.append)
     exc = failing(tasks.down_all, env=ENV, attempts=3, retry_delay=5)
@@ -517,7 +547,11 @@ def test_down_all_does_not_retry_with_the_wrong_passphrase(deploy, monkeypatch):
 
 def test_down_all_does_not_retry_with_expired_aws_credentials(deploy):
     run_task(tasks.up_all, env=ENV, region=REGION)
-    deploy.configure(fail={"destroy mlapi-cdn": {"times": -1, "message": "ExpiredToken: The security token included in the request is expired"}})
+    deploy.configure(
+        fail={
+            "destroy mlapi-cdn": {"times": -1, "message": "ExpiredToken: The security token included in the request is expired"}
+        }
+    )
     exc = failing(tasks.down_all, env=ENV, attempts=3, retry_delay=0)
     assert len(deploy.calls("destroy")) == 1  # not retried
     assert "AWS credentials expired" in exc.message and "aws sso login" in exc.message
@@ -560,7 +594,7 @@ def test_ctrl_c_while_waiting_to_retry_stops_with_a_summary(deploy, monkeypatch,
     assert exc.code == 130 and "while waiting to retry the destroy of layer app" in exc.message
     assert "no Pulumi command was running" in exc.message
     assert deploy.layers_of("destroy") == ["cdn", "app"]  # nothing after the interruption ran
-    rows = {line.split()[0]: line for line in out[out.index("down-all t1: interrupted"):].splitlines()[2:] if line.strip()}
+    rows = {line.split()[0]: line for line in out[out.index("down-all t1: interrupted") :].splitlines()[2:] if line.strip()}
     assert "destroyed" in rows["cdn"] and "interrupted" in rows["app"] and "not run" in rows["net"]
 
 
@@ -699,12 +733,18 @@ def test_refresh_needs_the_stack_and_runs_non_interactively(deploy):
 
 
 def test_outputs_are_flattened_redacted_and_collisions_namespaced(deploy, capsys):
-    deploy.configure(outputs={
-        "mlapi-net": {"vpcId": "vpc-123", "databasePort": 5432, "privateSubnetIds": ["subnet-a", "subnet-b"]},
-        "mlapi-db": {"databasePort": 5432, "clusterEndpoint": "db.cluster.local", "masterPassword": {"secret": "hunter2-db-pass"}},
-        "mlapi-app": {"albDnsName": "alb-1.elb.amazonaws.com", "port": 8080},
-        "mlapi-cdn": {"port": 443},
-    })
+    deploy.configure(
+        outputs={
+            "mlapi-net": {"vpcId": "vpc-123", "databasePort": 5432, "privateSubnetIds": ["subnet-a", "subnet-b"]},
+            "mlapi-db": {
+                "databasePort": 5432,
+                "clusterEndpoint": "db.cluster.local",
+                "masterPassword": {"secret": "hunter2-db-pass"},
+            },
+            "mlapi-app": {"albDnsName": "alb-1.elb.amazonaws.com", "port": 8080},
+            "mlapi-cdn": {"port": 443},
+        }
+    )
     run_task(tasks.up_all, env=ENV, region=REGION)
     target = deploy.root / "cfn-outputs" / "flat-outputs.json"
     run_task(tasks.outputs, env=ENV, out=str(target))
@@ -777,8 +817,13 @@ def test_ctrl_c_is_forwarded_once_and_the_engine_is_waited_for(standin, tmp_path
     driver.write_text(DRIVER.format(tests=str(TESTS), root=str(ROOT), tmp=str(tmp_path)))
     # Its own session, like a terminal's foreground job: killpg below is the user's Ctrl-C.
     proc = subprocess.Popen(
-        [sys.executable, str(driver)], cwd=ROOT, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, start_new_session=True,
+        [sys.executable, str(driver)],
+        cwd=ROOT,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     ready = Path(str(standin.state_path) + ".ready")
     deadline = time.time() + 120
@@ -817,9 +862,16 @@ def test_a_ctrl_c_while_the_cli_is_starting_is_forwarded_once_it_runs():
 
 
 def test_error_lines_and_lock_detection_ignore_colour_codes():
-    coloured = deploy_cli.Result(["up"], 255, "Updating (t1)\n\x1b[31merror: \x1b[0mthe stack is currently locked by 1 lock(s).\n  file:///s/.pulumi/locks/x.json: created by a@b (pid 1)\n")
+    coloured = deploy_cli.Result(
+        ["up"],
+        255,
+        "Updating (t1)\n\x1b[31merror: \x1b[0mthe stack is currently locked by 1 lock(s).\n  file:///s/.pulumi/locks/x.json: created by a@b (pid 1)\n",
+    )
     assert coloured.locked
-    assert coloured.error_lines() == ["error: the stack is currently locked by 1 lock(s).", "file:///s/.pulumi/locks/x.json: created by a@b (pid 1)"]
+    assert coloured.error_lines() == [
+        "error: the stack is currently locked by 1 lock(s).",
+        "file:///s/.pulumi/locks/x.json: created by a@b (pid 1)",
+    ]
     quiet = deploy_cli.Result(["destroy"], 1, "\n".join(f"line {i}" for i in range(20)))
     assert not quiet.locked and quiet.error_lines() == [f"line {i}" for i in range(12, 20)]
 
@@ -843,7 +895,11 @@ def test_scrubber_hides_the_passphrase_from_its_file_and_every_secret_variable(t
     secret_file = tmp_path / "passphrase"
     secret_file.write_text("from-a-file-phrase\n")
     scrub = deploy_cli.Scrubber(
-        {"PULUMI_CONFIG_PASSPHRASE_FILE": str(secret_file), "AWS_SESSION_TOKEN": "tok-123456", "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMIK7MDENG"}
+        {
+            "PULUMI_CONFIG_PASSPHRASE_FILE": str(secret_file),
+            "AWS_SESSION_TOKEN": "tok-123456",
+            "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMIK7MDENG",
+        }
     )
     assert scrub("x from-a-file-phrase y tok-123456 z wJalrXUtnFEMIK7MDENG") == "x *** y *** z ***"
     assert deploy_cli.parse_version("v3.130.0\n") == (3, 130, 0) and deploy_cli.parse_version("garbage") is None

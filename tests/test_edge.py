@@ -8,19 +8,10 @@ import inspect
 import logging
 import re
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pytest
-
 from conftest import layer_of, plan_layers, policy
-from shared import manifest
-from shared.config import ConfigReader
-from shared.errors import ConfigError, PlatformError
-from shared.naming import MAX_SUFFIX_LENGTH
-from shared.plan.engine import render_program, run_main
-from shared.plan.mocks import MOCK_ACCOUNT_ID, PlatformMocks
-from shared.settings import EnvironmentSettings
-from shared.stack_config import assemble
 
 from mlapi_edge.error_pages import ErrorPages, ErrorPagesArgs, bucket_name
 from mlapi_edge.settings import (
@@ -30,6 +21,14 @@ from mlapi_edge.settings import (
     SAMPLE_PARENT_DOMAIN,
     EdgeSettings,
 )
+from shared import manifest
+from shared.config import ConfigReader
+from shared.errors import ConfigError, PlatformError
+from shared.naming import MAX_SUFFIX_LENGTH
+from shared.plan.engine import render_program, run_main
+from shared.plan.mocks import MOCK_ACCOUNT_ID, PlatformMocks
+from shared.settings import EnvironmentSettings
+from shared.stack_config import assemble
 
 EDGE_DIR = manifest.STACKS_DIR / "edge"
 PROVIDER = "pulumi:providers:aws"
@@ -71,12 +70,12 @@ def upstream_outputs(env: str, region: str, protocol: str) -> dict[str, dict[str
 
 
 def render_edge(
-    config: Optional[dict[str, Any]] = None,
+    config: dict[str, Any] | None = None,
     *,
     env: str = "test",
     region: str = "us-east-1",
     protocol: str = "http",
-    outputs: Optional[dict[str, dict[str, Any]]] = None,
+    outputs: dict[str, dict[str, Any]] | None = None,
 ):
     """Render stacks/edge/__main__.py with the config the plan would assemble for it."""
     layer = manifest.by_name("edge")
@@ -143,7 +142,9 @@ def test_the_plan_logs_that_it_used_the_sample(caplog):
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         render_edge({"acceptDefaultCertificate": "true"})
-    assert any("acceptDefaultCertificate is true" in r.getMessage() and "cloudfront.net" in r.getMessage() for r in caplog.records)
+    assert any(
+        "acceptDefaultCertificate is true" in r.getMessage() and "cloudfront.net" in r.getMessage() for r in caplog.records
+    )
     assert not any("requireOriginSecret" in r.getMessage() for r in caplog.records)
     caplog.clear()
     with caplog.at_level(logging.WARNING):
@@ -322,7 +323,10 @@ def test_error_page_bucket_is_private_encrypted_and_readable_only_by_this_distri
     assert all(block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
     (rule,) = edge.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").inputs["rules"]
     assert rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"
-    assert edge.one("aws:s3/bucketOwnershipControls:BucketOwnershipControls").inputs["rule"]["objectOwnership"] == "BucketOwnerEnforced"
+    assert (
+        edge.one("aws:s3/bucketOwnershipControls:BucketOwnershipControls").inputs["rule"]["objectOwnership"]
+        == "BucketOwnerEnforced"
+    )
     doc = policy(edge.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
     (statement,) = doc["Statement"]
     assert statement["Effect"] == "Allow" and statement["Action"] == ["s3:GetObject"]
@@ -419,8 +423,14 @@ def test_every_input_is_an_argument_of_the_installed_pulumi_aws(edge, edge_eu, e
 def test_the_argument_check_catches_a_misnamed_nested_argument():
     # v6's name for a rule group's overrides, and a typo two levels down.
     rule = {"name": "common", "statement": {"managedRuleGroupStatement": {"name": "x", "vendorName": "AWS", "excludedRules": []}}}
-    origin = {"originId": "alb", "domainName": "x", "customOriginConfig": {"originProtocolPolicy": "http-only", "originReadTimout": 60}}
-    assert unknown_arguments(WEB_ACL, {"scope": "REGIONAL", "rules": [rule]}) == [f"{WEB_ACL}.rules.statement.managedRuleGroupStatement.excludedRules"]
+    origin = {
+        "originId": "alb",
+        "domainName": "x",
+        "customOriginConfig": {"originProtocolPolicy": "http-only", "originReadTimout": 60},
+    }
+    assert unknown_arguments(WEB_ACL, {"scope": "REGIONAL", "rules": [rule]}) == [
+        f"{WEB_ACL}.rules.statement.managedRuleGroupStatement.excludedRules"
+    ]
     assert unknown_arguments(DISTRIBUTION, {"origins": [origin], "webAclArn": "x"}) == [
         f"{DISTRIBUTION}.origins.customOriginConfig.originReadTimout",
         f"{DISTRIBUTION}.webAclArn",
@@ -582,9 +592,15 @@ def test_the_origin_secret_rotates_with_its_version_and_can_be_switched_off():
 
 
 def test_web_acls_are_attached_to_the_distribution_and_the_alb(edge):
-    assert edge.one(DISTRIBUTION).inputs["webAclId"] == by_scope(edge, "CLOUDFRONT").state["arn"] == edge.outputs["cloudfrontWebAclArn"]
+    assert (
+        edge.one(DISTRIBUTION).inputs["webAclId"]
+        == by_scope(edge, "CLOUDFRONT").state["arn"]
+        == edge.outputs["cloudfrontWebAclArn"]
+    )
     association = edge.one(WAF_ASSOCIATION).inputs
-    assert association["resourceArn"] == upstream_outputs("test", "us-east-1", "http")["organization/mlapi-compute/test"]["albArn"]
+    assert (
+        association["resourceArn"] == upstream_outputs("test", "us-east-1", "http")["organization/mlapi-compute/test"]["albArn"]
+    )
     assert association["webAclArn"] == by_scope(edge, "REGIONAL").state["arn"] == edge.outputs["regionalWebAclArn"]
 
 
@@ -609,14 +625,20 @@ def test_rate_limit_and_count_only_rules_are_settings():
     (rate,) = _rate_rules(by_scope(rendered, "CLOUDFRONT"))
     assert rate["statement"]["rateBasedStatement"]["limit"] == 500
     for acl in rendered.of_type(WEB_ACL):
-        common = next(r for r in acl.inputs["rules"] if r["statement"].get("managedRuleGroupStatement", {}).get("name") == "AWSManagedRulesCommonRuleSet")
+        common = next(
+            r
+            for r in acl.inputs["rules"]
+            if r["statement"].get("managedRuleGroupStatement", {}).get("name") == "AWSManagedRulesCommonRuleSet"
+        )
         assert "ruleActionOverrides" not in common["statement"]["managedRuleGroupStatement"]
 
 
 def test_large_model_inputs_are_counted_not_blocked_by_default(edge):
     for acl in edge.of_type(WEB_ACL):
         common = next(
-            r for r in acl.inputs["rules"] if r["statement"].get("managedRuleGroupStatement", {}).get("name") == "AWSManagedRulesCommonRuleSet"
+            r
+            for r in acl.inputs["rules"]
+            if r["statement"].get("managedRuleGroupStatement", {}).get("name") == "AWSManagedRulesCommonRuleSet"
         )
         overrides = common["statement"]["managedRuleGroupStatement"]["ruleActionOverrides"]
         assert overrides == [{"name": "SizeRestrictions_BODY", "actionToUse": {"count": {}}}], acl.inputs["scope"]
@@ -643,12 +665,14 @@ def test_accepting_the_default_certificate_drops_certificate_and_dns_and_says_so
 # -- settings: bad input and the real-run refusal -----------------------------------------------
 
 
-def load(values: dict[str, Any], *, offline: Optional[bool] = None, defaults: bool = True) -> EdgeSettings:
+def load(values: dict[str, Any], *, offline: bool | None = None, defaults: bool = True) -> EdgeSettings:
     """The loader on its own, as a real run calls it (not under the offline plan unless ``offline``)."""
     raw = {"parentDomain": SAMPLE_PARENT_DOMAIN, "hostedZoneId": SAMPLE_HOSTED_ZONE_ID} if defaults else {}
     raw.update({k: str(v) for k, v in values.items()})
     reader = ConfigReader("mlapi-edge", raw.get)
-    env = EnvironmentSettings.load("edge", reader, project="mlapi-edge", stack="pr-7", aws_lookup={"region": "eu-west-1"}.get, environ={})
+    env = EnvironmentSettings.load(
+        "edge", reader, project="mlapi-edge", stack="pr-7", aws_lookup={"region": "eu-west-1"}.get, environ={}
+    )
     return EdgeSettings.load(reader, env=env, offline=offline)
 
 
@@ -672,13 +696,19 @@ def test_a_real_run_refuses_missing_domain_settings():
     # Unset (or emptied) settings fall back to the samples, so they are refused the same way.
     with pytest.raises(ConfigError, match=r"Invalid setting mlapi-edge:parentDomain and mlapi-edge:hostedZoneId = "):
         load({}, defaults=False)
-    with pytest.raises(ConfigError, match=r"Invalid setting mlapi-edge:hostedZoneId = 'Z00SAMPLE0HOSTEDZONE'.*hostedZoneId <zone id>"):
+    with pytest.raises(
+        ConfigError, match=r"Invalid setting mlapi-edge:hostedZoneId = 'Z00SAMPLE0HOSTEDZONE'.*hostedZoneId <zone id>"
+    ):
         load({"parentDomain": "api.mycompany.io", "hostedZoneId": ""})
 
 
 def test_a_real_run_accepts_real_settings_and_the_explicit_default_certificate():
     real = load(REAL_DOMAIN)
-    assert (real.site_hostname, real.hosted_zone_id, real.used_sample_domain) == ("pr-7.api.mycompany.io", "Z0123456789ABCDEFGHIJ", False)
+    assert (real.site_hostname, real.hosted_zone_id, real.used_sample_domain) == (
+        "pr-7.api.mycompany.io",
+        "Z0123456789ABCDEFGHIJ",
+        False,
+    )
     default = load({"acceptDefaultCertificate": "true"})
     assert default.certificate_mode == CERT_DEFAULT and default.site_hostname is None
 
@@ -707,7 +737,11 @@ def test_the_offline_plan_accepts_the_samples_and_flags_them():
         ({"originSecretVersion": "0"}, "mlapi-edge:originSecretVersion", "from 1 to 1000000"),
         ({"requireOriginSecret": "maybe"}, "mlapi-edge:requireOriginSecret", "true or false"),
         # Set together, the domain would be silently ignored: refused.
-        ({"acceptDefaultCertificate": "true", "domainName": "api.mycompany.io"}, "mlapi-edge:domainName", "acceptDefaultCertificate"),
+        (
+            {"acceptDefaultCertificate": "true", "domainName": "api.mycompany.io"},
+            "mlapi-edge:domainName",
+            "acceptDefaultCertificate",
+        ),
         # ACM refuses a certificate domain longer than 64 characters.
         ({"domainName": ("a" * 30 + ".") * 2 + "mycompany.io"}, "mlapi-edge:domainName", "at most 64 characters"),
     ],

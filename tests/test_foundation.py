@@ -14,7 +14,7 @@ from shared.stack_config import project_config_schema
 
 
 def test_manifest_order_puts_every_layer_after_what_it_reads():
-    order = [l.name for l in manifest.ordered()]
+    order = [lyr.name for lyr in manifest.ordered()]
     for layer in manifest.LAYERS:
         for upstream in layer.reads:
             assert order.index(upstream) < order.index(layer.name)
@@ -29,7 +29,7 @@ def test_manifest_rejects_cycles_and_unknown_layers():
         manifest.ordered((manifest.Layer("c", ("zzz",), ""),))
 
 
-@pytest.mark.parametrize("layer", manifest.LAYERS, ids=lambda l: l.name)
+@pytest.mark.parametrize("layer", manifest.LAYERS, ids=lambda lyr: lyr.name)
 def test_each_layer_is_its_own_pulumi_project_on_the_root_virtualenv(layer):
     project = yaml.safe_load((layer.directory / "Pulumi.yaml").read_text())
     assert project["name"] == layer.project
@@ -40,7 +40,7 @@ def test_each_layer_is_its_own_pulumi_project_on_the_root_virtualenv(layer):
     assert layer.name in contracts.CONTRACTS
 
 
-@pytest.mark.parametrize("layer", manifest.LAYERS, ids=lambda l: l.name)
+@pytest.mark.parametrize("layer", manifest.LAYERS, ids=lambda lyr: lyr.name)
 def test_every_environment_key_is_documented_in_every_layer(layer):
     schema = project_config_schema(layer)
     for key, (default, _) in ENVIRONMENT_KEYS.items():
@@ -55,12 +55,17 @@ def _layer_settings_loader(layer: manifest.Layer):
 
     module = importlib.import_module(f"mlapi_{layer.name}.settings")
     for value in vars(module).values():
-        if isinstance(value, type) and value.__name__.endswith("Settings") and hasattr(value, "load") and value.__module__ == module.__name__:
+        if (
+            isinstance(value, type)
+            and value.__name__.endswith("Settings")
+            and hasattr(value, "load")
+            and value.__module__ == module.__name__
+        ):
             return value
     raise AssertionError(f"no settings class in mlapi_{layer.name}.settings")
 
 
-@pytest.mark.parametrize("layer", manifest.LAYERS, ids=lambda l: l.name)
+@pytest.mark.parametrize("layer", manifest.LAYERS, ids=lambda lyr: lyr.name)
 def test_every_key_a_layer_reads_is_documented_with_the_same_default(layer):
     reader = ConfigReader(layer.project, {}.get)
     env = EnvironmentSettings.load(
@@ -121,11 +126,17 @@ def test_upstream_refuses_unlisted_layers_and_undeclared_outputs():
         except ValueError as exc:
             refused.append(str(exc))
 
-    render_program(reader, project="mlapi-data", stack="t", region="us-east-1", stack_outputs={"organization/mlapi-network/t": {"vpcId": "vpc-1"}})
+    render_program(
+        reader,
+        project="mlapi-data",
+        stack="t",
+        region="us-east-1",
+        stack_outputs={"organization/mlapi-network/t": {"vpcId": "vpc-1"}},
+    )
     assert refused == ["layer network does not export 'clusterEndpoint' (see shared/contracts.py)"]
 
 
-@pytest.mark.parametrize("layer", [l for l in manifest.LAYERS if l.reads], ids=lambda l: l.name)
+@pytest.mark.parametrize("layer", [lyr for lyr in manifest.LAYERS if lyr.reads], ids=lambda lyr: lyr.name)
 def test_what_each_layer_reads_is_in_its_upstream_contract(layer, default_plan):
     """Every require_output call a layer's program makes names an output its upstream declares."""
     lp = next(p for p in default_plan.layers if p.layer.name == layer.name)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
-
 from conftest import layer_of, plan_layers, policy
+
 from shared.errors import ConfigError
 
 SUBNET = "aws:ec2/subnet:Subnet"
@@ -127,7 +127,7 @@ def test_flow_logs_go_to_an_encrypted_30_day_log_group(net):
     assert flow["logDestination"] == group.state["arn"] and flow["trafficType"] == "ALL"
     assert flow["vpcId"] == net.one("aws:ec2/vpc:Vpc").id
     key_policy = policy(key.inputs["policy"])
-    logs = [s for s in key_policy["Statement"] if s["Sid"] == "CloudWatchLogsUseKey"][0]
+    logs = next(s for s in key_policy["Statement"] if s["Sid"] == "CloudWatchLogsUseKey")
     assert logs["Principal"]["Service"] == "logs.eu-west-1.amazonaws.com"
     role_policy = policy(net.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])
     resources = role_policy["Statement"][0]["Resource"]
@@ -158,7 +158,7 @@ def test_internet_mode_opens_only_listener_ports():
     rendered = layer_of(plan_layers("network", config={"network": {"albIngressSource": "internet"}}), "network")
     open_rules = [r.inputs for r in rendered.of_type(INGRESS) if r.inputs.get("cidrIpv4") == "0.0.0.0/0"]
     assert sorted(r["fromPort"] for r in open_rules) == [80, 443]
-    alb = [r.id for r in rendered.of_type("aws:ec2/securityGroup:SecurityGroup") if r.name == "sg-alb"][0]
+    alb = next(r.id for r in rendered.of_type("aws:ec2/securityGroup:SecurityGroup") if r.name == "sg-alb")
     assert {r["securityGroupId"] for r in open_rules} == {alb}
 
 
@@ -210,6 +210,16 @@ def test_provider_carries_region_and_default_tags(net):
         "Team": "platform",
         "CostCenter": "unassigned",
     }
-    provider_ref_urns = {r.provider.split("::")[0] + "::" + r.provider.split("::")[1] + "::" + r.provider.split("::")[2] + "::" + r.provider.split("::")[3] for r in net.registrations if r.provider}
+    provider_ref_urns = {
+        r.provider.split("::")[0]
+        + "::"
+        + r.provider.split("::")[1]
+        + "::"
+        + r.provider.split("::")[2]
+        + "::"
+        + r.provider.split("::")[3]
+        for r in net.registrations
+        if r.provider
+    }
     assert provider_ref_urns == {net.one("pulumi:providers:aws").urn}
     assert all(r.provider for r in net.registrations if r.custom and not r.type.startswith("pulumi:"))

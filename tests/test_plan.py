@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
+
 from shared import contracts, manifest
 from shared.errors import ConfigError
 from shared.plan.document import build_plan
@@ -28,7 +28,7 @@ def run_invoke(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subproc
 def test_document_has_format_1_keys(default_plan):
     doc = default_plan.document()
     assert doc["format"] == 1 and doc["environment"] == "demo" and doc["region"] == "us-east-1"
-    assert [l["layer"] for l in doc["layers"]] == [l.name for l in manifest.ordered()]
+    assert [lyr["layer"] for lyr in doc["layers"]] == [lyr.name for lyr in manifest.ordered()]
     for layer in doc["layers"]:
         assert set(layer) >= {"layer", "project", "stack", "dependsOn", "stackReferences", "resources", "outputs"}
         assert layer["stack"] == f"organization/{layer['project']}/demo"
@@ -110,7 +110,7 @@ def test_unknown_key_in_stack_file_is_refused():
     stack_file = manifest.by_name("network").directory / "Pulumi.typo.yaml"
     stack_file.write_text("config:\n  mlapi-network:vpcCdir: 10.1.0.0/16\n")
     try:
-        with pytest.raises(ConfigError, match="vpcCdir.*not a setting of the network layer"):
+        with pytest.raises(ConfigError, match=r"vpcCdir.*not a setting of the network layer"):
             build_plan("typo", "us-east-1")
     finally:
         stack_file.unlink()
@@ -118,9 +118,7 @@ def test_unknown_key_in_stack_file_is_refused():
 
 def test_stack_file_config_is_used_and_secure_values_are_redacted():
     stack_file = manifest.by_name("network").directory / "Pulumi.cfguse.yaml"
-    stack_file.write_text(
-        "config:\n  mlapi-network:vpcCidr: 10.42.0.0/16\n  aws:accessKey:\n    secure: AAABAKxyz\n"
-    )
+    stack_file.write_text("config:\n  mlapi-network:vpcCidr: 10.42.0.0/16\n  aws:accessKey:\n    secure: AAABAKxyz\n")
     try:
         plan = build_plan("cfguse", "us-east-1", layers=[manifest.by_name("network")])
     finally:

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any
 
 from .model import Environment, Finding, Resource, View, as_list, is_mapping, is_sequence
 from .registry import Scope, rule
@@ -84,7 +85,7 @@ def _at(value: Any, path: tuple[str, ...]) -> Any:
     return value
 
 
-def _provider_urn(resource: Resource) -> Optional[str]:
+def _provider_urn(resource: Resource) -> str | None:
     return resource.provider.rsplit("::", 1)[0] if resource.provider else None
 
 
@@ -112,8 +113,11 @@ def no_literal_region_or_account(view: View, env: Environment) -> Iterator[Findi
             continue
         pinned[provider.urn] = region
         if region not in ALLOWED_PINS:
-            yield Finding(provider, f"the provider is pinned to the literal region {region!r} (it did not follow the "
-                          f"environment's region in a rendering for {twin.region})")
+            yield Finding(
+                provider,
+                f"the provider is pinned to the literal region {region!r} (it did not follow the "
+                f"environment's region in a rendering for {twin.region})",
+            )
     pinned_arns = {r.arn for r in view if _provider_urn(r) in pinned and r.arn}
 
     for resource in view:
@@ -137,12 +141,18 @@ def no_literal_region_or_account(view: View, env: Environment) -> Iterator[Findi
                 if kind == "region" and token in pinned.values():
                     if own_pin == token:
                         continue  # derived from this resource's own (allowed) pinned provider
-                    quoted = [m for m in ARN.finditer(value) if m.group(1) == token and any(m.group(0).startswith(a) for a in pinned_arns)]
+                    quoted = [
+                        m
+                        for m in ARN.finditer(value)
+                        if m.group(1) == token and any(m.group(0).startswith(a) for a in pinned_arns)
+                    ]
                     if quoted:
                         continue  # the ARN of a resource that lives in the pinned region
                 where = "inputs." + ".".join(path) if path else "inputs"
                 literal.append(f"{where} contains the literal {kind} {token!r}")
         if literal:
             shown = "; ".join(sorted(set(literal))[:5]) + (f" (+{len(set(literal)) - 5} more)" if len(set(literal)) > 5 else "")
-            yield Finding(resource, f"{shown} - unchanged when the environment was rendered for region "
-                          f"{twin.region} and account {twin.account}")
+            yield Finding(
+                resource,
+                f"{shown} - unchanged when the environment was rendered for region {twin.region} and account {twin.account}",
+            )

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional
+from typing import Any
 
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
@@ -25,6 +25,7 @@ UNKNOWN = "[unknown]"
 try:  # the policy pack's proxies raise this for a value not known yet (preview)
     from pulumi_policy.proxy import UnknownValueError
 except ImportError:  # pragma: no cover - pulumi_policy is a dependency of the project
+
     class UnknownValueError(Exception):  # type: ignore[no-redef]
         pass
 
@@ -32,7 +33,7 @@ except ImportError:  # pragma: no cover - pulumi_policy is a dependency of the p
 def known(mapping: Any, key: str) -> Any:
     """``mapping[key]``, or None when it is absent or not known yet (during a preview)."""
     try:
-        return mapping[key] if key in mapping else None
+        return mapping.get(key, None)
     except UnknownValueError:
         return None
 
@@ -117,10 +118,10 @@ class Resource:
     urn: str
     inputs: Mapping[str, Any]
     layer: str
-    region: Optional[str] = None
+    region: str | None = None
     outputs: Mapping[str, Any] = field(default_factory=dict)
-    provider: Optional[str] = None
-    parent: Optional[str] = None
+    provider: str | None = None
+    parent: str | None = None
     # Property name -> URNs it depends on (policy pack stack validation only): lets rules match
     # references even when an id is not among a resource's outputs.
     dependencies: Mapping[str, Sequence[str]] = field(default_factory=dict)
@@ -172,12 +173,12 @@ class View:
 
     resources: list[Resource]
     whole: bool
-    region: Optional[str] = None
-    account: Optional[str] = None
+    region: str | None = None
+    account: str | None = None
     layer_outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # The same environment rendered a second time with another region and account (offline only):
     # what stays the same in both renderings was written into the code, not derived.
-    twin: Optional["View"] = None
+    twin: View | None = None
 
     def __iter__(self) -> Iterator[Resource]:
         return iter(self.resources)
@@ -193,7 +194,7 @@ class View:
                 seen.append(r.layer)
         return seen
 
-    def by_urn(self, urn: str) -> Optional[Resource]:
+    def by_urn(self, urn: str) -> Resource | None:
         for r in self.resources:
             if r.urn == urn:
                 return r
@@ -205,16 +206,13 @@ def refers(source: Resource, key: str, target: Resource) -> bool:
     if target.urn in (source.dependencies.get(key) or ()):
         return True
     try:
-        value = source.inputs[key] if key in source.inputs else None
+        value = source.inputs.get(key, None)
     except UnknownValueError:
         if source.dependencies.get(key):
             return False  # not known yet, and the engine says it comes from other resources than target
         raise
     targets = target.refs()
-    for item in as_list(value):
-        if isinstance(item, str) and item in targets:
-            return True
-    return False
+    return any(isinstance(item, str) and item in targets for item in as_list(value))
 
 
 def referenced(view: View, source: Resource, key: str, *types: str) -> list[Resource]:
@@ -229,7 +227,7 @@ class Environment:
     where ``protect`` and ``decommission`` came from, so a waiver can explain itself."""
 
     suffix: str
-    region: Optional[str]
+    region: str | None
     protect: bool
     protect_source: str = "default"
     # A protected environment on its way out: deletion protection lifted, its data still kept.
@@ -259,7 +257,7 @@ class Finding:
     """What a rule function reports: a problem with ``resource`` (or a reason it cannot be judged
     here, ``not_judged``, or is accepted here, ``waived``)."""
 
-    resource: Optional[Resource]
+    resource: Resource | None
     message: str
-    waived: Optional[str] = None
-    not_judged: Optional[str] = None
+    waived: str | None = None
+    not_judged: str | None = None

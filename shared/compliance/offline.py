@@ -18,8 +18,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from .. import manifest
 from ..config import is_true
@@ -57,7 +58,7 @@ def _resolve(document: Mapping[str, Any], env: str, *, mode: str, output: str, s
     return False, "default"
 
 
-def resolve_protect(document: Mapping[str, Any], env: str, flag: Optional[bool] = None) -> tuple[bool, str]:
+def resolve_protect(document: Mapping[str, Any], env: str, flag: bool | None = None) -> tuple[bool, str]:
     """Whether the environment is protected, and where that came from: --protect; the mode every
     layer of the plan was rendered in; a layer's `protected` output (the data layer's); the
     environment's `protect` setting."""
@@ -85,9 +86,9 @@ def _protect_overrides(protect: bool, decommission: bool = False) -> dict[str, d
 def load(
     env: str,
     *,
-    region: Optional[str] = None,
-    plan_file: Optional[Path] = None,
-    protect: Optional[bool] = None,
+    region: str | None = None,
+    plan_file: Path | None = None,
+    protect: bool | None = None,
     twin: bool = True,
 ) -> tuple[View, Environment, list[str]]:
     """The view, environment and notes for ``env`` (a plan file or an in-process rendering)."""
@@ -124,7 +125,7 @@ def load(
     )
     if twin:
         twin_region = next(r for r in TWIN_REGIONS if r != document.get("region"))
-        layers = [l for l in manifest.LAYERS if l.name in view.layers]
+        layers = [lyr for lyr in manifest.LAYERS if lyr.name in view.layers]
         try:
             # The second rendering's warnings repeat the first one's: keep them off the report.
             with mock_account(TWIN_ACCOUNT), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -139,9 +140,9 @@ def load(
 def check_environment(
     env: str,
     *,
-    region: Optional[str] = None,
-    plan_file: Optional[Path] = None,
-    protect: Optional[bool] = None,
+    region: str | None = None,
+    plan_file: Path | None = None,
+    protect: bool | None = None,
 ) -> Report:
     """Check the whole environment ``env`` against every rule."""
     view, environment, notes = load(env, region=region, plan_file=plan_file, protect=protect)

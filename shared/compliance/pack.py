@@ -27,7 +27,8 @@ rules for that update, so it does not block the very update that allows the tear
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -38,9 +39,11 @@ from pulumi_policy import (
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
-    Severity as PolicySeverity,
     StackValidationArgs,
     StackValidationPolicy,
+)
+from pulumi_policy import (
+    Severity as PolicySeverity,
 )
 
 from .. import APP
@@ -69,10 +72,10 @@ PROTECT_SCHEMA = PolicyConfigSchema(
     }
 )
 
-ConfigLookup = Callable[[str], Optional[Any]]
+ConfigLookup = Callable[[str], Any | None]
 
 
-def _pulumi_config(key: str) -> Optional[Any]:
+def _pulumi_config(key: str) -> Any | None:
     import pulumi.runtime
 
     return pulumi.runtime.get_config(key)
@@ -88,16 +91,16 @@ def parse_urn(urn: str) -> tuple[str, str]:
 
 def layer_of(project: str) -> str:
     prefix = f"{APP}-"
-    return project[len(prefix):] if project.startswith(prefix) else project
+    return project[len(prefix) :] if project.startswith(prefix) else project
 
 
 def environment(
     urn: str,
-    policy_config: Optional[Mapping[str, Any]] = None,
+    policy_config: Mapping[str, Any] | None = None,
     *,
     lookup: ConfigLookup = _pulumi_config,
-    environ: Optional[Mapping[str, str]] = None,
-    region_hint: Optional[str] = None,
+    environ: Mapping[str, str] | None = None,
+    region_hint: str | None = None,
 ) -> Environment:
     """The environment a resource or stack belongs to, as a deployment sees it."""
     environ = os.environ if environ is None else environ
@@ -126,7 +129,7 @@ def environment(
     )
 
 
-def _provider_region(provider: Any) -> Optional[str]:
+def _provider_region(provider: Any) -> str | None:
     if provider is None:
         return None
     try:
@@ -188,7 +191,9 @@ def _report(rule: Rule, results: list[Result], report_violation: ReportViolation
         args.not_applicable("; ".join(reasons))
 
 
-def resource_validation(rule: Rule, lookup: ConfigLookup = _pulumi_config) -> Callable[[ResourceValidationArgs, ReportViolation], None]:
+def resource_validation(
+    rule: Rule, lookup: ConfigLookup = _pulumi_config
+) -> Callable[[ResourceValidationArgs, ReportViolation], None]:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         if not rule.judges(args.resource_type):
             return
@@ -214,16 +219,16 @@ def stack_validation(rule: Rule, lookup: ConfigLookup = _pulumi_config) -> Calla
 
 
 def _metadata(rule: Rule) -> dict[str, Any]:
-    return dict(
-        description=f"{rule.title} [{rule.describe_controls()}]",
-        enforcement_level=EnforcementLevel.MANDATORY if rule.severity is Severity.MANDATORY else EnforcementLevel.ADVISORY,
-        config_schema=PROTECT_SCHEMA if rule.uses_protect else None,
-        display_name=rule.title,
-        severity=PolicySeverity.HIGH if rule.severity is Severity.MANDATORY else PolicySeverity.LOW,
-        framework=FSBP if any(c.startswith("FSBP ") for c in rule.controls) else None,
-        tags=list(rule.controls),
-        remediation_steps=rule.fix + (f" ({rule.pack_note})" if rule.pack_note else ""),
-    )
+    return {
+        "description": f"{rule.title} [{rule.describe_controls()}]",
+        "enforcement_level": EnforcementLevel.MANDATORY if rule.severity is Severity.MANDATORY else EnforcementLevel.ADVISORY,
+        "config_schema": PROTECT_SCHEMA if rule.uses_protect else None,
+        "display_name": rule.title,
+        "severity": PolicySeverity.HIGH if rule.severity is Severity.MANDATORY else PolicySeverity.LOW,
+        "framework": FSBP if any(c.startswith("FSBP ") for c in rule.controls) else None,
+        "tags": list(rule.controls),
+        "remediation_steps": rule.fix + (f" ({rule.pack_note})" if rule.pack_note else ""),
+    }
 
 
 def build_policies(lookup: ConfigLookup = _pulumi_config) -> list[Policy]:

@@ -9,7 +9,8 @@ identifiers.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from ..plan.mocks import MOCK_ACCOUNT_ID, PlatformMocks
 from .model import Resource, View
@@ -28,7 +29,7 @@ def _reconstruct(mocks: PlatformMocks, typ: str, name: str, inputs: Mapping[str,
 def view_from_document(
     document: Mapping[str, Any],
     *,
-    states: Optional[Mapping[str, Mapping[str, Any]]] = None,
+    states: Mapping[str, Mapping[str, Any]] | None = None,
     account: str = MOCK_ACCOUNT_ID,
     whole: bool = True,
 ) -> View:
@@ -45,9 +46,7 @@ def view_from_document(
         layer_outputs[layer_name] = layer.get("outputs") or {}
         items = layer.get("resources", [])
         provider_regions = {
-            r["urn"]: r.get("inputs", {}).get("region")
-            for r in items
-            if str(r.get("type", "")).startswith(PROVIDER_PREFIX)
+            r["urn"]: r.get("inputs", {}).get("region") for r in items if str(r.get("type", "")).startswith(PROVIDER_PREFIX)
         }
         mocks = PlatformMocks(region, account_id=account)
         mocks.scope = f"{layer.get('project', f'mlapi-{layer_name}')}/{env}"

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import enum
 import fnmatch
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Optional
+from typing import Any
 
 from .model import Environment, Finding, Resource, Status, View
 
@@ -44,8 +45,6 @@ class AppliesTo(enum.Enum):
     ALL = "all"
     PROTECTED = "protected"
     EPHEMERAL = "ephemeral"
-
-
 
 
 @dataclass(frozen=True)
@@ -91,7 +90,7 @@ class Result:
     reason: str = ""
 
     @property
-    def resource(self) -> Optional[Resource]:
+    def resource(self) -> Resource | None:
         return self.finding.resource
 
 
@@ -161,7 +160,7 @@ DECOMMISSIONING_WAIVER = (
 )
 
 
-def _waiver(r: Rule, env: Environment) -> Optional[str]:
+def _waiver(r: Rule, env: Environment) -> str | None:
     if r.applies_to is AppliesTo.PROTECTED and not env.protect:
         return f"ephemeral environment (protect=false, {env.protect_source}): {r.waiver}"
     if r.lifted_while_decommissioning and env.decommissioning:

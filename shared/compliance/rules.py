@@ -10,7 +10,8 @@ and nothing when the resource complies.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any
 
 from .model import (
     SECRET,
@@ -80,7 +81,7 @@ WAF_LAYER_NOTE = (
 )
 
 
-def _cmk_problem(value: Any, what: str) -> Optional[str]:
+def _cmk_problem(value: Any, what: str) -> str | None:
     """Why ``value`` (a kmsKeyId/kmsKeyArn input) is not a customer-managed key, or None."""
     key = text(value)
     if not key:
@@ -122,7 +123,9 @@ def _public_statements(policy: Any) -> Iterator[dict[str, Any]]:
         if not is_mapping(statement) or statement.get("Effect") != "Allow":
             continue
         principal = statement.get("Principal")
-        principals = [principal] if isinstance(principal, str) else as_list(get(principal, "AWS")) if is_mapping(principal) else []
+        principals = (
+            [principal] if isinstance(principal, str) else as_list(get(principal, "AWS")) if is_mapping(principal) else []
+        )
         if "*" in principals:
             yield statement
 
@@ -159,8 +162,10 @@ def _limits_to_accounts(condition: Any) -> bool:
 def kms_key_not_public(res: Resource, env: Environment) -> Iterator[str]:
     for statement in _public_statements(res.get("policy")):
         if not _limits_to_accounts(statement.get("Condition")):
-            yield (f"statement {statement.get('Sid', '(no Sid)')!r} allows Principal '*' without a StringEquals "
-                   "condition naming the account(s) (kms:CallerAccount, aws:PrincipalAccount, ...)")
+            yield (
+                f"statement {statement.get('Sid', '(no Sid)')!r} allows Principal '*' without a StringEquals "
+                "condition naming the account(s) (kms:CallerAccount, aws:PrincipalAccount, ...)"
+            )
 
 
 @rule(
@@ -263,8 +268,10 @@ def _public_subnet_reasons(view: View) -> dict[str, str]:
     tables = view.of_type(ROUTE_TABLE)
     igw_tables: set[str] = set()
     for table in tables:
-        if any(text(get(route, "gatewayId")).startswith("igw-") and text(get(route, "cidrBlock")) in WORLD
-               for route in as_list(table.get("routes"))):
+        if any(
+            text(get(route, "gatewayId")).startswith("igw-") and text(get(route, "cidrBlock")) in WORLD
+            for route in as_list(table.get("routes"))
+        ):
             igw_tables.add(table.urn)
     for route in view.of_type(ROUTE):
         if text(route.get("gatewayId")).startswith("igw-"):
@@ -294,9 +301,15 @@ def database_in_private_subnets(view: View, env: Environment) -> Iterator[Findin
             matches = [s for s in view.of_type(SUBNET) if subnet_id in s.refs()]
             if not matches:
                 if not view.whole:
-                    yield Finding(group, f"subnet {subnet_id} is not in this stack", not_judged="The subnets live in the network stack; `invoke check` judges them over the whole plan.")
+                    yield Finding(
+                        group,
+                        f"subnet {subnet_id} is not in this stack",
+                        not_judged="The subnets live in the network stack; `invoke check` judges them over the whole plan.",
+                    )
                 else:
-                    yield Finding(group, f"subnet {subnet_id} is not declared in this environment, so it cannot be shown to be private")
+                    yield Finding(
+                        group, f"subnet {subnet_id} is not declared in this environment, so it cannot be shown to be private"
+                    )
                 continue
             for subnet in matches:
                 if subnet.urn in public:
@@ -368,7 +381,9 @@ def aurora_multi_az(view: View, env: Environment) -> Iterator[Finding]:
             yield Finding(cluster, f"{len(members)} instance(s): a single AZ failure takes the database down")
         elif all(zones) and len(set(zones)) < 2:
             # Instances pinned to one zone are not multi-AZ, however many there are (unpinned ones RDS spreads).
-            yield Finding(cluster, f"all {len(members)} instances are pinned to {zones[0]}: a single AZ failure takes the database down")
+            yield Finding(
+                cluster, f"all {len(members)} instances are pinned to {zones[0]}: a single AZ failure takes the database down"
+            )
     # A stand-alone instance (aws.rds.Instance never belongs to a cluster; Aurora members are ClusterInstance).
     for instance in view.of_type(RDS_INSTANCE):
         if not truthy(instance.get("multiAz")):
@@ -443,7 +458,9 @@ def ephemeral_destroyable(res: Resource, env: Environment) -> Iterator[str]:
     pack_note="Judged within one stack: the rotation is expected next to its secret.",
 )
 def secret_rotation(view: View, env: Environment) -> Iterator[Finding]:
-    yield from _unreferenced(view, SECRET_RES, by=SECRET_ROTATION, through="secretId", message="no SecretRotation rotates this secret")
+    yield from _unreferenced(
+        view, SECRET_RES, by=SECRET_ROTATION, through="secretId", message="no SecretRotation rotates this secret"
+    )
 
 
 # == network =======================================================================================
@@ -459,7 +476,7 @@ def subnet_no_public_ip(res: Resource, env: Environment) -> Iterator[str]:
         yield "mapPublicIpOnLaunch is true"
 
 
-def _ingress_rules(view: View) -> Iterator[tuple[Resource, Optional[str], dict[str, Any], list[str]]]:
+def _ingress_rules(view: View) -> Iterator[tuple[Resource, str | None, dict[str, Any], list[str]]]:
     """Every ingress permission: (declaring resource, security group id or None when inline,
     the rule's fields, its world-open sources)."""
     for res in view.of_type(SG_INGRESS):
@@ -479,7 +496,7 @@ def _ingress_rules(view: View) -> Iterator[tuple[Resource, Optional[str], dict[s
             yield res, None, fields, sources
 
 
-def _ports(fields: dict[str, Any]) -> Optional[tuple[int, int]]:
+def _ports(fields: dict[str, Any]) -> tuple[int, int] | None:
     """The TCP port range of a rule, or None when it opens every protocol/port."""
     protocol = fields["protocol"].lower()
     if protocol in ("-1", "all"):
@@ -490,7 +507,7 @@ def _ports(fields: dict[str, Any]) -> Optional[tuple[int, int]]:
     return int(low), int(high)
 
 
-def _describe(ports: Optional[tuple[int, int]]) -> str:
+def _describe(ports: tuple[int, int] | None) -> str:
     if ports is None:
         return "every port"
     return f"port {ports[0]}" if ports[0] == ports[1] else f"ports {ports[0]}-{ports[1]}"
@@ -515,7 +532,11 @@ def sg_no_world_ingress(view: View, env: Environment) -> Iterator[Finding]:
     lbs = view.of_type(*LOAD_BALANCERS)
     listener_ports: dict[str, set[int]] = {}  # LB security group id -> its listener ports
     for lb in lbs:
-        ports = {int(l.get("port")) for l in view.of_type(*LISTENERS) if refers(l, "loadBalancerArn", lb) and isinstance(l.get("port"), (int, float))}
+        ports = {
+            int(listener.get("port"))
+            for listener in view.of_type(*LISTENERS)
+            if refers(listener, "loadBalancerArn", lb) and isinstance(listener.get("port"), (int, float))
+        }
         for group in as_list(lb.get("securityGroups")):
             listener_ports.setdefault(text(group), set()).update(ports)
     for res, group_id, fields, sources in _ingress_rules(view):
@@ -527,14 +548,28 @@ def sg_no_world_ingress(view: View, env: Environment) -> Iterator[Finding]:
         where = f"{_describe(ports)} is open to {', '.join(sources)}"
         allowed = listener_ports.get(group_id)
         if allowed is not None:
-            if ports is not None and fields["protocol"].lower() in ("tcp", "6") and all(p in allowed for p in range(ports[0], ports[1] + 1)):
+            if (
+                ports is not None
+                and fields["protocol"].lower() in ("tcp", "6")
+                and all(p in allowed for p in range(ports[0], ports[1] + 1))
+            ):
                 continue
-            yield Finding(res, f"{where} on the load balancer's security group, whose listeners use {sorted(allowed) or 'no ports'}")
+            yield Finding(
+                res, f"{where} on the load balancer's security group, whose listeners use {sorted(allowed) or 'no ports'}"
+            )
         elif lbs or view.whole:
             yield Finding(res, f"{where}, and this is not a load balancer's security group")
-        elif ports is not None and fields["protocol"].lower() in ("tcp", "6") and set(range(ports[0], ports[1] + 1)) <= STANDARD_LISTENER_PORTS:
-            yield Finding(res, where, not_judged="this stack cannot see which security group the load balancer uses; "
-                          "80/443 accepted here (EC2.18 default), `invoke check` judges it over the whole plan")
+        elif (
+            ports is not None
+            and fields["protocol"].lower() in ("tcp", "6")
+            and set(range(ports[0], ports[1] + 1)) <= STANDARD_LISTENER_PORTS
+        ):
+            yield Finding(
+                res,
+                where,
+                not_judged="this stack cannot see which security group the load balancer uses; "
+                "80/443 accepted here (EC2.18 default), `invoke check` judges it over the whole plan",
+            )
         else:
             yield Finding(res, f"{where}; only 80/443 may be open to the world, and only on the load balancer")
 
@@ -595,7 +630,9 @@ def vpc_flow_logs(view: View, env: Environment) -> Iterator[Finding]:
         # EC2.6 asks for rejected traffic at least: a flow log of ACCEPT only misses every probe.
         elif not any(text(log.get("trafficType")).upper() in ("ALL", "REJECT") for log in logs):
             kinds = ", ".join(sorted({text(log.get("trafficType")) or "unset" for log in logs}))
-            yield Finding(vpc, f"the VPC's flow logs record trafficType {kinds}, not ALL or REJECT: rejected traffic goes unrecorded")
+            yield Finding(
+                vpc, f"the VPC's flow logs record trafficType {kinds}, not ALL or REJECT: rejected traffic goes unrecorded"
+            )
 
 
 @rule(
@@ -633,16 +670,23 @@ def alb_drop_invalid_headers(res: Resource, env: Environment) -> Iterator[str]:
 )
 def alb_https_redirect(view: View, env: Environment) -> Iterator[Finding]:
     for lb in view.of_type(*LOAD_BALANCERS):
-        listeners = [l for l in view.of_type(*LISTENERS) if refers(l, "loadBalancerArn", lb)]
-        if not any(text(l.get("protocol")).upper() == "HTTPS" for l in listeners):
+        listeners = [lyr for lyr in view.of_type(*LISTENERS) if refers(lyr, "loadBalancerArn", lb)]
+        if not any(text(lyr.get("protocol")).upper() == "HTTPS" for lyr in listeners):
             continue  # no certificate: CloudFront terminates TLS and reaches the ALB over HTTP
         for listener in listeners:
             if text(listener.get("protocol")).upper() != "HTTP":
                 continue
             actions = as_list(listener.get("defaultActions"))
-            redirects = [a for a in actions if get(a, "type") == "redirect" and text(get(first(get(a, "redirect")) or {}, "protocol")).upper() == "HTTPS"]
+            redirects = [
+                a
+                for a in actions
+                if get(a, "type") == "redirect" and text(get(first(get(a, "redirect")) or {}, "protocol")).upper() == "HTTPS"
+            ]
             if not redirects or len(actions) != len(redirects):
-                yield Finding(listener, f"HTTP listener on port {listener.get('port')} serves plain HTTP although the load balancer has an HTTPS listener")
+                yield Finding(
+                    listener,
+                    f"HTTP listener on port {listener.get('port')} serves plain HTTP although the load balancer has an HTTPS listener",
+                )
 
 
 TLS12_POLICY_PREFIXES = (
@@ -773,8 +817,10 @@ def cloudfront_tls12(res: Resource, env: Environment) -> Iterator[Any]:
     if not match:
         yield f"minimumProtocolVersion is {version or 'unset'}, which accepts TLS older than 1.2"
     elif match.group(1) == "2" and int(match.group(2)) < CLOUDFRONT_RECOMMENDED_TLS12_YEAR:
-        yield (f"minimumProtocolVersion is {version}: TLS 1.2, but with the weaker cipher suites CloudFront.15 "
-               f"rejects (use TLSv1.2_2021 or newer)")
+        yield (
+            f"minimumProtocolVersion is {version}: TLS 1.2, but with the weaker cipher suites CloudFront.15 "
+            f"rejects (use TLSv1.2_2021 or newer)"
+        )
 
 
 @rule(
@@ -843,7 +889,10 @@ def waf_has_rules(res: Resource, env: Environment) -> Iterator[str]:
 )
 def waf_logging(view: View, env: Environment) -> Iterator[Finding]:
     yield from _unreferenced(
-        view, WEB_ACL, by=WEB_ACL_LOGGING, through="resourceArn",
+        view,
+        WEB_ACL,
+        by=WEB_ACL_LOGGING,
+        through="resourceArn",
         message="no WebAclLoggingConfiguration: requests the WAF blocks or allows are not recorded",
     )
 
@@ -893,7 +942,9 @@ AWS_MANAGED_WILDCARD_RESOURCE = {
 }
 # A Resource ARN naming every resource of a type ("arn:aws:dynamodb:...:table/*", "...:secret:*") is '*' in disguise.
 # (S3 ARNs carry no resource type: "arn:aws:s3:::bucket/*" is every object of one bucket, which is fine.)
-EVERY_RESOURCE_OF_A_TYPE = re.compile(r"^arn:aws[a-z-]*:(?!s3:)[a-z0-9-]+:[^:]*:[^:]*:[A-Za-z0-9-]+[:/]\*$|^arn:aws[a-z-]*:[a-z0-9-]+:[^:]*:[^:]*:\*$")
+EVERY_RESOURCE_OF_A_TYPE = re.compile(
+    r"^arn:aws[a-z-]*:(?!s3:)[a-z0-9-]+:[^:]*:[^:]*:[A-Za-z0-9-]+[:/]\*$|^arn:aws[a-z-]*:[a-z0-9-]+:[^:]*:[^:]*:\*$"
+)
 
 
 def _identity_policies(res: Resource) -> Iterator[tuple[str, Any]]:
@@ -944,7 +995,7 @@ def _managed_policies(res: Resource) -> Iterator[tuple[str, str]]:
     types=(*IDENTITY_POLICY_TYPES, *POLICY_ATTACHMENT_TYPES),
 )
 def iam_no_wildcard_actions(res: Resource, env: Environment) -> Iterator[str]:
-    for arn, name in _managed_policies(res):
+    for _arn, name in _managed_policies(res):
         if AWS_MANAGED_WILDCARD_ACTIONS.match(name):
             yield f"attaches the AWS managed policy {name}, which allows '*', NotAction or 'service:*'"
     for label, statement in _allow_statements(res):
@@ -966,7 +1017,7 @@ def iam_no_wildcard_actions(res: Resource, env: Environment) -> Iterator[str]:
     types=(*IDENTITY_POLICY_TYPES, *POLICY_ATTACHMENT_TYPES),
 )
 def iam_no_wildcard_resource(res: Resource, env: Environment) -> Iterator[str]:
-    for arn, name in _managed_policies(res):
+    for _arn, name in _managed_policies(res):
         if name in AWS_MANAGED_WILDCARD_RESOURCE:
             yield f"attaches the AWS managed policy {name}: {AWS_MANAGED_WILDCARD_RESOURCE[name]} (Resource '*')"
     for label, statement in _allow_statements(res):
@@ -1064,9 +1115,15 @@ def ecs_container_logging(res: Resource, env: Environment) -> Iterator[str]:
 
 
 AWS_CREDENTIAL_NAMES = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "ECS_ENGINE_AUTH_DATA"}
-SECRET_NAME = re.compile(r"passw(or)?d|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential|signing[_-]?key", re.I)
-HARMLESS_SUFFIX = re.compile(r"[_-](arns?|names?|ids?|urls?|uri|ttl|file|path|header|region|length|seconds|enabled|kind|type)$", re.I)
-CREDENTIAL_VALUE = re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b|-----BEGIN [A-Z ]*PRIVATE KEY-----|\b(ghp|gho|xox[abp]|sk_live)_?[A-Za-z0-9]{10,}")
+SECRET_NAME = re.compile(
+    r"passw(or)?d|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential|signing[_-]?key", re.I
+)
+HARMLESS_SUFFIX = re.compile(
+    r"[_-](arns?|names?|ids?|urls?|uri|ttl|file|path|header|region|length|seconds|enabled|kind|type)$", re.I
+)
+CREDENTIAL_VALUE = re.compile(
+    r"\b(AKIA|ASIA)[0-9A-Z]{16}\b|-----BEGIN [A-Z ]*PRIVATE KEY-----|\b(ghp|gho|xox[abp]|sk_live)_?[A-Za-z0-9]{10,}"
+)
 
 
 @rule(
@@ -1152,12 +1209,28 @@ def ecr_immutable_tags(res: Resource, env: Environment) -> Iterator[str]:
     pack_note="Judged within the stack that declares the repository.",
 )
 def ecr_lifecycle(view: View, env: Environment) -> Iterator[Finding]:
-    yield from _unreferenced(view, ECR_REPOSITORY, by=ECR_LIFECYCLE_POLICY, through="repository", message="no lifecycle policy: images accumulate forever")
+    yield from _unreferenced(
+        view,
+        ECR_REPOSITORY,
+        by=ECR_LIFECYCLE_POLICY,
+        through="repository",
+        message="no lifecycle policy: images accumulate forever",
+    )
 
 
 # == naming ========================================================================================
-NAME_KEYS = ("name", "namePrefix", "clusterIdentifier", "identifier", "identifierPrefix", "bucket",
-             "bucketPrefix", "finalSnapshotIdentifier", "functionName", "policyName")
+NAME_KEYS = (
+    "name",
+    "namePrefix",
+    "clusterIdentifier",
+    "identifier",
+    "identifierPrefix",
+    "bucket",
+    "bucketPrefix",
+    "finalSnapshotIdentifier",
+    "functionName",
+    "policyName",
+)
 # `family` names a task definition; on a parameter group it is the engine family (aurora-postgresql16).
 NAME_KEYS_BY_TYPE = {TASK_DEFINITION: ("family",)}
 # Names that are DNS names or scoped inside their parent, not names of their own.

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Optional, Sequence
 
 from .model import Environment, Status, View
 from .registry import REGISTRY, Result, Rule, Severity, check_view
@@ -96,7 +96,7 @@ class Report:
         ]
 
 
-def run(view: View, env: Environment, rules: Optional[Iterable[Rule]] = None, notes: Sequence[str] = ()) -> Report:
+def run(view: View, env: Environment, rules: Iterable[Rule] | None = None, notes: Sequence[str] = ()) -> Report:
     """Every rule over ``view``: RESOURCE rules per resource, STACK/PLAN rules over the whole view."""
     chosen = list(REGISTRY if rules is None else rules)
     results: list[Result] = []

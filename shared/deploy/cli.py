@@ -15,6 +15,7 @@ Everything the deploy tasks do to state goes through :meth:`Pulumi.run`, which
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -23,9 +24,9 @@ import signal
 import socket
 import subprocess
 import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Sequence
 
 from ..manifest import REPO_ROOT
 
@@ -109,10 +110,8 @@ class Scrubber:
         values = [environ.get(name, "") for name in SECRET_VARIABLES]
         passphrase_file = environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
         if passphrase_file:
-            try:
+            with contextlib.suppress(OSError):
                 values.append(Path(passphrase_file).read_text().strip())
-            except OSError:
-                pass
         self._values = sorted({v for v in values if v}, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
@@ -121,12 +120,12 @@ class Scrubber:
         return text
 
 
-def parse_version(text: str) -> Optional[tuple[int, int, int]]:
+def parse_version(text: str) -> tuple[int, int, int] | None:
     match = re.search(r"v?(\d+)\.(\d+)\.(\d+)", text)
     return (int(match[1]), int(match[2]), int(match[3])) if match else None
 
 
-def locate(environ: Mapping[str, str]) -> Optional[str]:
+def locate(environ: Mapping[str, str]) -> str | None:
     return shutil.which("pulumi", path=environ.get("PATH", os.defpath))
 
 
@@ -187,10 +186,10 @@ class Pulumi:
     def command_text(self, args: Sequence[str]) -> str:
         """The command as echoed: secrets scrubbed, paths inside the repository relative to it."""
         root = str(REPO_ROOT) + os.sep
-        shown = [a[len(root):] if a.startswith(root) else a for a in args]
+        shown = [a[len(root) :] if a.startswith(root) else a for a in args]
         return self.scrub("pulumi " + " ".join(shlex.quote(a) for a in shown))
 
-    def run(self, args: Sequence[str], *, prefix: Optional[str] = None, echo: bool = False) -> Result:
+    def run(self, args: Sequence[str], *, prefix: str | None = None, echo: bool = False) -> Result:
         """Run the CLI. With ``prefix``, stream stdout and stderr merged, each line prefixed."""
         args = list(args)
         tag = f"[{prefix}] " if prefix else ""
@@ -231,15 +230,19 @@ class Pulumi:
         self._notice(guard, tag)
         return Result(args, proc.returncode, self.scrub(stdout or ""), self.scrub(stderr or ""), guard.count > 0)
 
-    def _notice(self, guard: "_InterruptForwarder", tag: str) -> None:
+    def _notice(self, guard: _InterruptForwarder, tag: str) -> None:
         # Printing from inside a signal handler can re-enter the stdout buffer; say it from here.
         while guard.pending:
             guard.pending -= 1
             if guard.told:
-                self.out(f"{tag}still waiting for the Pulumi engine to finish cancelling (do not kill it: that leaves the stack locked with pending operations)")
+                self.out(
+                    f"{tag}still waiting for the Pulumi engine to finish cancelling (do not kill it: that leaves the stack locked with pending operations)"
+                )
             else:
                 guard.told = True
-                self.out(f"{tag}interrupted: asked the Pulumi engine to cancel; waiting for it to stop cleanly so the state stays consistent")
+                self.out(
+                    f"{tag}interrupted: asked the Pulumi engine to cancel; waiting for it to stop cleanly so the state stays consistent"
+                )
 
 
 class _InterruptForwarder:
@@ -248,7 +251,7 @@ class _InterruptForwarder:
     SIGNALS = tuple(s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None)) if s is not None)
 
     def __init__(self) -> None:
-        self.proc: Optional[subprocess.Popen] = None
+        self.proc: subprocess.Popen | None = None
         self.count = 0
         self.pending = 0
         self.told = False
@@ -259,12 +262,10 @@ class _InterruptForwarder:
         if self.forwarded or self.proc is None or self.proc.poll() is not None:
             return
         self.forwarded = True
-        try:
+        with contextlib.suppress(ProcessLookupError, OSError):
             self.proc.send_signal(signal.SIGINT)
-        except (ProcessLookupError, OSError):
-            pass
 
-    def _handle(self, signum, frame) -> None:  # noqa: ANN001 (signal handler signature)
+    def _handle(self, signum, frame) -> None:
         self.count += 1
         self.pending += 1
         self._forward()
@@ -275,7 +276,7 @@ class _InterruptForwarder:
         if self.count:
             self._forward()
 
-    def __enter__(self) -> "_InterruptForwarder":
+    def __enter__(self) -> _InterruptForwarder:
         if threading.current_thread() is threading.main_thread():
             for sig in self.SIGNALS:
                 self._previous[sig] = signal.signal(sig, self._handle)
@@ -306,7 +307,7 @@ def _pid_running(pid: int) -> bool:
     return True
 
 
-def lock_verdict(result: Result, hostname: Optional[str] = None) -> str:
+def lock_verdict(result: Result, hostname: str | None = None) -> str:
     """Which kind of lock this is, from the holder the CLI names (self-managed backends only)."""
     holders = [m.groupdict() for m in _LOCK_HOLDER.finditer(result.text)]
     if not holders:
@@ -320,13 +321,15 @@ def lock_verdict(result: Result, hostname: Optional[str] = None) -> str:
             if _pid_running(int(h["pid"])):
                 parts.append(f"taken by {who}; that process is still running on this machine, so a run is probably in progress")
             else:
-                parts.append(f"STALE: taken by {who}, and no process {h['pid']} runs on this machine any more (the run was killed)")
+                parts.append(
+                    f"STALE: taken by {who}, and no process {h['pid']} runs on this machine any more (the run was killed)"
+                )
         else:
             parts.append(f"taken by {who} on another machine: a run may be in progress there (a CI job, a teammate)")
     return "; ".join(parts)
 
 
-def describe_lock(result: Result, backend: Backend, layer_dir: Path, stack: str, hostname: Optional[str] = None) -> str:
+def describe_lock(result: Result, backend: Backend, layer_dir: Path, stack: str, hostname: str | None = None) -> str:
     """What a lock means (in progress or stale, when the CLI says who holds it) and how to clear it."""
     details = [line.strip() for line in result.text.splitlines() if ".pulumi/locks" in line or "created by" in line]
     try:
@@ -338,7 +341,11 @@ def describe_lock(result: Result, backend: Backend, layer_dir: Path, stack: str,
         *(f"  {d}" for d in details),
         "If a run is in progress (a teammate, another CI job), wait for it and run this task again. If none is (a stale lock):",
         f"  `pulumi cancel --yes --stack {stack} --cwd {cwd}` "
-        + ("(on a self-managed backend it deletes the stack's lock files, in progress or not)" if backend.self_managed else "(cancels the update Pulumi Cloud has in progress)")
+        + (
+            "(on a self-managed backend it deletes the stack's lock files, in progress or not)"
+            if backend.self_managed
+            else "(cancels the update Pulumi Cloud has in progress)"
+        )
         + f", then `invoke refresh --layer {layer_dir.name} --env {stack}` to reconcile what the killed run left.",
         f"  If refresh reports pending operations: `pulumi stack export --stack {stack} --cwd {cwd} --file state.json`, "
         f"check those resources in AWS, remove `pending_operations`, then `pulumi stack import --stack {stack} --cwd {cwd} --file state.json`.",
@@ -364,14 +371,19 @@ _PERMANENT_FAILURES = (
         "export the PULUMI_CONFIG_PASSPHRASE the stacks were created with (or pass the stacks' --secrets-provider)",
     ),
     (
-        ("expiredtoken", "invalidclienttokenid", "security token included in the request is expired", "no valid credential sources"),
+        (
+            "expiredtoken",
+            "invalidclienttokenid",
+            "security token included in the request is expired",
+            "no valid credential sources",
+        ),
         "the AWS credentials expired or are invalid",
         "refresh them (`aws sso login`, new keys, the CI role) and run the task again",
     ),
 )
 
 
-def permanent_failure(result: Result, *, stack: str, layer_dir: Path) -> Optional[str]:
+def permanent_failure(result: Result, *, stack: str, layer_dir: Path) -> str | None:
     """Why retrying ``result``'s command cannot help, with the fix; None for a possibly transient failure."""
     if result.ok:
         return None
@@ -387,10 +399,10 @@ def permanent_failure(result: Result, *, stack: str, layer_dir: Path) -> Optiona
 
 
 __all__ = [
-    "Backend",
     "DEFAULT_STATE_DIR",
     "INSTALL_HINT",
     "MIN_VERSION",
+    "Backend",
     "Pulumi",
     "Result",
     "Scrubber",
@@ -399,6 +411,6 @@ __all__ = [
     "describe_lock",
     "locate",
     "lock_verdict",
-    "permanent_failure",
     "parse_version",
+    "permanent_failure",
 ]

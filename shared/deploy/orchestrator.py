@@ -17,9 +17,10 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any
 
 import yaml
 
@@ -34,7 +35,13 @@ _sleep = time.sleep
 # up to --retry-delay itself when that is larger: an explicit first wait is honoured as given).
 MAX_RETRY_DELAY = 600.0
 
-_CHANGE_WORDS = (("create", "created"), ("update", "updated"), ("replace", "replaced"), ("delete", "deleted"), ("same", "unchanged"))
+_CHANGE_WORDS = (
+    ("create", "created"),
+    ("update", "updated"),
+    ("replace", "replaced"),
+    ("delete", "deleted"),
+    ("same", "unchanged"),
+)
 
 
 class DeployError(Exception):
@@ -62,7 +69,7 @@ class LayerResult:
     layer: str
     result: str
     changes: str = "-"
-    seconds: Optional[float] = None
+    seconds: float | None = None
 
 
 def describe_changes(changes: Mapping[str, Any]) -> str:
@@ -70,12 +77,12 @@ def describe_changes(changes: Mapping[str, Any]) -> str:
     return ", ".join(parts) or "no changes"
 
 
-def _duration(seconds: Optional[float]) -> str:
+def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     if seconds < 60:
         return f"{seconds:.1f}s"
-    minutes, rest = divmod(int(round(seconds)), 60)
+    minutes, rest = divmod(round(seconds), 60)
     return f"{minutes}m{rest:02d}s"
 
 
@@ -86,21 +93,21 @@ class Deployer:
         self,
         env: str,
         *,
-        region: Optional[str] = None,
-        secrets_provider: Optional[str] = None,
+        region: str | None = None,
+        secrets_provider: str | None = None,
         policy: bool = True,
         skip_preview: bool = False,
         attempts: int = 3,
         retry_delay: float = 60,
         keep_stacks: bool = False,
-        environ: Optional[Mapping[str, str]] = None,
-        layers: Optional[Sequence[manifest.Layer]] = None,
+        environ: Mapping[str, str] | None = None,
+        layers: Sequence[manifest.Layer] | None = None,
         out: Callable[[str], None] = cli.default_out,
-        sleep: Optional[Callable[[float], None]] = None,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.env = env
         self.region_flag = region
-        self.region: Optional[str] = None
+        self.region: str | None = None
         self.secrets_provider = secrets_provider or None
         self.policy = policy
         self.skip_preview = skip_preview
@@ -116,7 +123,7 @@ class Deployer:
         self.out = out
         self._sleep = sleep
         self.backend = backend_for(self.environ, cli.DEFAULT_STATE_DIR)
-        self.cli: Optional[Pulumi] = None
+        self.cli: Pulumi | None = None
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -124,7 +131,7 @@ class Deployer:
         for layer in self.layers:
             if layer.name == name:
                 return layer
-        raise DeployError(f"unknown layer {name!r}; the layers are: {', '.join(l.name for l in self.layers)}", code=2)
+        raise DeployError(f"unknown layer {name!r}; the layers are: {', '.join(lyr.name for lyr in self.layers)}", code=2)
 
     def _dependents(self, layer: manifest.Layer) -> list[manifest.Layer]:
         return manifest.dependents(layer.name, tuple(self.layers))
@@ -143,7 +150,7 @@ class Deployer:
             "Next: run the same task again to continue."
         )
 
-    def _next(self, task: str, layer: Optional[manifest.Layer] = None) -> str:
+    def _next(self, task: str, layer: manifest.Layer | None = None) -> str:
         parts = ["invoke", task]
         if layer is not None:
             parts += ["--layer", layer.name]
@@ -175,19 +182,19 @@ class Deployer:
         for fact in pre.facts:
             self.out(f"  {fact}")
         if settings_layers and self._policy_args():
-            shown = os.path.relpath(POLICY_DIR, manifest.REPO_ROOT) if POLICY_DIR.is_relative_to(manifest.REPO_ROOT) else POLICY_DIR
+            shown = (
+                os.path.relpath(POLICY_DIR, manifest.REPO_ROOT) if POLICY_DIR.is_relative_to(manifest.REPO_ROOT) else POLICY_DIR
+            )
             self.out(f"  policy pack: {shown} (skip with --no-policy)")
         if not pre.ok:
-            raise DeployError(
-                "pre-flight failed, nothing was changed:\n" + "\n".join(f"  - {p}" for p in pre.problems), code=2
-            )
+            raise DeployError("pre-flight failed, nothing was changed:\n" + "\n".join(f"  - {p}" for p in pre.problems), code=2)
         self.region = pre.region
         if self.backend.is_local_file and not self.backend.chosen_by_user:
             cli.DEFAULT_STATE_DIR.mkdir(parents=True, exist_ok=True)
         assert pre.executable is not None
         self.cli = Pulumi(pre.executable, child_environment(self.environ, self.backend), out=self.out)
 
-    def _run(self, args: list[str], *, prefix: Optional[str] = None, echo: bool = False) -> Result:
+    def _run(self, args: list[str], *, prefix: str | None = None, echo: bool = False) -> Result:
         assert self.cli is not None, "pre-flight first"
         result = self.cli.run(args, prefix=prefix, echo=echo)
         if result.interrupted:
@@ -216,7 +223,7 @@ class Deployer:
             return ["--policy-pack", str(POLICY_DIR)]
         return []
 
-    def stack_entry(self, layer: manifest.Layer) -> Optional[dict[str, Any]]:
+    def stack_entry(self, layer: manifest.Layer) -> dict[str, Any] | None:
         """The layer's stack of this environment as ``pulumi stack ls --json`` lists it, or None."""
         result = self._run(["stack", "ls", "--json", "--cwd", str(layer.directory), "--non-interactive"])
         if not result.ok:
@@ -245,7 +252,7 @@ class Deployer:
         latest = self._latest_update(layer)
         return bool(latest) and latest.get("kind") != "destroy"
 
-    def _latest_update(self, layer: manifest.Layer) -> Optional[dict[str, Any]]:
+    def _latest_update(self, layer: manifest.Layer) -> dict[str, Any] | None:
         """The newest entry of ``pulumi stack history --json`` ({} when there is none, None if unreadable)."""
         result = self._run(["stack", "history", "--json", "--page-size", "1", *self._stack_args(layer)])
         try:
@@ -309,7 +316,9 @@ class Deployer:
         for key, value in values.items():
             old = recorded.get(key)
             if old is not None and not isinstance(old, dict) and to_config_string(old) != value:
-                self.out(f"[{layer.name}] note: {key} was {to_config_string(old)!r} in Pulumi.{self.env}.yaml; the environment sets {value!r}")
+                self.out(
+                    f"[{layer.name}] note: {key} was {to_config_string(old)!r} in Pulumi.{self.env}.yaml; the environment sets {value!r}"
+                )
         args = ["config", "set-all", *self._stack_args(layer)]
         for key, value in values.items():
             args += ["--plaintext", f"{key}={value}"]
@@ -328,7 +337,7 @@ class Deployer:
         self.out("")
         self.out(title)
         for row in rows:
-            self.out("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+            self.out("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip())
 
     def _error_text(self, failure: _StepFailed) -> str:
         if failure.result.locked:
@@ -343,7 +352,13 @@ class Deployer:
         self._prepare(layer)
         mark = self._history_mark(layer)
         if verb == "up":
-            args = ["up", *self._stack_args(layer), "--yes", *(["--skip-preview"] if self.skip_preview else []), *self._policy_args()]
+            args = [
+                "up",
+                *self._stack_args(layer),
+                "--yes",
+                *(["--skip-preview"] if self.skip_preview else []),
+                *self._policy_args(),
+            ]
         else:
             args = ["preview", *self._stack_args(layer), *self._policy_args()]
         result = self._run(args, prefix=layer.name, echo=True)
@@ -374,7 +389,7 @@ class Deployer:
             except _StepFailed as failure:
                 results[index] = LayerResult(layer.name, "failed", failure.changes, time.monotonic() - started)
                 self._summary(f"up-all {self.env}: stopped at {layer.name}", results)
-                before = [l.name for l in self.layers[:index]]
+                before = [lyr.name for lyr in self.layers[:index]]
                 raise DeployError(
                     f"up-all stopped at layer {layer.name} (stack {self.env}): could not {failure.step}.\n"
                     f"{self._error_text(failure)}\n"
@@ -429,7 +444,8 @@ class Deployer:
         try:
             if self.stack_entry(layer) is None:
                 raise DeployError(
-                    f"layer {layer.name} has no stack {self.env}: nothing to refresh. Deploy it with {self._next('up', layer)}.", code=2
+                    f"layer {layer.name} has no stack {self.env}: nothing to refresh. Deploy it with {self._next('up', layer)}.",
+                    code=2,
                 )
             self._banner(layer, "refresh")
             started = time.monotonic()
@@ -447,12 +463,12 @@ class Deployer:
 
     # -- destroy -------------------------------------------------------------------------------------
 
-    def _destroy(self, layer: manifest.Layer) -> tuple[LayerResult, Optional[str]]:
+    def _destroy(self, layer: manifest.Layer) -> tuple[LayerResult, str | None]:
         """Destroy with retries, then remove the emptied stack. Returns (result, what is left)."""
         started = time.monotonic()
         mark = self._history_mark(layer)
-        result: Optional[Result] = None
-        permanent: Optional[str] = None
+        result: Result | None = None
+        permanent: str | None = None
         tried = 0
         for attempt in range(1, self.attempts + 1):
             tried = attempt
@@ -476,7 +492,7 @@ class Deployer:
         assert result is not None
         seconds = time.monotonic() - started
         if not result.ok:
-            errors = "\n".join(f"      {l}" for l in result.error_lines())
+            errors = "\n".join(f"      {lyr}" for lyr in result.error_lines())
             if result.locked:
                 why = describe_lock(result, self.backend, layer.directory, self.env)
             elif permanent:
@@ -490,7 +506,9 @@ class Deployer:
         # `stack rm` deletes Pulumi.<env>.yaml too; keep it when it holds settings of the team's own.
         keep_file = ["--preserve-config"] if self._holds_own_settings(layer) else []
         removed = self._run(
-            ["stack", "rm", self.env, "--yes", *keep_file, "--cwd", str(layer.directory), "--non-interactive"], prefix=layer.name, echo=True
+            ["stack", "rm", self.env, "--yes", *keep_file, "--cwd", str(layer.directory), "--non-interactive"],
+            prefix=layer.name,
+            echo=True,
         )
         seconds = time.monotonic() - started
         if not removed.ok:
@@ -506,7 +524,9 @@ class Deployer:
         try:
             alive = {layer.name: self.stack_entry(layer) is not None for layer in self.layers}
         except _StepFailed as failure:
-            raise DeployError(f"down-all could not list the stacks of {failure.layer.name}:\n{self._error_text(failure)}") from None
+            raise DeployError(
+                f"down-all could not list the stacks of {failure.layer.name}:\n{self._error_text(failure)}"
+            ) from None
         if not any(alive.values()):
             self.out(f"No stack of environment {self.env} exists in {self.backend.url}: nothing to destroy.")
             if not self.backend.chosen_by_user:
@@ -526,7 +546,9 @@ class Deployer:
             holders = [d.name for d in self._dependents(layer) if alive[d.name]]
             if holders:
                 results[layer.name] = LayerResult(layer.name, "kept")
-                left.append(f"{layer.name}: not destroyed, because {', '.join(holders)} still read(s) it and could not be destroyed")
+                left.append(
+                    f"{layer.name}: not destroyed, because {', '.join(holders)} still read(s) it and could not be destroyed"
+                )
                 continue
             self._banner(layer, "destroy")
             try:
@@ -536,7 +558,10 @@ class Deployer:
                     raise self._interrupted_between(f"while destroying layer {layer.name}") from None
             except Interrupted:
                 results[layer.name] = LayerResult(layer.name, "interrupted")
-                self._summary(f"down-all {self.env}: interrupted", [results.get(l.name, LayerResult(l.name, "not run")) for l in reversed(self.layers)])
+                self._summary(
+                    f"down-all {self.env}: interrupted",
+                    [results.get(lyr.name, LayerResult(lyr.name, "not run")) for lyr in reversed(self.layers)],
+                )
                 raise
             results[layer.name] = outcome
             if outcome.result.startswith("destroyed"):
@@ -550,14 +575,12 @@ class Deployer:
                 f"down-all {self.env} left something behind:\n"
                 + "\n".join("  - " + item.replace("\n", "\n    ") for item in left)
                 + f"\nNext: run {self._next('down-all')} again later (it skips what is gone; raise --attempts/--retry-delay for slow ENI release), "
-                "or inspect the failing layer with `pulumi stack --cwd stacks/<layer> --stack "
-                + self.env
-                + "`."
+                "or inspect the failing layer with `pulumi stack --cwd stacks/<layer> --stack " + self.env + "`."
             )
         self._summary(f"down-all {self.env}: nothing left", ordered)
         return ordered
 
-    def down(self, layer_name: str, *, force: bool = False) -> Optional[LayerResult]:
+    def down(self, layer_name: str, *, force: bool = False) -> LayerResult | None:
         """Destroy one layer; refuses while a layer that reads it still has a stack, unless ``force``."""
         layer = self.layer(layer_name)
         dependents = self._dependents(layer)
@@ -581,12 +604,14 @@ class Deployer:
         outcome, problem = self._destroy(layer)
         self._summary(f"down {layer.name} {self.env}:", [outcome])
         if problem:
-            raise DeployError(f"down {layer.name} {self.env} left something behind:\n  - {problem}\nNext: run {self._next('down', layer)} again later.")
+            raise DeployError(
+                f"down {layer.name} {self.env} left something behind:\n  - {problem}\nNext: run {self._next('down', layer)} again later."
+            )
         return outcome
 
     # -- outputs -------------------------------------------------------------------------------------
 
-    def write_outputs(self, path: Optional[Path] = None) -> outputs.Flat:
+    def write_outputs(self, path: Path | None = None) -> outputs.Flat:
         """Every layer's outputs (secrets shown as "[secret]") flattened into one JSON file."""
         target = Path(path) if path else outputs.DEFAULT_PATH
         self._preflight(layers=self.layers, need_aws=False)
@@ -605,9 +630,13 @@ class Deployer:
                     raise _StepFailed(layer, "parse `pulumi stack output --json`", result) from None
                 by_layer[layer.name] = data if isinstance(data, dict) else {}
         except _StepFailed as failure:
-            raise DeployError(f"outputs: could not {failure.step} of layer {failure.layer.name}:\n{self._error_text(failure)}") from None
+            raise DeployError(
+                f"outputs: could not {failure.step} of layer {failure.layer.name}:\n{self._error_text(failure)}"
+            ) from None
         if not by_layer:
-            raise DeployError(f"no stack of environment {self.env} exists: nothing to write. Deploy it with {self._next('up-all')}.", code=2)
+            raise DeployError(
+                f"no stack of environment {self.env} exists: nothing to write. Deploy it with {self._next('up-all')}.", code=2
+            )
         flat = outputs.flatten(by_layer)
         outputs.write(target, flat)
         for name, keys in sorted(flat.ambiguous.items()):

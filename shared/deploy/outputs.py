@@ -12,9 +12,10 @@ Secrets: outputs are read without ``--show-secrets``, so the CLI already prints 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..manifest import REPO_ROOT
 
@@ -50,11 +51,11 @@ def flatten(by_layer: Mapping[str, Mapping[str, Any]]) -> Flat:
             flat.values[f"{layer}.{name}"] = redact(value)
             exporters.setdefault(name, []).append(layer)
     for name, layers in exporters.items():
-        distinct = {json.dumps(flat.values[f"{l}.{name}"], sort_keys=True) for l in layers}
+        distinct = {json.dumps(flat.values[f"{lyr}.{name}"], sort_keys=True) for lyr in layers}
         if len(distinct) == 1:
             flat.values[name] = flat.values[f"{layers[0]}.{name}"]
         else:
-            flat.ambiguous[name] = [f"{l}.{name}" for l in layers]
+            flat.ambiguous[name] = [f"{lyr}.{name}" for lyr in layers]
     return flat
 
 

@@ -19,9 +19,10 @@ import importlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional, Sequence
+from typing import Any
 
 import yaml
 
@@ -41,10 +42,10 @@ SELF_MANAGED_ORG = "organization"
 class Preflight:
     env: str
     backend: Backend
-    region: Optional[str] = None
-    executable: Optional[str] = None
-    version: Optional[str] = None
-    account: Optional[str] = None
+    region: str | None = None
+    executable: str | None = None
+    version: str | None = None
+    account: str | None = None
     problems: list[str] = field(default_factory=list)
     facts: list[str] = field(default_factory=list)
 
@@ -71,12 +72,12 @@ def read_stack_file(layer: manifest.Layer, env: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def recorded_region(layer: manifest.Layer, env: str) -> Optional[str]:
+def recorded_region(layer: manifest.Layer, env: str) -> str | None:
     value = (read_stack_file(layer, env).get("config") or {}).get("aws:region")
     return str(value) if value else None
 
 
-def secrets_mode(layer: manifest.Layer, env: str) -> Optional[str]:
+def secrets_mode(layer: manifest.Layer, env: str) -> str | None:
     """The stack's secrets provider as its stack file records it: a URL, ``passphrase`` or None."""
     data = read_stack_file(layer, env)
     if data.get("secretsprovider"):
@@ -116,7 +117,9 @@ def check_cli(pre: Preflight, environ: Mapping[str, str]) -> None:
         return
     version = parse_version(text) if done.returncode == 0 else None
     if version is None:
-        pre.problems.append(f"Could not read a version from `{executable} version` (exit {done.returncode}): {text.strip()[:200]!r}. {INSTALL_HINT}")
+        pre.problems.append(
+            f"Could not read a version from `{executable} version` (exit {done.returncode}): {text.strip()[:200]!r}. {INSTALL_HINT}"
+        )
         return
     shown = ".".join(map(str, version))
     if version < MIN_VERSION:
@@ -139,14 +142,20 @@ def check_suffix(pre: Preflight) -> bool:
 
 
 def resolve_region(
-    pre: Preflight, flag: Optional[str], environ: Mapping[str, str], layers: Sequence[manifest.Layer], *, required: bool
+    pre: Preflight, flag: str | None, environ: Mapping[str, str], layers: Sequence[manifest.Layer], *, required: bool
 ) -> None:
     """One region for the whole environment: --region, else environments/<env>.yaml, else the region
     the stacks recorded (Pulumi.<env>.yaml), else AWS_REGION / AWS_DEFAULT_REGION."""
     recorded = {layer.name: r for layer in layers if (r := recorded_region(layer, pre.env))}
     from_file = environment_region(pre.env)
     distinct = sorted(set(recorded.values()))
-    region = flag or from_file or (distinct[0] if len(distinct) == 1 else None) or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+    region = (
+        flag
+        or from_file
+        or (distinct[0] if len(distinct) == 1 else None)
+        or environ.get("AWS_REGION")
+        or environ.get("AWS_DEFAULT_REGION")
+    )
     if len(distinct) > 1:
         where = ", ".join(f"{name}: {r}" for name, r in sorted(recorded.items()))
         pre.problems.append(
@@ -193,7 +202,9 @@ def check_aws(pre: Preflight) -> None:
         # STS needs some region to sign with; "aws-global" is the partition-wide endpoint, not a
         # deployment region.
         region = pre.region or session.region_name or "aws-global"
-        client = session.client("sts", region_name=region, config=Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2}))
+        client = session.client(
+            "sts", region_name=region, config=Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2})
+        )
         identity = client.get_caller_identity()
     except ProfileNotFound as exc:
         pre.problems.append(f"AWS credentials: {exc}. Fix AWS_PROFILE or add the profile to ~/.aws/config.")
@@ -203,7 +214,9 @@ def check_aws(pre: Preflight) -> None:
         return
     except ClientError as exc:
         error = exc.response.get("Error", {})
-        pre.problems.append(f"AWS rejected the credentials ({error.get('Code', 'error')}: {error.get('Message', exc)}). Refresh them: {fix}")
+        pre.problems.append(
+            f"AWS rejected the credentials ({error.get('Code', 'error')}: {error.get('Message', exc)}). Refresh them: {fix}"
+        )
         return
     except (EndpointConnectionError, ConnectTimeoutError) as exc:
         pre.problems.append(f"Could not reach AWS STS to check the credentials ({exc}). Check the network or proxy settings.")
@@ -215,7 +228,9 @@ def check_aws(pre: Preflight) -> None:
     pre.facts.append(f"AWS account {pre.account} as {identity.get('Arn')}")
 
 
-def _will_use_passphrase(backend: Backend, flag: Optional[str], existing: Mapping[str, str], layers: Sequence[manifest.Layer]) -> bool:
+def _will_use_passphrase(
+    backend: Backend, flag: str | None, existing: Mapping[str, str], layers: Sequence[manifest.Layer]
+) -> bool:
     """Whether some layer's stack encrypts with a passphrase.
 
     A layer's ``Pulumi.<env>.yaml`` says which provider its stack uses. Without one (a new stack,
@@ -234,7 +249,7 @@ def check_secrets(
     environ: Mapping[str, str],
     layers: Sequence[manifest.Layer],
     *,
-    secrets_provider: Optional[str],
+    secrets_provider: str | None,
 ) -> None:
     """One secrets provider for every layer, and the passphrase present when one is needed."""
     existing = {layer.name: m for layer in layers if (m := secrets_mode(layer, pre.env))}
@@ -358,7 +373,7 @@ def check_layer_settings(pre: Preflight, layers: Sequence[manifest.Layer], envir
         except PlatformError as exc:
             pre.problems.append(f"{layer.name}: {exc}")
             continue
-        except Exception as exc:  # noqa: BLE001 - a broken layer package must not end in a traceback
+        except Exception as exc:
             pre.problems.append(f"{layer.name}: its settings could not be loaded ({type(exc).__name__}: {exc}).")
             continue
         pre.problems.extend(f"{layer.name}: {p}" for p in problems)
@@ -374,10 +389,10 @@ def run(
     *,
     layers: Sequence[manifest.Layer],
     settings_layers: Sequence[manifest.Layer] = (),
-    region: Optional[str] = None,
+    region: str | None = None,
     need_region: bool = False,
     need_aws: bool = True,
-    secrets_provider: Optional[str] = None,
+    secrets_provider: str | None = None,
 ) -> Preflight:
     """Run every check for a task over ``layers`` (whose stacks it may touch); ``settings_layers``
     are the layers about to be deployed or previewed, whose settings must load."""
@@ -397,6 +412,8 @@ def run(
         check_aws(pre)
     if suffix_ok and settings_layers:
         check_layer_settings(pre, settings_layers, environ)
-    where = "default, in the repository; set PULUMI_BACKEND_URL to share it" if not backend.chosen_by_user else "PULUMI_BACKEND_URL"
+    where = (
+        "default, in the repository; set PULUMI_BACKEND_URL to share it" if not backend.chosen_by_user else "PULUMI_BACKEND_URL"
+    )
     pre.facts.insert(0, f"state: {backend.url} ({where})")
     return pre

@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 from .. import manifest
 from ..config import is_true
@@ -104,6 +105,7 @@ class Plan:
         elif modes == {(False, False)}:
             lines.append("Mode: ephemeral (protect=false): everything destroyable, no final snapshots")
         else:
+
             def mode(lp: LayerPlan) -> str:
                 return ("true" if lp.protected else "false") + (" (decommissioning)" if lp.decommissioning else "")
 
@@ -133,8 +135,8 @@ def build_plan(
     env: str,
     region: str,
     *,
-    layers: Optional[Sequence[manifest.Layer]] = None,
-    overrides: Optional[dict[str, dict[str, Any]]] = None,
+    layers: Sequence[manifest.Layer] | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
 ) -> Plan:
     """Render ``layers`` (default: the whole manifest) in dependency order.
 
@@ -149,7 +151,16 @@ def build_plan(
         for upstream in layer.reads:
             if stack_reference_name(ORGANIZATION, upstream, env) not in outputs_by_stack:
                 raise PlatformError(f"layer {layer.name} reads {upstream}, which is not part of this plan")
-        cfg = assemble(layer, env, overrides={"aws:region": region, "environmentSuffix": env, "pulumiOrg": ORGANIZATION, **(overrides or {}).get(layer.name, {})})
+        cfg = assemble(
+            layer,
+            env,
+            overrides={
+                "aws:region": region,
+                "environmentSuffix": env,
+                "pulumiOrg": ORGANIZATION,
+                **(overrides or {}).get(layer.name, {}),
+            },
+        )
         started = time.perf_counter()
         rendered = render_program(
             run_main(layer.directory),
@@ -162,11 +173,10 @@ def build_plan(
         )
         outputs_by_stack[stack_reference_name(ORGANIZATION, layer.name, env)] = rendered.raw_outputs
         protected, decommissioning = (
-            is_true(cfg.values.get(f"{layer.project}:{key}", "false"))
-            for key in ("protect", "decommission")
+            is_true(cfg.values.get(f"{layer.project}:{key}", "false")) for key in ("protect", "decommission")
         )
         plans.append(LayerPlan(layer, rendered, cfg.sources, time.perf_counter() - started, protected, decommissioning))
     return Plan(env=env, region=region, layers=plans)
 
 
-__all__ = ["build_plan", "Plan", "LayerPlan", "ConfigError", "PlatformError"]
+__all__ = ["ConfigError", "LayerPlan", "Plan", "PlatformError", "build_plan"]

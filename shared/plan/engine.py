@@ -12,11 +12,11 @@ import contextlib
 import os
 import runpy
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any
 
-import pulumi
 from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
@@ -69,11 +69,11 @@ class Registration:
     urn: str
     type: str
     name: str
-    parent: Optional[str]
-    provider: Optional[str]
+    parent: str | None
+    provider: str | None
     custom: bool
     inputs: dict[str, Any]
-    id: Optional[str] = None
+    id: str | None = None
     state: dict[str, Any] = field(default_factory=dict)
     # The ``retain_on_delete`` resource option: `pulumi destroy` drops it from state, not from AWS.
     retain_on_delete: bool = False
@@ -86,7 +86,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.platform_mocks = mocks
         self.registrations: list[Registration] = []
-        self.stack_urn: Optional[str] = None
+        self.stack_urn: str | None = None
         self.stack_outputs: dict[str, Any] = {}
         self.raw_stack_outputs: dict[str, Any] = {}
 
@@ -102,19 +102,21 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             asyncio.set_event_loop(loop)
             _THREAD_LOOPS.append(loop)
 
-    def Invoke(self, request):  # noqa: N802
+    def Invoke(self, request):
         self._own_thread_loop()
         return super().Invoke(request)
 
-    def ReadResource(self, request):  # noqa: N802
+    def ReadResource(self, request):
         self._own_thread_loop()
         response = super().ReadResource(request)
         # StackReferences (reads of existing resources) arrive here, not through RegisterResource;
         # the plan document lists them with the resources (plan-format.md).
-        self._record(request, response.urn, inputs=plain(json_format.MessageToDict(request.properties)), custom=True, id=request.id)
+        self._record(
+            request, response.urn, inputs=plain(json_format.MessageToDict(request.properties)), custom=True, id=request.id
+        )
         return response
 
-    def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
+    def RegisterResource(self, request):
         self._own_thread_loop()
         response = super().RegisterResource(request)
         inputs = plain(json_format.MessageToDict(request.object))
@@ -125,11 +127,18 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             if isinstance(region, str):
                 self.platform_mocks.provider_regions[f"{response.urn}::{response.id}"] = region
         self._record(
-            request, response.urn, inputs=inputs, custom=bool(request.custom), id=response.id, retain_on_delete=bool(request.retainOnDelete)
+            request,
+            response.urn,
+            inputs=inputs,
+            custom=bool(request.custom),
+            id=response.id,
+            retain_on_delete=bool(request.retainOnDelete),
         )
         return response
 
-    def _record(self, request: Any, urn: str, *, inputs: dict[str, Any], custom: bool, id: str, retain_on_delete: bool = False) -> None:
+    def _record(
+        self, request: Any, urn: str, *, inputs: dict[str, Any], custom: bool, id: str, retain_on_delete: bool = False
+    ) -> None:
         registered = self.resources.get(urn)
         self.registrations.append(
             Registration(
@@ -146,7 +155,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             )
         )
 
-    def RegisterResourceOutputs(self, request):  # noqa: N802
+    def RegisterResourceOutputs(self, request):
         if request.urn and request.urn == self.stack_urn:
             raw = json_format.MessageToDict(request.outputs)
             self.stack_outputs = plain(raw)
@@ -206,9 +215,9 @@ def render_program(
     project: str,
     stack: str,
     region: str,
-    config: Optional[Mapping[str, str]] = None,
+    config: Mapping[str, str] | None = None,
     secret_keys: tuple[str, ...] = (),
-    stack_outputs: Optional[Mapping[str, Mapping[str, Any]]] = None,
+    stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Rendered:
     """Run ``program`` as the Pulumi program of ``project``/``stack`` under the mock runtime."""
     mocks = PlatformMocks(region, stack_outputs)

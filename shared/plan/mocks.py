@@ -9,8 +9,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any
 
 import pulumi
 
@@ -29,6 +30,7 @@ def mock_account(account_id: str) -> Iterator[None]:
         yield
     finally:
         _ACCOUNT.reset(token)
+
 
 _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 _SIG_KEY = "4dabf18193072939515e22adb298388d"
@@ -89,7 +91,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
     returns (the earlier layers' exports). ``region`` is the default provider region.
     """
 
-    def __init__(self, region: str, stack_outputs: Optional[Mapping[str, Mapping[str, Any]]] = None, account_id: Optional[str] = None) -> None:
+    def __init__(
+        self, region: str, stack_outputs: Mapping[str, Mapping[str, Any]] | None = None, account_id: str | None = None
+    ) -> None:
         self.region = region
         self.account_id = account_id or _ACCOUNT.get()
         self.stack_outputs = dict(stack_outputs or {})
@@ -196,7 +200,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 defaultSecurityGroupId=f"sg-0{self.hex_id(typ, name, 'sg')}",
                 mainRouteTableId=f"rtb-0{self.hex_id(typ, name, 'rtb')}",
             )
-        elif typ.startswith("aws:ec2/") or typ.startswith("aws:vpc/"):
+        elif typ.startswith(("aws:ec2/", "aws:vpc/")):
             attrs["arn"] = self.arn("ec2", region, f"{kind[0].lower() + kind[1:]}/{rid}")
             if typ == "aws:ec2/eip:Eip":
                 h = self.digest(typ, name)
@@ -229,12 +233,20 @@ class PlatformMocks(pulumi.runtime.Mocks):
         elif typ in ("aws:lb/listener:Listener", "aws:alb/listener:Listener"):
             # listener/app/<alb-name>/<alb-id>/<listener-id>: under the load balancer it belongs to.
             lb_arn = str(inputs.get("loadBalancerArn") or "")
-            owner = lb_arn.split(":loadbalancer/", 1)[1] if ":loadbalancer/" in lb_arn else f"app/{name}/{self.hex_id(typ, name, 'lb')}"
+            owner = (
+                lb_arn.split(":loadbalancer/", 1)[1]
+                if ":loadbalancer/" in lb_arn
+                else f"app/{name}/{self.hex_id(typ, name, 'lb')}"
+            )
             attrs.update(arn=self.arn("elasticloadbalancing", region, f"listener/{owner}/{self.hex_id(typ, name)}"))
         elif typ in ("aws:lb/listenerRule:ListenerRule", "aws:alb/listenerRule:ListenerRule"):
             # listener-rule/app/<alb-name>/<alb-id>/<listener-id>/<rule-id>: under its listener.
             listener_arn = str(inputs.get("listenerArn") or "")
-            owner = listener_arn.split(":listener/", 1)[1] if ":listener/" in listener_arn else f"app/{name}/{self.hex_id(typ, name, 'lb')}/{self.hex_id(typ, name, 'l')}"
+            owner = (
+                listener_arn.split(":listener/", 1)[1]
+                if ":listener/" in listener_arn
+                else f"app/{name}/{self.hex_id(typ, name, 'lb')}/{self.hex_id(typ, name, 'l')}"
+            )
             attrs.update(arn=self.arn("elasticloadbalancing", region, f"listener-rule/{owner}/{self.hex_id(typ, name)}"))
         elif typ == "aws:rds/cluster:Cluster":
             ident = inputs.get("clusterIdentifier") or rid
@@ -297,7 +309,10 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 etag="E" + self.digest(typ, name, "etag")[:13].upper(),
             )
         elif typ.startswith("aws:cloudfront/"):
-            attrs.update(arn=self.arn("cloudfront", region, f"{kind[0].lower() + kind[1:]}/{rid}"), etag="E" + self.hex_id(typ, name, length=13).upper())
+            attrs.update(
+                arn=self.arn("cloudfront", region, f"{kind[0].lower() + kind[1:]}/{rid}"),
+                etag="E" + self.hex_id(typ, name, length=13).upper(),
+            )
         elif typ == "aws:acm/certificate:Certificate":
             domain = inputs.get("domainName", "example.com")
             names = [domain, *[n for n in inputs.get("subjectAlternativeNames", []) if n != domain]]
@@ -366,7 +381,13 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if token == "aws:index/getPartition:getPartition":
             return {"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws"}
         if token == "aws:index/getRegion:getRegion":
-            return {"id": region, "name": region, "region": region, "endpoint": f"ec2.{region}.amazonaws.com", "description": region}
+            return {
+                "id": region,
+                "name": region,
+                "region": region,
+                "endpoint": f"ec2.{region}.amazonaws.com",
+                "description": region,
+            }
         if token == "aws:ec2/getManagedPrefixList:getManagedPrefixList":
             name = inputs.get("name", "")
             return {
@@ -384,8 +405,16 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if token == "aws:route53/getZone:getZone":
             zone_id = inputs.get("zoneId") or "Z" + self.digest(token, str(inputs.get("name")))[:20].upper()
             name = inputs.get("name") or "example.com"
-            return {"id": zone_id, "zoneId": zone_id, "name": str(name).rstrip("."), "arn": f"arn:aws:route53:::hostedzone/{zone_id}"}
-        if token == "aws:cloudfront/getCachePolicy:getCachePolicy" or token == "aws:cloudfront/getOriginRequestPolicy:getOriginRequestPolicy":
+            return {
+                "id": zone_id,
+                "zoneId": zone_id,
+                "name": str(name).rstrip("."),
+                "arn": f"arn:aws:route53:::hostedzone/{zone_id}",
+            }
+        if (
+            token == "aws:cloudfront/getCachePolicy:getCachePolicy"
+            or token == "aws:cloudfront/getOriginRequestPolicy:getOriginRequestPolicy"
+        ):
             policy = str(inputs.get("name"))
             return {"id": _MANAGED_CLOUDFRONT_POLICIES.get(policy) or self.uuid(token, policy), "name": inputs.get("name")}
         return inputs

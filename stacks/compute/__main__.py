@@ -13,7 +13,6 @@ from mlapi_compute.service import ApiService, ApiServiceArgs
 from mlapi_compute.settings import LAYER, ComputeSettings
 from mlapi_compute.task import ServiceTask, ServiceTaskArgs, secret_arns
 from mlapi_compute.upstream import read_data, read_network
-
 from shared import contracts
 from shared.aws_identity import AwsIdentity
 from shared.provider import aws_provider, with_provider

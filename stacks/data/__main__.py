@@ -5,7 +5,6 @@ from mlapi_data.key import DataKey, DataKeyArgs
 from mlapi_data.sessions import SessionTable, SessionTableArgs
 from mlapi_data.settings import LAYER, DataSettings, secrets_in_account
 from mlapi_data.upstream import read_network
-
 from shared import contracts
 from shared.aws_identity import AwsIdentity
 from shared.provider import aws_provider, with_provider
@@ -78,7 +77,9 @@ contracts.export(
         "sessionTableArn": sessions.table.arn,
         "kmsKeyArn": key.key.arn,
         # Refused (ConfigError) when a secret lives in another account: the tasks could never read it.
-        "applicationSecretArns": identity.account_id.apply(lambda account: secrets_in_account(settings.application_secret_arns, account)),
+        "applicationSecretArns": identity.account_id.apply(
+            lambda account: secrets_in_account(settings.application_secret_arns, account)
+        ),
         "protected": env.protect,
         "decommissioning": env.decommission,
     },

@@ -1,7 +1,5 @@
 """Edge layer: settings -> components -> exports."""
 
-from typing import Optional
-
 import pulumi
 
 from mlapi_edge.distribution import EdgeDistribution, EdgeDistributionArgs
@@ -12,7 +10,6 @@ from mlapi_edge.origin_secret import OriginSecret, OriginSecretArgs
 from mlapi_edge.settings import CLOUDFRONT_REGION, LAYER, EdgeSettings
 from mlapi_edge.upstream import read_compute, read_network
 from mlapi_edge.waf import RequiredHeader, WebAcl, WebAclArgs
-
 from shared import contracts
 from shared.aws_identity import AwsIdentity
 from shared.provider import aws_provider, with_provider
@@ -48,9 +45,9 @@ def web_acl(
     description: str,
     opts: pulumi.ResourceOptions,
     *,
-    rate_limit: Optional[int],
-    protects: Optional[pulumi.Input[str]] = None,
-    required_header: Optional[RequiredHeader] = None,
+    rate_limit: int | None,
+    protects: pulumi.Input[str] | None = None,
+    required_header: RequiredHeader | None = None,
 ) -> WebAcl:
     acl_name = n.name(f"{key}-waf", kind="waf")
     return WebAcl(

@@ -5,7 +5,6 @@ from mlapi_network.security_groups import SecurityGroups, SecurityGroupsArgs
 from mlapi_network.settings import LAYER, NetworkSettings
 from mlapi_network.vpc import Vpc, VpcArgs
 from mlapi_network.zones import availability_zones
-
 from shared import contracts
 from shared.aws_identity import AwsIdentity
 from shared.provider import aws_provider, with_provider

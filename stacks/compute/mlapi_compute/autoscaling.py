@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -26,7 +25,7 @@ class AutoscalingArgs:
 
 
 class Autoscaling(pulumi.ComponentResource):
-    def __init__(self, name: str, args: AutoscalingArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: AutoscalingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlapi:compute:Autoscaling", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         # No role_arn: Application Auto Scaling uses its ECS service-linked role.

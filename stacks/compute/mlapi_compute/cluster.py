@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -35,7 +34,7 @@ class ClusterArgs:
 
 
 class Cluster(pulumi.ComponentResource):
-    def __init__(self, name: str, args: ClusterArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlapi:compute:Cluster", name, None, opts)
         n = args.namer
         child = pulumi.ResourceOptions(parent=self)
@@ -63,7 +62,9 @@ class Cluster(pulumi.ComponentResource):
             cluster_name=self.cluster.name,
             capacity_providers=["FARGATE", "FARGATE_SPOT"],
             default_capacity_provider_strategies=[
-                aws.ecs.ClusterCapacityProvidersDefaultCapacityProviderStrategyArgs(capacity_provider=provider, base=base, weight=weight)
+                aws.ecs.ClusterCapacityProvidersDefaultCapacityProviderStrategyArgs(
+                    capacity_provider=provider, base=base, weight=weight
+                )
                 for provider, base, weight in args.strategy.items()
             ],
             opts=child,

@@ -3,8 +3,8 @@ domain, a regional ACM certificate validated in Route 53 and an alias record to 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -34,8 +34,8 @@ class LoadBalancerArgs:
     blocks_deletion: bool
     health_check_interval: int
     ssl_policy: str
-    domain_name: Optional[str] = None
-    hosted_zone_id: Optional[str] = None
+    domain_name: str | None = None
+    hosted_zone_id: str | None = None
 
 
 def not_found() -> aws.lb.ListenerDefaultActionArgs:
@@ -48,7 +48,7 @@ def not_found() -> aws.lb.ListenerDefaultActionArgs:
 
 
 class LoadBalancer(pulumi.ComponentResource):
-    def __init__(self, name: str, args: LoadBalancerArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlapi:compute:LoadBalancer", name, None, opts)
         n = args.namer
         child = pulumi.ResourceOptions(parent=self)
@@ -92,8 +92,8 @@ class LoadBalancer(pulumi.ComponentResource):
             opts=child,
         )
 
-        self.certificate: Optional[aws.acm.Certificate] = None
-        self.https_listener: Optional[aws.lb.Listener] = None
+        self.certificate: aws.acm.Certificate | None = None
+        self.https_listener: aws.lb.Listener | None = None
         if args.domain_name and args.hosted_zone_id:
             self.certificate = aws.acm.Certificate(
                 f"{name}-certificate",
@@ -151,7 +151,9 @@ class LoadBalancer(pulumi.ComponentResource):
                 zone_id=args.hosted_zone_id,
                 name=args.domain_name,
                 type="A",
-                aliases=[aws.route53.RecordAliasArgs(name=self.alb.dns_name, zone_id=self.alb.zone_id, evaluate_target_health=True)],
+                aliases=[
+                    aws.route53.RecordAliasArgs(name=self.alb.dns_name, zone_id=self.alb.zone_id, evaluate_target_health=True)
+                ],
                 opts=child,
             )
             serving = self.https_listener
@@ -174,7 +176,9 @@ class LoadBalancer(pulumi.ComponentResource):
                 listener_arn=serving.arn,
                 priority=priority,
                 actions=[aws.lb.ListenerRuleActionArgs(type="forward", target_group_arn=self.target_group.arn)],
-                conditions=[aws.lb.ListenerRuleConditionArgs(path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=[path]))],
+                conditions=[
+                    aws.lb.ListenerRuleConditionArgs(path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=[path]))
+                ],
                 tags=name_tag(n.name(f"alb-{key}")),
                 opts=child,
             )

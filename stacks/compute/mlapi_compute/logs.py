@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -20,7 +19,7 @@ class ServiceLogsArgs:
 
 
 class ServiceLogs(pulumi.ComponentResource):
-    def __init__(self, name: str, args: ServiceLogsArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: ServiceLogsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlapi:compute:ServiceLogs", name, None, opts)
         # Under /mlapi/<suffix>/: the data layer's key policy lets CloudWatch Logs use the key for
         # exactly that prefix, so the group must exist before any task writes (no logs:CreateLogGroup).

@@ -47,7 +47,7 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format, *args):
         # One line per request on stdout (the awslogs driver ships it); health checks are noise.
         if not self.path.startswith("/health"):
-            sys.stdout.write("%s %s\n" % (self.address_string(), format % args))
+            sys.stdout.write(f"{self.address_string()} {format % args}\n")
             sys.stdout.flush()
 
 

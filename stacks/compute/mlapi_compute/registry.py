@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -38,7 +37,7 @@ def lifecycle_policy(keep_images: int) -> str:
 
 
 class ImageRegistry(pulumi.ComponentResource):
-    def __init__(self, name: str, args: ImageRegistryArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: ImageRegistryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlapi:compute:ImageRegistry", name, None, opts)
         n = args.namer
         child = pulumi.ResourceOptions(parent=self)

@@ -13,8 +13,8 @@ statement names ARNs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -63,7 +63,7 @@ def _via(service: str, region: str) -> dict[str, object]:
 
 
 class TaskRoles(pulumi.ComponentResource):
-    def __init__(self, name: str, args: TaskRolesArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: TaskRolesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlapi:compute:TaskRoles", name, None, opts)
         n = args.namer
         child = pulumi.ResourceOptions(parent=self)

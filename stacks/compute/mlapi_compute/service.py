@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -34,7 +34,7 @@ class ApiServiceArgs:
 
 
 class ApiService(pulumi.ComponentResource):
-    def __init__(self, name: str, args: ApiServiceArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: ApiServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlapi:compute:ApiService", name, None, opts)
         service_name = args.namer.name("api", kind="ecs")
         self.service = aws.ecs.Service(

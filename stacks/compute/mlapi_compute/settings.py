@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Optional
 
 from shared.config import ConfigReader
 from shared.errors import ConfigError
@@ -72,7 +71,7 @@ def _describe_memory(cpu: int) -> str:
 class ComputeSettings:
     env: EnvironmentSettings
     container_image: str
-    image_tag: Optional[str]
+    image_tag: str | None
     cpu: int
     memory: int
     desired_count: int
@@ -90,10 +89,10 @@ class ComputeSettings:
     ecr_keep_images: int
     enable_execute_command: bool
     readonly_root_filesystem: bool
-    alb_domain_name: Optional[str]
-    hosted_zone_id: Optional[str]
+    alb_domain_name: str | None
+    hosted_zone_id: str | None
     alb_ssl_policy: str
-    alarm_topic_arn: Optional[str]
+    alarm_topic_arn: str | None
 
     @property
     def https(self) -> bool:
@@ -106,7 +105,7 @@ class ComputeSettings:
         return self.image_tag is None and self.container_image == DEFAULT_IMAGE
 
     @classmethod
-    def load(cls, reader: Optional[ConfigReader] = None, env: Optional[EnvironmentSettings] = None) -> "ComputeSettings":
+    def load(cls, reader: ConfigReader | None = None, env: EnvironmentSettings | None = None) -> ComputeSettings:
         env = env or EnvironmentSettings.load(LAYER, reader)
         reader = reader or ConfigReader(env.project)
 
@@ -115,9 +114,18 @@ class ComputeSettings:
         match = _IMAGE.fullmatch(image)
         if not match or not (match["tag"] or match["digest"]) or (match["tag"] == ":latest" and not match["digest"]):
             raise reader.fail("containerImage", image, _IMAGE_RULE)
-        tag = reader.string("imageTag", "", pattern=_TAG, allowed="an image tag: letters, digits, '_', '.', '-', at most 128 characters") or None
+        tag = (
+            reader.string(
+                "imageTag", "", pattern=_TAG, allowed="an image tag: letters, digits, '_', '.', '-', at most 128 characters"
+            )
+            or None
+        )
         if tag == "latest":
-            raise reader.fail("imageTag", tag, "a pinned tag pushed to this layer's repository (tags are immutable; 'latest' would be pushed only once)")
+            raise reader.fail(
+                "imageTag",
+                tag,
+                "a pinned tag pushed to this layer's repository (tags are immutable; 'latest' would be pushed only once)",
+            )
         if tag is not None and image != DEFAULT_IMAGE:
             raise reader.fail(
                 "imageTag",
@@ -127,7 +135,9 @@ class ComputeSettings:
 
         cpu = reader.integer("cpu", 1024)
         if cpu not in FARGATE_SIZES:
-            raise reader.fail("cpu", cpu, "one of Fargate's CPU sizes: " + ", ".join(map(str, FARGATE_SIZES)) + " (1024 = 1 vCPU)")
+            raise reader.fail(
+                "cpu", cpu, "one of Fargate's CPU sizes: " + ", ".join(map(str, FARGATE_SIZES)) + " (1024 = 1 vCPU)"
+            )
         memory = reader.integer("memory", 2048)
         if memory not in fargate_memory_options(cpu):
             raise reader.fail("memory", memory, f"with cpu {cpu}, Fargate offers memory (MiB) {_describe_memory(cpu)}")
@@ -150,10 +160,17 @@ class ComputeSettings:
                 "at least one capacity provider weight above 0 (ECS places no task with a strategy whose weights are all 0)",
             )
 
-        domain = reader.string("albDomainName", "", pattern=_DOMAIN, allowed="a lowercase DNS name such as api.example.com") or None
-        zone = reader.string("hostedZoneId", "", pattern=_ZONE_ID, allowed="a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ") or None
+        domain = (
+            reader.string("albDomainName", "", pattern=_DOMAIN, allowed="a lowercase DNS name such as api.example.com") or None
+        )
+        zone = (
+            reader.string("hostedZoneId", "", pattern=_ZONE_ID, allowed="a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ")
+            or None
+        )
         if (domain is None) != (zone is None):
-            missing, present, value = ("hostedZoneId", "albDomainName", domain) if zone is None else ("albDomainName", "hostedZoneId", zone)
+            missing, present, value = (
+                ("hostedZoneId", "albDomainName", domain) if zone is None else ("albDomainName", "hostedZoneId", zone)
+            )
             raise reader.fail(
                 present,
                 value,
@@ -164,7 +181,11 @@ class ComputeSettings:
         if topic is not None:
             arn = _SNS_ARN.fullmatch(topic)
             if not arn or arn["region"] != env.region:
-                raise reader.fail("alarmTopicArn", topic, f"the ARN of an SNS topic in this environment's region ({env.region}); alarms can notify only topics in their own region")
+                raise reader.fail(
+                    "alarmTopicArn",
+                    topic,
+                    f"the ARN of an SNS topic in this environment's region ({env.region}); alarms can notify only topics in their own region",
+                )
 
         return cls(
             env=env,

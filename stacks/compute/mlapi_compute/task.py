@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -64,7 +65,9 @@ def container_definitions(spec: ContainerSpec) -> str:
         "name": CONTAINER_NAME,
         "image": spec.image,
         "essential": True,
-        "portMappings": [{"name": "http", "containerPort": spec.port, "hostPort": spec.port, "protocol": "tcp", "appProtocol": "http"}],
+        "portMappings": [
+            {"name": "http", "containerPort": spec.port, "hostPort": spec.port, "protocol": "tcp", "appProtocol": "http"}
+        ],
         "logConfiguration": {
             "logDriver": "awslogs",
             "options": {
@@ -110,9 +113,7 @@ def injected_secrets(master_secret_arn: str, application_secrets: Mapping[str, s
 
 def secret_arns(data: DataInputs) -> pulumi.Output[list[str]]:
     """The ARNs of every secret the task definition injects (what the execution role may read)."""
-    return pulumi.Output.all(data.master_secret_arn, data.application_secret_arns).apply(
-        lambda v: sorted({v[0], *v[1].values()})
-    )
+    return pulumi.Output.all(data.master_secret_arn, data.application_secret_arns).apply(lambda v: sorted({v[0], *v[1].values()}))
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ class ServiceTaskArgs:
 
 
 class ServiceTask(pulumi.ComponentResource):
-    def __init__(self, name: str, args: ServiceTaskArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: ServiceTaskArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlapi:compute:ServiceTask", name, None, opts)
         n = args.namer
         data = args.data
@@ -185,7 +186,9 @@ class ServiceTask(pulumi.ComponentResource):
             requires_compatibilities=["FARGATE"],
             # X86_64: the architecture every Fargate Spot platform version runs (ARM64 Spot needs
             # 1.4.0+ and an arm64 build), and most of this service runs on Spot.
-            runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(operating_system_family="LINUX", cpu_architecture="X86_64"),
+            runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
+                operating_system_family="LINUX", cpu_architecture="X86_64"
+            ),
             execution_role_arn=args.execution_role_arn,
             task_role_arn=args.task_role_arn,
             volumes=[aws.ecs.TaskDefinitionVolumeArgs(name=volume) for volume in volume_mounts],

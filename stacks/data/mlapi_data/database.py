@@ -5,7 +5,6 @@ Manager, so no password exists in code, config or state."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -67,7 +66,7 @@ class DatabaseArgs:
 
 
 class Database(pulumi.ComponentResource):
-    def __init__(self, name: str, args: DatabaseArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlapi:data:Database", name, None, opts)
         n = args.namer
         child = pulumi.ResourceOptions(parent=self)
@@ -110,7 +109,7 @@ class Database(pulumi.ComponentResource):
 
         # Kept in the stack's state, so the name is stable across updates; a new stack (a re-created
         # environment) or a new cluster (any keeper changing forces RDS to replace it) draws another.
-        self.final_snapshot_id: Optional[random.RandomId] = None
+        self.final_snapshot_id: random.RandomId | None = None
         if args.keeps_data:
             self.final_snapshot_id = random.RandomId(
                 f"{name}-final-snapshot-id",
@@ -200,7 +199,7 @@ class Database(pulumi.ComponentResource):
         self.register_outputs({"clusterEndpoint": self.cluster.endpoint, "masterSecretArn": self.master_secret_arn})
 
 
-def _secret_arn(secrets: Optional[list[aws.rds.outputs.ClusterMasterUserSecret]]) -> str:
+def _secret_arn(secrets: list[aws.rds.outputs.ClusterMasterUserSecret] | None) -> str:
     if not secrets or not secrets[0].secret_arn:
         raise PlatformError(
             "the Aurora cluster reports no RDS-managed master user secret; "

@@ -3,8 +3,8 @@ the compute layer's log group under /mlapi/<suffix>/) is encrypted with it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -33,7 +33,7 @@ class DataKeyArgs:
 
 
 class DataKey(pulumi.ComponentResource):
-    def __init__(self, name: str, args: DataKeyArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: DataKeyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlapi:data:DataKey", name, None, opts)
         n = args.namer
         child = pulumi.ResourceOptions(parent=self)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -24,7 +23,7 @@ class SessionTableArgs:
 
 
 class SessionTable(pulumi.ComponentResource):
-    def __init__(self, name: str, args: SessionTableArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: SessionTableArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlapi:data:SessionTable", name, None, opts)
         table_name = args.namer.name("sessions", kind="dynamodb")
         self.table = aws.dynamodb.Table(

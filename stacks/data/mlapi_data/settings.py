@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from shared import contracts, manifest
 from shared.config import ConfigReader
@@ -99,7 +100,7 @@ class DataSettings:
         return self.reader_instance or self.env.protect
 
     @classmethod
-    def load(cls, reader: Optional[ConfigReader] = None, env: Optional[EnvironmentSettings] = None) -> "DataSettings":
+    def load(cls, reader: ConfigReader | None = None, env: EnvironmentSettings | None = None) -> DataSettings:
         env = env or EnvironmentSettings.load(LAYER, reader)
         reader = reader or ConfigReader(env.project)
         engine_version = _engine_version(reader)
@@ -181,7 +182,9 @@ def _identifier(reader: ConfigReader, key: str, default: str, reserved: set[str]
     value = reader.string(key, default, pattern=_IDENTIFIER, allowed=rule)
     assert value is not None
     if value.lower() in reserved or value.lower().startswith(("rds", "pg_")):
-        raise reader.fail(key, value, f"{rule}; not a name PostgreSQL or RDS reserves ({', '.join(sorted(reserved))}, rds*, pg_*)")
+        raise reader.fail(
+            key, value, f"{rule}; not a name PostgreSQL or RDS reserves ({', '.join(sorted(reserved))}, rds*, pg_*)"
+        )
     return value
 
 
@@ -233,7 +236,7 @@ def _application_secrets(reader: ConfigReader, region: str) -> dict[str, str]:
     raw: Any = reader.raw(key, {})
     if raw is None:
         return {}
-    shape = "a map of name -> Secrets Manager secret ARN, for example {\"model-api-key\": \"arn:aws:secretsmanager:...\"}"
+    shape = 'a map of name -> Secrets Manager secret ARN, for example {"model-api-key": "arn:aws:secretsmanager:..."}'
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
@@ -250,7 +253,9 @@ def _application_secrets(reader: ConfigReader, region: str) -> dict[str, str]:
         variable = contracts.secret_variable(name)
         if variable in _MASTER_SECRET_VARIABLES or variable in variables:
             taken = "the master secret's" if variable in _MASTER_SECRET_VARIABLES else f"{variables[variable]!r}'s"
-            raise reader.fail(key, name, f"names that give distinct environment variables; {name!r} becomes {variable}, which is {taken}")
+            raise reader.fail(
+                key, name, f"names that give distinct environment variables; {name!r} becomes {variable}, which is {taken}"
+            )
         match = _SECRET_ARN.fullmatch(str(arn).strip()) if isinstance(arn, str) else None
         if match is None:
             raise reader.fail(

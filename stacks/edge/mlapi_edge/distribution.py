@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -37,8 +37,8 @@ def origin_protocol_policy(protocol: pulumi.Input[str]) -> pulumi.Output[str]:
 @dataclass(frozen=True)
 class EdgeDistributionArgs:
     namer: Namer
-    site_hostname: Optional[str]  # None: served on the distribution's cloudfront.net name
-    certificate_arn: Optional[pulumi.Input[str]]  # validated ACM certificate (us-east-1) when site_hostname is set
+    site_hostname: str | None  # None: served on the distribution's cloudfront.net name
+    certificate_arn: pulumi.Input[str] | None  # validated ACM certificate (us-east-1) when site_hostname is set
     origin_hostname: pulumi.Input[str]
     origin_protocol: pulumi.Input[str]  # "https" or "http"
     errors_bucket_domain_name: pulumi.Input[str]
@@ -46,7 +46,7 @@ class EdgeDistributionArgs:
     web_acl_arn: pulumi.Input[str]
     # (name, value) CloudFront adds to every request to the load balancer, which the load
     # balancer's web ACL requires; None when that check is switched off.
-    origin_secret_header: Optional[tuple[str, pulumi.Input[str]]]
+    origin_secret_header: tuple[str, pulumi.Input[str]] | None
     price_class: str
     error_caching_min_ttl: int
 
@@ -54,7 +54,7 @@ class EdgeDistributionArgs:
 class EdgeDistribution(pulumi.ComponentResource):
     """Give it the us-east-1 provider (the managed-policy lookups and the distribution use it)."""
 
-    def __init__(self, name: str, args: EdgeDistributionArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: EdgeDistributionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlapi:edge:Distribution", name, None, opts)
         n = args.namer
         if (args.site_hostname is None) != (args.certificate_arn is None):
@@ -70,7 +70,7 @@ class EdgeDistribution(pulumi.ComponentResource):
             lambda p: str(p.id)
         )
 
-        def api_behaviour(path: Optional[str]) -> dict[str, Any]:
+        def api_behaviour(path: str | None) -> dict[str, Any]:
             behaviour: dict[str, Any] = {
                 "target_origin_id": ALB_ORIGIN,
                 "viewer_protocol_policy": "redirect-to-https",

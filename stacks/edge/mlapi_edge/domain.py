@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -27,7 +26,7 @@ class SiteCertificate(pulumi.ComponentResource):
     Give it the us-east-1 provider: CloudFront uses certificates from there only.
     """
 
-    def __init__(self, name: str, args: SiteCertificateArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: SiteCertificateArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlapi:edge:SiteCertificate", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
@@ -75,7 +74,7 @@ class SiteAliasArgs:
 class SiteAlias(pulumi.ComponentResource):
     """A and AAAA alias records pointing the site hostname at the distribution (IPv4 and IPv6)."""
 
-    def __init__(self, name: str, args: SiteAliasArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: SiteAliasArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlapi:edge:SiteAlias", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.records = [

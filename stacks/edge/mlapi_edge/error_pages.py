@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -40,7 +39,7 @@ class ErrorPagesArgs:
 
 
 class ErrorPages(pulumi.ComponentResource):
-    def __init__(self, name: str, args: ErrorPagesArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: ErrorPagesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlapi:edge:ErrorPages", name, None, opts)
         n = args.namer
         self._prefix = name

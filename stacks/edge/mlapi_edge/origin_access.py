@@ -4,7 +4,6 @@ addresses (an AWS-managed prefix list) on the one port the distribution uses."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -29,9 +28,11 @@ class CloudFrontToAlbArgs:
 class CloudFrontToAlb(pulumi.ComponentResource):
     """Give it the environment's regional provider: the prefix list id differs per region."""
 
-    def __init__(self, name: str, args: CloudFrontToAlbArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: CloudFrontToAlbArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlapi:edge:CloudFrontToAlb", name, None, opts)
-        self.prefix_list = aws.ec2.get_managed_prefix_list_output(name=CLOUDFRONT_ORIGIN_FACING, opts=pulumi.InvokeOptions(parent=self))
+        self.prefix_list = aws.ec2.get_managed_prefix_list_output(
+            name=CLOUDFRONT_ORIGIN_FACING, opts=pulumi.InvokeOptions(parent=self)
+        )
         port = origin_port(args.origin_protocol)
         # A prefix list counts as its max entries (about 55 for this one) against the quota of
         # 60 rules per security group, so the rule opens one port only: the one CloudFront uses.

@@ -16,7 +16,6 @@ rotate in a quiet period.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_random as random
@@ -32,7 +31,7 @@ class OriginSecretArgs:
 
 
 class OriginSecret(pulumi.ComponentResource):
-    def __init__(self, name: str, args: OriginSecretArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: OriginSecretArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlapi:edge:OriginSecret", name, None, opts)
         password = random.RandomPassword(
             f"{name}-value",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Optional
 
 from shared.config import ConfigReader
 from shared.errors import ConfigError
@@ -70,7 +69,9 @@ DEFAULT_COUNT_ONLY_RULES = ("SizeRestrictions_BODY",)
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _DOMAIN = re.compile(rf"(?=.{{4,253}}$)(?:{_LABEL}\.)+[a-z]{{2,63}}")
-_DOMAIN_RULE = "a DNS name such as api.mycompany.com: lowercase labels of letters, digits and inner hyphens, at most 63 characters each"
+_DOMAIN_RULE = (
+    "a DNS name such as api.mycompany.com: lowercase labels of letters, digits and inner hyphens, at most 63 characters each"
+)
 _ZONE_ID = re.compile(r"Z[A-Z0-9]{1,31}")
 _ZONE_RULE = "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ (the id alone, without /hostedzone/)"
 
@@ -87,8 +88,8 @@ def is_sample_domain(hostname: str) -> bool:
 class EdgeSettings:
     env: EnvironmentSettings
     certificate_mode: str  # CERT_ACM or CERT_DEFAULT
-    site_hostname: Optional[str]  # None with CloudFront's default certificate (served on *.cloudfront.net)
-    hosted_zone_id: Optional[str]
+    site_hostname: str | None  # None with CloudFront's default certificate (served on *.cloudfront.net)
+    hosted_zone_id: str | None
     used_sample_domain: bool
     price_class: str
     rate_limit: int
@@ -105,11 +106,11 @@ class EdgeSettings:
     @classmethod
     def load(
         cls,
-        reader: Optional[ConfigReader] = None,
-        env: Optional[EnvironmentSettings] = None,
+        reader: ConfigReader | None = None,
+        env: EnvironmentSettings | None = None,
         *,
-        offline: Optional[bool] = None,
-    ) -> "EdgeSettings":
+        offline: bool | None = None,
+    ) -> EdgeSettings:
         """Read and validate the edge settings; ``offline`` defaults to :func:`is_offline_plan`."""
         env = env or EnvironmentSettings.load(LAYER, reader)
         reader = reader or ConfigReader(env.project)
@@ -134,19 +135,23 @@ class EdgeSettings:
         require_origin_secret = reader.boolean("requireOriginSecret", True)
         origin_secret_version = reader.integer("originSecretVersion", 1, minimum=1, maximum=1_000_000)
 
-        common = dict(
-            env=env,
-            require_origin_secret=require_origin_secret,
-            origin_secret_version=origin_secret_version,
-            price_class=price_class,
-            rate_limit=rate_limit,
-            error_caching_min_ttl=error_ttl,
-            waf_log_retention_days=log_days,
-            count_only_rules=count_only,
-        )
+        common = {
+            "env": env,
+            "require_origin_secret": require_origin_secret,
+            "origin_secret_version": origin_secret_version,
+            "price_class": price_class,
+            "rate_limit": rate_limit,
+            "error_caching_min_ttl": error_ttl,
+            "waf_log_retention_days": log_days,
+            "count_only_rules": count_only,
+        }
         if accept_default:
             # Domain settings would be silently ignored: refuse them rather than surprise anyone.
-            given = [(k, v) for k, v in (("domainName", explicit), ("parentDomain", parent), ("hostedZoneId", zone)) if v and not _sample(k, v)]
+            given = [
+                (k, v)
+                for k, v in (("domainName", explicit), ("parentDomain", parent), ("hostedZoneId", zone))
+                if v and not _sample(k, v)
+            ]
             if given:
                 key, value = given[0]
                 raise reader.fail(
@@ -198,7 +203,7 @@ def _sample(key: str, value: str) -> bool:
     return is_sample_domain(value)
 
 
-def _domain(reader: ConfigReader, key: str, default: str) -> Optional[str]:
+def _domain(reader: ConfigReader, key: str, default: str) -> str | None:
     """A DNS name, lowercased and without a trailing dot (how Route 53 and ACM compare names)."""
     value = reader.string(key, default)
     if not value:

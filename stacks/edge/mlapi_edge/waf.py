@@ -17,8 +17,9 @@ list that the ALB's security group admits belongs to all of CloudFront, not to o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -79,9 +80,9 @@ def origin_secret_rule(acl_name: str, header: RequiredHeader, priority: int) -> 
 
 def rules(
     acl_name: str,
-    rate_limit: Optional[int],
+    rate_limit: int | None,
     count_only_rules: Sequence[str],
-    required_header: Optional[RequiredHeader] = None,
+    required_header: RequiredHeader | None = None,
 ) -> list[dict[str, Any]]:
     """The rules of a web ACL named ``acl_name``: the required-header check first (cheap, and it
     spares the heavier inspections for requests that did not come through our distribution), then
@@ -134,20 +135,20 @@ class WebAclArgs:
     description: str
     # Requests per 5 minutes per client IP; None for an ACL that cannot see client addresses (the
     # REGIONAL one behind CloudFront, see the module docstring).
-    rate_limit: Optional[int]
+    rate_limit: int | None
     count_only_rules: Sequence[str]
     log_retention_days: int
     # A REGIONAL ACL's resource (the load balancer's ARN); a CLOUDFRONT ACL is attached by the
     # distribution's web_acl_id instead.
-    protected_resource_arn: Optional[pulumi.Input[str]] = None
+    protected_resource_arn: pulumi.Input[str] | None = None
     # The load balancer's ACL: block requests without our distribution's secret origin header.
-    required_header: Optional[RequiredHeader] = None
+    required_header: RequiredHeader | None = None
 
 
 class WebAcl(pulumi.ComponentResource):
     """A web ACL with its log group and logging configuration, all through the component's provider."""
 
-    def __init__(self, name: str, args: WebAclArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: WebAclArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlapi:edge:WebAcl", name, None, opts)
         if not args.log_group_name.startswith("aws-waf-logs-"):
             raise ValueError(f"WAF logs to CloudWatch only into log groups named aws-waf-logs-*: {args.log_group_name!r}")

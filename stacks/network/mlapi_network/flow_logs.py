@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -25,7 +24,7 @@ class FlowLogsArgs:
 
 
 class FlowLogs(pulumi.ComponentResource):
-    def __init__(self, name: str, args: FlowLogsArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: FlowLogsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlapi:network:FlowLogs", name, None, opts)
         n = args.namer
         child = pulumi.ResourceOptions(parent=self)

@@ -7,8 +7,8 @@ tasks -> database on the database port; tasks -> HTTPS out (ECR, Secrets Manager
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -28,7 +28,7 @@ class SecurityGroupsArgs:
 
 
 class SecurityGroups(pulumi.ComponentResource):
-    def __init__(self, name: str, args: SecurityGroupsArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: SecurityGroupsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlapi:network:SecurityGroups", name, None, opts)
         n = args.namer
         child = pulumi.ResourceOptions(parent=self)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Optional
 
 from shared.config import ConfigReader
 from shared.settings import EnvironmentSettings
@@ -33,7 +32,7 @@ class NetworkSettings:
         return [str(net) for net in split_vpc(self.vpc_cidr)[1]]
 
     @classmethod
-    def load(cls, reader: Optional[ConfigReader] = None, env: Optional[EnvironmentSettings] = None) -> "NetworkSettings":
+    def load(cls, reader: ConfigReader | None = None, env: EnvironmentSettings | None = None) -> NetworkSettings:
         env = env or EnvironmentSettings.load(LAYER, reader)
         reader = reader or ConfigReader(env.project)
         ports = reader.string_list(

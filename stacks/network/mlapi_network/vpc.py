@@ -3,8 +3,8 @@ default security group closed."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -27,7 +27,7 @@ class VpcArgs:
 class Vpc(pulumi.ComponentResource):
     """Three public and three private subnets (one each per AZ); private egress through NAT."""
 
-    def __init__(self, name: str, args: VpcArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: VpcArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlapi:network:Vpc", name, None, opts)
         n = args.namer
         child = pulumi.ResourceOptions(parent=self)
@@ -56,7 +56,7 @@ class Vpc(pulumi.ComponentResource):
         self.public_subnets: list[aws.ec2.Subnet] = []
         self.private_subnets: list[aws.ec2.Subnet] = []
         for index, (az, public_cidr, private_cidr) in enumerate(
-            zip(args.availability_zones, args.public_subnet_cidrs, args.private_subnet_cidrs)
+            zip(args.availability_zones, args.public_subnet_cidrs, args.private_subnet_cidrs, strict=False)
         ):
             self.public_subnets.append(
                 aws.ec2.Subnet(
@@ -122,9 +122,7 @@ class Vpc(pulumi.ComponentResource):
                 tags=name_tag(n.name(f"private-rt-{az}")),
                 opts=child,
             )
-            aws.ec2.RouteTableAssociation(
-                f"{name}-private-rta-{index}", subnet_id=subnet.id, route_table_id=table.id, opts=child
-            )
+            aws.ec2.RouteTableAssociation(f"{name}-private-rta-{index}", subnet_id=subnet.id, route_table_id=table.id, opts=child)
             self.private_route_tables.append(table)
 
         # Gateway endpoints are free and keep S3 (ECR layers) and DynamoDB traffic off the NAT.
