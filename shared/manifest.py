@@ -6,6 +6,7 @@ Adding a layer means adding a line here and a directory under ``stacks/``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +71,34 @@ def ordered(layers: tuple[Layer, ...] = LAYERS) -> list[Layer]:
         done.append(ready[0])
         remaining.remove(ready[0])
     return done
+
+
+def select(names: Sequence[str] | None, *, setting: str = "layers", layers: tuple[Layer, ...] = LAYERS) -> tuple[Layer, ...]:
+    """The layers an environment has, in manifest order: every layer when ``names`` is empty.
+
+    A selection may leave workload layers out (a payments-only environment without compute and
+    edge) but never a layer that a selected layer reads. Raises ConfigError naming ``setting``.
+    """
+    from .errors import ConfigError
+
+    if not names:
+        return layers
+    known = [layer.name for layer in layers]
+    for name in names:
+        if name not in known:
+            raise ConfigError(setting, name, "a layer name; the layers are " + ", ".join(known))
+    chosen = set(names)
+    for layer in layers:
+        if layer.name in chosen:
+            missing = [upstream for upstream in layer.reads if upstream not in chosen]
+            if missing:
+                raise ConfigError(
+                    setting,
+                    list(names),
+                    f"a selection that keeps every layer a selected layer reads: {layer.name} reads "
+                    f"{' and '.join(missing)}, so add {' and '.join(missing)} or leave {layer.name} out",
+                )
+    return tuple(layer for layer in layers if layer.name in chosen)
 
 
 def dependents(name: str, layers: tuple[Layer, ...] = LAYERS) -> list[Layer]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pulumi
 import pulumi_aws as aws
 
@@ -9,12 +11,19 @@ from .settings import EnvironmentSettings
 from .tags import default_tags
 
 
-def aws_provider(env: EnvironmentSettings, *, region: str | None = None, name: str = "aws") -> aws.Provider:
-    """An AWS provider for ``env`` (in ``region`` if given, for example us-east-1 for CloudFront)."""
+def aws_provider(
+    env: EnvironmentSettings,
+    *,
+    region: str | None = None,
+    name: str = "aws",
+    layer_tags: Mapping[str, str] | None = None,
+) -> aws.Provider:
+    """An AWS provider for ``env`` (in ``region`` if given, for example us-east-1 for CloudFront),
+    tagging every resource with :func:`shared.tags.default_tags` (plus ``layer_tags``)."""
     return aws.Provider(
         name,
         region=region or env.region,
-        default_tags=aws.ProviderDefaultTagsArgs(tags=default_tags(env)),
+        default_tags=aws.ProviderDefaultTagsArgs(tags=default_tags(env, layer_tags)),
     )
 
 

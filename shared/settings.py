@@ -19,10 +19,11 @@ import functools
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 
+from . import manifest
 from .config import ConfigReader, Lookup, pulumi_lookup
 from .errors import ConfigError
 from .naming import Namer, validate_suffix
@@ -40,6 +41,16 @@ ENVIRONMENT_KEYS: Mapping[str, tuple[object, str]] = {
         "Tear down a protected environment: with protect true, lifts deletion protection (Aurora, DynamoDB, ALB) and lets "
         "the registry and buckets be emptied, while the final snapshot, automated backups and the data key are kept. "
         "Only with protect true.",
+    ),
+    "layers": (
+        [],
+        "Layers this environment has, for example [network, data, payments]. Empty (default): every layer. "
+        "A layer that a selected layer reads cannot be left out.",
+    ),
+    "tags": (
+        {},
+        "Extra tags on every resource of the environment: a map of key to value, within AWS's tag rules "
+        "(keys 1-128 characters, values up to 256, not starting with aws:); the platform's own tags cannot be overridden.",
     ),
     # Empty in Pulumi.yaml on purpose: a default there would hide the environment variable.
     "team": ("", "Team tag on every resource. Empty: the environment variable TEAM, else 'platform'."),
@@ -62,6 +73,12 @@ ENV_FALLBACKS: Mapping[str, tuple[str, str]] = {
 
 _TAG_VALUE = r"[\w .:/=+\-@]{1,256}"
 _TAG_RULE = "1 to 256 letters, digits, spaces and the characters _ . : / = + - @"
+_TAG_KEY = r"(?!aws:)[\w .:/=+\-@]{1,128}"
+_EXTRA_TAG_VALUE = r"[\w .:/=+\-@]{0,256}"
+# AWS allows 50 tags per resource; the platform's own take 7 plus Name and a few per kind.
+MAX_EXTRA_TAGS = 30
+# The platform's own tag keys (shared/tags.py): an environment's extra tags may not replace them.
+PLATFORM_TAG_KEYS = ("Name", "Environment", "Application", "Layer", "ManagedBy", "Repository", "Team", "CostCenter")
 
 
 @functools.lru_cache(maxsize=1)
@@ -116,6 +133,14 @@ class EnvironmentSettings:
     cost_center: str
     repository: str
     pulumi_org: str
+    # Names of the layers this environment has (manifest order); every layer unless `layers` selects some.
+    layers: tuple[str, ...] = ()
+    # The environment's extra tags (`tags`), applied after the platform's own on every resource.
+    extra_tags: Mapping[str, str] = field(default_factory=dict)
+
+    def has_layer(self, name: str) -> bool:
+        """Whether the environment includes layer ``name`` (every layer when no selection is made)."""
+        return not self.layers or name in self.layers
 
     @property
     def blocks_deletion(self) -> bool:
@@ -193,6 +218,11 @@ class EnvironmentSettings:
                 hint="Remove `decommission` from environments/<env>.yaml and the stack files, or set `protect: true` as well.",
             )
 
+        selected = tuple(
+            layer.name for layer in manifest.select(reader.string_list("layers", ()), setting=reader.setting("layers"))
+        )
+        extra_tags = _extra_tags(reader)
+
         org = configured(
             "pulumiOrg", r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", "a Pulumi organization name (letters, digits, '-', '_' and '.')"
         )
@@ -208,4 +238,35 @@ class EnvironmentSettings:
             cost_center=configured("costCenter", _TAG_VALUE, _TAG_RULE),
             repository=configured("repository", _TAG_VALUE, _TAG_RULE),
             pulumi_org=org,
+            layers=selected,
+            extra_tags=extra_tags,
         )
+
+
+def _extra_tags(reader: ConfigReader) -> dict[str, str]:
+    """The environment's `tags` map, checked against AWS's tag rules and the platform's own keys."""
+    import json
+
+    raw = reader.raw("tags", {})
+    if raw is None:
+        return {}
+    allowed = (
+        f"a map of at most {MAX_EXTRA_TAGS} tags, keys 1-128 and values 0-256 letters, digits, spaces and _ . : / = + - @, "
+        f"keys not starting with aws: and none of the platform's own ({', '.join(PLATFORM_TAG_KEYS)})"
+    )
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            raise reader.fail("tags", raw, allowed) from None
+    if not isinstance(raw, dict) or len(raw) > MAX_EXTRA_TAGS:
+        raise reader.fail("tags", raw, allowed)
+    tags: dict[str, str] = {}
+    for key, value in raw.items():
+        key, text = str(key), "" if value is None else str(value)
+        if not re.fullmatch(_TAG_KEY, key) or key in PLATFORM_TAG_KEYS:
+            raise reader.fail("tags", key, allowed)
+        if isinstance(value, (dict, list)) or not re.fullmatch(_EXTRA_TAG_VALUE, text):
+            raise reader.fail(f"tags.{key}", value, allowed)
+        tags[key] = text
+    return tags

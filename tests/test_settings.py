@@ -170,3 +170,55 @@ def test_config_error_is_a_pulumi_run_error_so_pulumi_prints_no_traceback():
     import pulumi
 
     assert issubclass(ConfigError, pulumi.RunError)
+
+
+def test_layer_selection_defaults_to_every_layer_and_keeps_manifest_order():
+    from shared import manifest
+
+    assert env_settings().layers == tuple(layer.name for layer in manifest.LAYERS)
+    assert env_settings({"layers": '["data", "network"]'}).layers == ("network", "data")
+    assert env_settings({"layers": '["network"]'}).has_layer("network")
+    assert not env_settings({"layers": '["network"]'}).has_layer("data")
+
+
+def test_a_selection_that_drops_a_layer_another_reads_is_refused_naming_both():
+    with pytest.raises(ConfigError) as err:
+        env_settings({"layers": '["network", "compute"]'})
+    message = str(err.value)
+    assert "mlapi-network:layers" in message
+    assert "compute reads data" in message
+
+
+def test_an_unknown_layer_is_refused_with_the_known_ones():
+    with pytest.raises(ConfigError, match=r"'netwrk'.*the layers are network, data"):
+        env_settings({"layers": '["netwrk"]'})
+
+
+def test_extra_tags_reach_every_resource_after_the_platform_tags():
+    from shared.tags import default_tags
+
+    env = env_settings({"tags": '{"DataClassification": "confidential", "Owner": "ml@example.com"}'})
+    tags = default_tags(env, {"compliance": "pci-dss", "Environment": "sneaky"})
+    assert tags["DataClassification"] == "confidential" and tags["Owner"] == "ml@example.com"
+    assert tags["compliance"] == "pci-dss"
+    # A layer's own tags never replace the platform's.
+    assert tags["Environment"] == "demo"
+
+
+@pytest.mark.parametrize(
+    ("tags", "shown"),
+    [
+        ('{"aws:owner": "x"}', "aws:owner"),
+        ('{"Environment": "prod"}', "Environment"),
+        ('{"k": "bad#value"}', "bad#value"),
+        ('{"' + "k" * 129 + '": "v"}', "k" * 129),
+        ('["not", "a", "map"]', "not"),
+        ("{not json", "{not json"),
+    ],
+)
+def test_bad_extra_tags_are_refused_with_aws_tag_rules(tags, shown):
+    with pytest.raises(ConfigError) as err:
+        env_settings({"tags": tags})
+    message = str(err.value)
+    assert "mlapi-network:tags" in message and shown in message
+    assert "keys 1-128" in message
