@@ -194,6 +194,7 @@ def test_interface_endpoints_forced_off_keep_the_payments_groups_and_their_setti
         {
             "layers": ["network", "data", "payments"],
             "interfaceEndpoints": "off",
+            "databasePort": 6543,
             "paymentsServicePort": 9000,
             "paymentsListenerPorts": [443],
             "paymentsTestListenerPort": 8443,
@@ -212,6 +213,8 @@ def test_interface_endpoints_forced_off_keep_the_payments_groups_and_their_setti
     ]
     assert rules(net, INGRESS, ids["payments-service"]) == [(9000, 9000, ids["payments-alb"])]
     assert rules(net, EGRESS, ids["payments-alb"]) == [(9000, 9000, ids["payments-service"])]
+    assert rules(net, EGRESS, ids["payments-service"]) == sorted([(443, 443, "0.0.0.0/0"), (6543, 6543, ids["database"])])
+    assert (6543, 6543, ids["payments-service"]) in rules(net, INGRESS, ids["database"])
     assert net.outputs["paymentsServicePort"] == 9000
     assert (net.outputs["endpointSecurityGroupId"], net.outputs["interfaceEndpointIds"]) == ("", {})
 
