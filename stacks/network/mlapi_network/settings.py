@@ -57,6 +57,7 @@ class NetworkSettings:
         )
         payments = env.has_layer(PAYMENTS)
         endpoints = reader.choice("interfaceEndpoints", "auto", ("auto", "on", "off"))
+        # At most /23: the public subnets (the ALB's) are then /27, the smallest AWS allows a load balancer.
         vpc_cidr = reader.cidr("vpcCidr", "10.0.0.0/16", min_prefix=16, max_prefix=23)
         payment_ports = reader.string_list(
             "paymentsListenerPorts",
@@ -77,12 +78,11 @@ class NetworkSettings:
                 "the not-yet-released version and is opened only to paymentsTestListenerCidrs",
             )
         ingress_cidrs = _cidrs(reader, "paymentsAlbIngressCidrs", ("0.0.0.0/0",), allow_world=True)
-        # Default: only the VPC itself (a smoke test from inside, CodeDeploy's hooks): the test
-        # listener answers with the version that has not been released yet.
+        # Default: only the VPC itself (smoke tests run from inside it): the test listener answers
+        # with the version that has not been released yet.
         test_cidrs = _cidrs(reader, "paymentsTestListenerCidrs", (), allow_world=False) or (str(vpc_cidr),)
         return cls(
             env=env,
-            # At most /23: the public subnets (the ALB's) are then /27, the smallest AWS allows a load balancer.
             vpc_cidr=vpc_cidr,
             nat_gateway_per_az=reader.boolean("natGatewayPerAz", False),
             service_port=reader.integer("servicePort", 8080, minimum=1024, maximum=65535),
