@@ -251,7 +251,7 @@ class _InterruptForwarder:
     SIGNALS = tuple(s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None)) if s is not None)
 
     def __init__(self) -> None:
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[str] | None = None
         self.count = 0
         self.pending = 0
         self.told = False
@@ -265,12 +265,12 @@ class _InterruptForwarder:
         with contextlib.suppress(ProcessLookupError, OSError):
             self.proc.send_signal(signal.SIGINT)
 
-    def _handle(self, signum, frame) -> None:
+    def _handle(self, signum: int, frame: object) -> None:
         self.count += 1
         self.pending += 1
         self._forward()
 
-    def attach(self, proc: subprocess.Popen) -> None:
+    def attach(self, proc: subprocess.Popen[str]) -> None:
         """The CLI has started; a signal that arrived while it was starting is forwarded now."""
         self.proc = proc
         if self.count:

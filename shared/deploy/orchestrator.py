@@ -141,7 +141,7 @@ class Deployer:
 
     def retry_delay_after(self, attempt: int) -> float:
         """Seconds to wait after failed attempt ``attempt`` (1-based): doubling, capped."""
-        return min(self.retry_delay * 2 ** (attempt - 1), max(self.retry_delay, MAX_RETRY_DELAY))
+        return float(min(self.retry_delay * 2 ** (attempt - 1), max(self.retry_delay, MAX_RETRY_DELAY)))
 
     def _interrupted_between(self, where: str) -> Interrupted:
         """Ctrl-C while no Pulumi command ran (between commands, or waiting to retry)."""
@@ -234,7 +234,7 @@ class Deployer:
             raise _StepFailed(layer, "read `pulumi stack ls --json`", result) from None
         for entry in entries:
             name = str(entry.get("name", ""))
-            if name == self.env or name.endswith("/" + self.env):
+            if isinstance(entry, dict) and (name == self.env or name.endswith("/" + self.env)):
                 return entry
         return None
 
@@ -250,7 +250,7 @@ class Deployer:
         if isinstance(count, int):
             return count > 0
         latest = self._latest_update(layer)
-        return bool(latest) and latest.get("kind") != "destroy"
+        return latest is not None and bool(latest) and latest.get("kind") != "destroy"
 
     def _latest_update(self, layer: manifest.Layer) -> dict[str, Any] | None:
         """The newest entry of ``pulumi stack history --json`` ({} when there is none, None if unreadable)."""

@@ -12,7 +12,7 @@ import contextlib
 import os
 import runpy
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,11 +102,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             asyncio.set_event_loop(loop)
             _THREAD_LOOPS.append(loop)
 
-    def Invoke(self, request):
+    def Invoke(self, request: Any) -> Any:
         self._own_thread_loop()
         return super().Invoke(request)
 
-    def ReadResource(self, request):
+    def ReadResource(self, request: Any) -> Any:
         self._own_thread_loop()
         response = super().ReadResource(request)
         # StackReferences (reads of existing resources) arrive here, not through RegisterResource;
@@ -116,7 +116,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         )
         return response
 
-    def RegisterResource(self, request):
+    def RegisterResource(self, request: Any) -> Any:
         self._own_thread_loop()
         response = super().RegisterResource(request)
         inputs = plain(json_format.MessageToDict(request.object))
@@ -155,7 +155,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             )
         )
 
-    def RegisterResourceOutputs(self, request):
+    def RegisterResourceOutputs(self, request: Any) -> Any:
         if request.urn and request.urn == self.stack_urn:
             raw = json_format.MessageToDict(request.outputs)
             self.stack_outputs = plain(raw)
@@ -256,7 +256,7 @@ def render_program(
 
 
 @contextlib.contextmanager
-def _program_directory(directory: Path):
+def _program_directory(directory: Path) -> Iterator[None]:
     """Run as the Pulumi language host does: cwd and sys.path at the program's directory; forget the
     program's own modules afterwards so the next layer imports its own."""
     before_cwd = os.getcwd()

@@ -127,7 +127,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
         return f"arn:aws:{service}:{region}:{account}:{resource}"
 
     # -- resources -----------------------------------------------------------------------------
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         typ, name = args.typ, args.name
         inputs = unwrap_secrets(dict(args.inputs or {}))
         if not args.custom and not typ.startswith("pulumi:providers:") and typ != "pulumi:pulumi:StackReference":
@@ -356,7 +356,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
         return attrs
 
     # -- data sources --------------------------------------------------------------------------
-    def call(self, args: pulumi.runtime.MockCallArgs):
+    # Any: the SDK types this as (outputs, failures) but also takes the plain outputs dict returned here.
+    def call(self, args: pulumi.runtime.MockCallArgs) -> Any:
         token = args.token
         inputs = unwrap_secrets(dict(args.args or {}))
         region = inputs.get("region") or self.provider_regions.get(args.provider or "", self.region)

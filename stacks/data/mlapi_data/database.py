@@ -4,6 +4,7 @@ Manager, so no password exists in code, config or state."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -179,9 +180,9 @@ class Database(pulumi.ComponentResource):
                     f"{name}-instance-{index + 1}",
                     identifier=instance_id,
                     cluster_identifier=self.cluster.id,
-                    engine=ENGINE,
+                    engine=aws.rds.EngineType(ENGINE),
                     instance_class=INSTANCE_CLASS,
-                    availability_zone=args.availability_zones.apply(lambda zones, i=index: zones[i]),
+                    availability_zone=args.availability_zones.apply(_zone_at(index)),
                     promotion_tier=index,
                     db_subnet_group_name=self.subnet_group.name,
                     publicly_accessible=False,
@@ -199,7 +200,11 @@ class Database(pulumi.ComponentResource):
         self.register_outputs({"clusterEndpoint": self.cluster.endpoint, "masterSecretArn": self.master_secret_arn})
 
 
-def _secret_arn(secrets: list[aws.rds.outputs.ClusterMasterUserSecret] | None) -> str:
+def _zone_at(index: int) -> Callable[[list[str]], str]:
+    return lambda zones: zones[index]
+
+
+def _secret_arn(secrets: Sequence[aws.rds.outputs.ClusterMasterUserSecret] | None) -> str:
     if not secrets or not secrets[0].secret_arn:
         raise PlatformError(
             "the Aurora cluster reports no RDS-managed master user secret; "

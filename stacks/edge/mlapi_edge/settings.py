@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from shared.config import ConfigReader
 from shared.errors import ConfigError
@@ -135,7 +136,7 @@ class EdgeSettings:
         require_origin_secret = reader.boolean("requireOriginSecret", True)
         origin_secret_version = reader.integer("originSecretVersion", 1, minimum=1, maximum=1_000_000)
 
-        common = {
+        common: dict[str, Any] = {
             "env": env,
             "require_origin_secret": require_origin_secret,
             "origin_secret_version": origin_secret_version,
