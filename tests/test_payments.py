@@ -237,8 +237,17 @@ def test_execution_role_reads_exactly_the_database_secret_and_pulls_only_its_rep
     }
     assert execution["PullServiceImages"]["Resource"] == [payments.one(ECR).state["arn"]]
     task = statements(docs[f"mlapi-payments-task-{ENV}"])
-    # The application calls no AWS API: its role has only ECS Exec's channels and session logs.
-    assert set(task) == {"EcsExecChannels", "EcsExecSessionDecrypt", "EcsExecSessionLogs", "EcsExecFindLogGroup"}
+    # Re-reading the (rotated) database credentials, and ECS Exec: nothing else.
+    assert set(task) == {
+        "RereadDatabaseCredentials",
+        "DecryptDatabaseCredentials",
+        "EcsExecChannels",
+        "EcsExecSessionDecrypt",
+        "EcsExecSessionLogs",
+        "EcsExecFindLogGroup",
+    }
+    assert task["RereadDatabaseCredentials"]["Resource"] == [sample_data(REGION)["masterSecretArn"]]
+    assert task["RereadDatabaseCredentials"]["Action"] == ["secretsmanager:GetSecretValue"]
     assert task["EcsExecSessionDecrypt"]["Resource"] == [payments_key_arn(payments)]
 
 
