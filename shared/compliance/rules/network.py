@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ...aws_types import (
@@ -19,6 +20,8 @@ from ...aws_types import (
     SUBNET,
     VPC,
 )
+from ...errors import ConfigError
+from ...naming import Namer
 from ..model import (
     Environment,
     Finding,
@@ -27,11 +30,13 @@ from ..model import (
     as_list,
     first,
     get,
+    known,
+    referenced,
     refers,
     text,
     truthy,
 )
-from ..registry import Scope, rule
+from ..registry import AppliesTo, Scope, rule
 from ._common import WORLD
 
 
@@ -103,13 +108,13 @@ def sg_no_world_ingress(view: View, env: Environment) -> Iterator[Finding]:
     lbs = view.of_type(*LOAD_BALANCERS)
     listener_ports: dict[str, set[int]] = {}  # LB security group id -> its listener ports
     for lb in lbs:
-        ports = {
+        lb_ports = {
             int(listener.get("port"))
             for listener in view.of_type(*LISTENERS)
             if refers(listener, "loadBalancerArn", lb) and isinstance(listener.get("port"), (int, float))
         }
         for group in as_list(lb.get("securityGroups")):
-            listener_ports.setdefault(text(group), set()).update(ports)
+            listener_ports.setdefault(text(group), set()).update(lb_ports)
     for res, group_id, fields, sources in _ingress_rules(view):
         if not sources:
             continue
@@ -143,6 +148,217 @@ def sg_no_world_ingress(view: View, env: Environment) -> Iterator[Finding]:
             )
         else:
             yield Finding(res, f"{where}; only 80/443 may be open to the world, and only on the load balancer")
+
+
+# -- egress ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EgressException:
+    """A destination wider than a security group or a prefix list that one kind of security group
+    may reach, and why. ``groups`` are the groups' name parts (``env.name("service-sg")``)."""
+
+    name: str
+    groups: tuple[str, ...]
+    protocol: str
+    port: int
+    destinations: frozenset[str]
+    why: str
+    # Where the exception holds: every environment, or only ephemeral / protected ones.
+    applies_to: AppliesTo = AppliesTo.ALL
+
+
+EGRESS_EXCEPTIONS: tuple[EgressException, ...] = (
+    EgressException(
+        name="tasks-https-through-nat",
+        groups=("service-sg", "payments-service-sg"),
+        protocol="tcp",
+        port=443,
+        destinations=frozenset({"0.0.0.0/0"}),
+        why="the tasks pull the default image from ECR Public and call AWS APIs that have no interface endpoint in the "
+        "VPC (STS, ECS Exec's ssmmessages; ECR, CloudWatch Logs and Secrets Manager too unless the environment has "
+        "the payments layer's endpoints) through the NAT gateway. Those services publish no prefix list, so HTTPS to "
+        "any address is the narrowest rule that works; nothing else leaves the VPC",
+    ),
+)
+
+ALL_PROTOCOLS = {"-1", "all"}
+PORT_PROTOCOLS = {"tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp"}
+EVERY_PORT = (0, 65535)
+
+
+@dataclass(frozen=True)
+class _Egress:
+    """One egress permission: who declares it, the group it belongs to (None when not in view),
+    the protocol and ports, and its destinations - named (a security group, a prefix list) or CIDRs."""
+
+    declared_by: Resource
+    group: Resource | None
+    protocol: str
+    ports: tuple[int, int] | None
+    named: tuple[str, ...]
+    cidrs: tuple[str, ...]
+
+
+def _peers(res: Resource, block: Any, keys: dict[str, str]) -> list[str]:
+    """The named destinations of a rule (``keys``: input -> what it names)."""
+    found: list[str] = []
+    for key, kind in keys.items():
+        value = known(block, key)
+        if key == "self":
+            if truthy(value):
+                found.append("its own security group")
+            continue
+        items = [text(v) for v in as_list(value)]
+        if not items and block is res.inputs and res.dependencies.get(key):
+            items = ["(not known yet)"]  # a preview: the engine says it comes from another resource
+        found += [f"{kind} {item or '(not known yet)'}" for item in items]
+    return found
+
+
+def _cidrs(block: Any, *keys: str) -> tuple[str, ...]:
+    return tuple(text(c) for key in keys for c in as_list(known(block, key)) if text(c))
+
+
+def _port_range(protocol: str, low: Any, high: Any) -> tuple[int, int] | None:
+    if protocol in ALL_PROTOCOLS or not isinstance(low, (int, float)) or not isinstance(high, (int, float)):
+        return None
+    return int(low), int(high)
+
+
+def _egress_permissions(view: View) -> Iterator[_Egress]:
+    def owner(res: Resource) -> Resource | None:
+        groups = referenced(view, res, "securityGroupId", SECURITY_GROUP)
+        return groups[0] if groups else None
+
+    for res in view.of_type(SG_EGRESS):
+        protocol = text(res.get("ipProtocol")).lower()
+        yield _Egress(
+            declared_by=res,
+            group=owner(res),
+            protocol=protocol,
+            ports=_port_range(protocol, res.get("fromPort"), res.get("toPort")),
+            named=tuple(_peers(res, res.inputs, {"referencedSecurityGroupId": "security group", "prefixListId": "prefix list"})),
+            cidrs=_cidrs(res.inputs, "cidrIpv4", "cidrIpv6"),
+        )
+    for res in view.of_type(SG_RULE):
+        if res.get("type") != "egress":
+            continue
+        protocol = text(res.get("protocol")).lower()
+        yield _Egress(
+            declared_by=res,
+            group=owner(res),
+            protocol=protocol,
+            ports=_port_range(protocol, res.get("fromPort"), res.get("toPort")),
+            named=tuple(
+                _peers(
+                    res,
+                    res.inputs,
+                    {"sourceSecurityGroupId": "security group", "self": "", "prefixListIds": "prefix list"},
+                )
+            ),
+            cidrs=_cidrs(res.inputs, "cidrBlocks", "ipv6CidrBlocks"),
+        )
+    for res in view.of_type(SECURITY_GROUP):
+        for block in as_list(res.get("egress")):
+            protocol = text(get(block, "protocol")).lower()
+            yield _Egress(
+                declared_by=res,
+                group=res,
+                protocol=protocol,
+                ports=_port_range(protocol, get(block, "fromPort"), get(block, "toPort")),
+                named=tuple(_peers(res, block, {"securityGroups": "security group", "self": "", "prefixListIds": "prefix list"})),
+                cidrs=_cidrs(block, "cidrBlocks", "ipv6CidrBlocks"),
+            )
+
+
+def _names(env: Environment, parts: Sequence[str]) -> set[str]:
+    """The physical names the layers give these parts in ``env`` (none for a suffix no layer accepts)."""
+    try:
+        namer = Namer(env.suffix)
+    except ConfigError:
+        return set()
+    return {namer.name(part) for part in parts}
+
+
+def _group_name(group: Resource) -> str:
+    return text(known(group.inputs, "name"))
+
+
+def _exception_for(
+    egress: _Egress, cidr: str, env: Environment, exceptions: Sequence[EgressException]
+) -> tuple[EgressException | None, str]:
+    """The exception that names this group, protocol, port and destination (and why it does not
+    hold here, when it names them but not this kind of environment)."""
+    if egress.ports is None or egress.ports[0] != egress.ports[1]:
+        return None, ""
+    protocol = PORT_PROTOCOLS.get(egress.protocol, egress.protocol)
+    for exception in exceptions:
+        if exception.protocol != protocol or exception.port != egress.ports[0] or cidr not in exception.destinations:
+            continue
+        if egress.group is not None and _group_name(egress.group) not in _names(env, exception.groups):
+            continue
+        if exception.applies_to is AppliesTo.PROTECTED and not env.protect:
+            return None, f"exception {exception.name} holds for protected environments only"
+        if exception.applies_to is AppliesTo.EPHEMERAL and env.protect:
+            return None, f"exception {exception.name} holds for ephemeral environments only"
+        return exception, ""
+    return None, ""
+
+
+def egress_findings(view: View, env: Environment, exceptions: Sequence[EgressException] = EGRESS_EXCEPTIONS) -> Iterator[Finding]:
+    """The egress rule over ``view`` with the given exception list (the rule uses EGRESS_EXCEPTIONS)."""
+    for egress in _egress_permissions(view):
+        res = egress.declared_by
+        group = f" of {egress.group.label()}" if egress.group is not None and egress.group is not res else ""
+        destinations = ", ".join([*egress.named, *egress.cidrs]) or "(no destination)"
+        if egress.protocol in ALL_PROTOCOLS:
+            yield Finding(res, f"egress{group} allows every protocol and port to {destinations}: never allowed")
+            continue
+        if egress.protocol not in PORT_PROTOCOLS:
+            yield Finding(
+                res, f"egress{group} over protocol {egress.protocol or 'unset'} to {destinations}: name tcp or udp ports"
+            )
+            continue
+        if egress.ports is None or egress.ports == EVERY_PORT:
+            yield Finding(res, f"egress{group} allows every {egress.protocol} port to {destinations}: never allowed")
+            continue
+        low, high = egress.ports
+        if low != high:
+            yield Finding(res, f"egress{group} allows ports {low}-{high} to {destinations}: name each port (one rule per port)")
+            continue
+        for cidr in egress.cidrs:
+            where = f"egress{group} to {cidr} on {egress.protocol} port {low}"
+            exception, why_not = _exception_for(egress, cidr, env, exceptions)
+            if exception is not None and egress.group is None:
+                yield Finding(
+                    res,
+                    where,
+                    not_judged=f"exception {exception.name} allows this from its security groups only, and the group is "
+                    "not in this stack; `invoke check` judges it over the whole plan",
+                )
+            elif exception is not None:
+                yield Finding(res, where, waived=f"exception {exception.name}: {exception.why}")
+            else:
+                yield Finding(
+                    res,
+                    f"{where}: wider than a security group or a prefix list, and "
+                    + (why_not or "no entry of the egress exception list names it"),
+                )
+
+
+@rule(
+    "sg-egress-restricted",
+    title="Security groups send traffic only to named security groups or prefix lists, on named ports",
+    controls=("NIST 800-53 SC-7(5)", "tfsec aws-vpc-no-public-egress-sgr", "MLAPI egress by exception"),
+    fix="Send egress to a security group (referenced_security_group_id) or a prefix list (prefix_list_id, a gateway "
+    "endpoint's) with one tcp/udp port per rule. Protocol -1 or every port is never allowed; a CIDR destination "
+    "(0.0.0.0/0, the VPC range) needs a named, justified entry in "
+    "shared.compliance.rules.network.EGRESS_EXCEPTIONS (see docs of the Compliance checks).",
+    scope=Scope.STACK,
+    pack_note="Judged within the stack that declares the security groups and their rules (the network stack); an "
+    "exception names security groups, so a rule whose group is in another stack is left to `invoke check`.",
+)
+def sg_egress_restricted(view: View, env: Environment) -> Iterator[Finding]:
+    yield from egress_findings(view, env)
 
 
 @rule(
