@@ -28,6 +28,16 @@ CONTRACTS: dict[str, dict[str, str]] = {
         "servicePort": "Container port the tasks listen on; the ALB->tasks rule opens only this port.",
         "databasePort": "PostgreSQL port; the tasks->database rule opens only this port.",
         "flowLogGroupName": "CloudWatch log group receiving the VPC flow logs.",
+        "paymentsAlbSecurityGroupId": "Security group of the payments load balancer (production and test listener "
+        "ingress), or an empty string when the environment has no payments layer.",
+        "paymentsServiceSecurityGroupId": "Security group of the payments Fargate tasks (ingress only from the payments "
+        "load balancer; the database admits it on its port), or an empty string without the payments layer.",
+        "paymentsServicePort": "Container port of the payments tasks; the payments ALB->tasks rule opens only this port. "
+        "0 when the environment has no payments layer.",
+        "endpointSecurityGroupId": "Security group of the interface VPC endpoints (HTTPS from the service tasks only), "
+        "or an empty string when interface endpoints are off.",
+        "interfaceEndpointIds": "Map of AWS service (ecr.api, ecr.dkr, logs, secretsmanager) -> interface VPC endpoint id, "
+        "one ENI per private subnet, private DNS on; an empty map when interface endpoints are off.",
     },
     "data": {
         "clusterEndpoint": "Writer endpoint of the Aurora cluster.",

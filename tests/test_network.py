@@ -24,6 +24,11 @@ def sg_ids(net):
     return {r.name.split("-", 1)[1]: r.id for r in net.of_type("aws:ec2/securityGroup:SecurityGroup")}
 
 
+def ml_api_rules(net, type_token):
+    """Rules of the ML API's own groups (component ``sg``); the payments workload's are in test_network_endpoints.py."""
+    return [r for r in net.of_type(type_token) if r.name.startswith("sg-")]
+
+
 def test_three_public_and_three_private_subnets_in_three_distinct_azs(net):
     subnets = net.of_type(SUBNET)
     public = [s for s in subnets if s.inputs["tags"]["Tier"] == "public"]
@@ -102,7 +107,7 @@ def test_nat_gateway_per_az_setting():
 
 def test_gateway_endpoints_on_every_private_route_table(net):
     private_tables = sorted(t.id for t in net.of_type(RT) if "private" in t.name)
-    endpoints = net.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+    endpoints = [e for e in net.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if e.inputs["vpcEndpointType"] == "Gateway"]
     assert sorted(e.inputs["serviceName"] for e in endpoints) == [
         "com.amazonaws.eu-west-1.dynamodb",
         "com.amazonaws.eu-west-1.s3",
@@ -136,8 +141,10 @@ def test_flow_logs_go_to_an_encrypted_30_day_log_group(net):
 
 def test_security_group_rules_by_group_port_and_description(net):
     ids = sg_ids(net)
-    ingress = net.of_type(INGRESS)
-    egress = net.of_type(EGRESS)
+    for rule in net.of_type(INGRESS) + net.of_type(EGRESS):
+        assert rule.inputs.get("description"), rule.name
+    ingress = ml_api_rules(net, INGRESS)
+    egress = ml_api_rules(net, EGRESS)
     for rule in ingress + egress:
         assert rule.inputs.get("description"), rule.name
     by_group = {}
@@ -156,7 +163,7 @@ def test_security_group_rules_by_group_port_and_description(net):
 
 def test_internet_mode_opens_only_listener_ports():
     rendered = layer_of(plan_layers("network", config={"network": {"albIngressSource": "internet"}}), "network")
-    open_rules = [r.inputs for r in rendered.of_type(INGRESS) if r.inputs.get("cidrIpv4") == "0.0.0.0/0"]
+    open_rules = [r.inputs for r in ml_api_rules(rendered, INGRESS) if r.inputs.get("cidrIpv4") == "0.0.0.0/0"]
     assert sorted(r["fromPort"] for r in open_rules) == [80, 443]
     alb = next(r.id for r in rendered.of_type("aws:ec2/securityGroup:SecurityGroup") if r.name == "sg-alb")
     assert {r["securityGroupId"] for r in open_rules} == {alb}
@@ -164,15 +171,19 @@ def test_internet_mode_opens_only_listener_ports():
 
 def test_service_port_setting_moves_the_rule():
     rendered = layer_of(plan_layers("network", config={"network": {"servicePort": 9000}}), "network")
-    ports = {r.inputs["fromPort"] for r in rendered.of_type(INGRESS)}
+    ports = {r.inputs["fromPort"] for r in ml_api_rules(rendered, INGRESS)}
     assert 9000 in ports and 8080 not in ports
     assert rendered.outputs["servicePort"] == 9000
 
 
 def test_database_port_setting_moves_both_rules_and_the_export():
     rendered = layer_of(plan_layers("network", config={"network": {"databasePort": 6543}}), "network")
-    rules = [r.inputs for r in rendered.registrations if r.type.startswith("aws:vpc/securityGroup") and "database" in r.name]
-    assert len(rules) == 2  # tasks -> database out, database <- tasks in
+    rules = [
+        r.inputs
+        for r in rendered.registrations
+        if r.type.startswith("aws:vpc/securityGroup") and "database" in r.name and r.name.startswith("sg-")
+    ]
+    assert len(rules) == 2  # tasks -> database out, database <- tasks in (the payment tasks' pair: test_network_endpoints.py)
     assert all(r["fromPort"] == r["toPort"] == 6543 for r in rules)
     assert rendered.outputs["databasePort"] == 6543
 
