@@ -858,3 +858,78 @@ def test_an_application_secret_that_would_shadow_another_is_refused():
     arn = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:mlapi/db-password-AbCdEf"
     with pytest.raises(PlatformError, match=r"'db-password'.*DB_PASSWORD"):
         render_compute(data=sample_data(applicationSecretArns={"db-password": arn}))
+
+
+# -- pinned: values whose reasons live in comments --------------------------------------------------
+def test_target_group_health_check_thresholds(compute):
+    check = compute.one(TG).inputs["healthCheck"]
+    # Two passes (with the 10 s default interval: 20 s) put a new task in service; three failures take it out.
+    assert (check["healthyThreshold"], check["unhealthyThreshold"], check["timeout"]) == (2, 3, 5)
+    assert (check["matcher"], check["port"], check["protocol"], check["enabled"]) == ("200", "traffic-port", "HTTP", True)
+    assert check["timeout"] < check["interval"]  # AWS refuses a timeout that is not shorter than the interval
+
+
+def test_rolling_deployment_keeps_full_capacity_and_rolls_back(compute):
+    service = compute.one(SERVICE).inputs
+    # Never below the desired count during a deployment (100%), up to twice as many tasks while replacing.
+    assert (service["deploymentMinimumHealthyPercent"], service["deploymentMaximumPercent"]) == (100, 200)
+    assert service["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+
+
+def test_alb_domain_records_overwrite_the_acm_validation_record_and_evaluate_alb_health(https):
+    records = {r.name: r.inputs for r in https.of_type(RECORD)}
+    # ACM reuses the same validation record for every certificate of a name.
+    assert records["lb-certificate-validation-record"]["allowOverwrite"] is True
+    (alias,) = records["lb-alias"]["aliases"]
+    assert alias["evaluateTargetHealth"] is True
+
+
+# name -> (metric, statistic, comparison, threshold, period, evaluation periods, missing data)
+PINNED_ALARMS = {
+    "unhealthy-hosts": ("UnHealthyHostCount", "Maximum", "GreaterThanOrEqualToThreshold", 1, 60, 3, "notBreaching"),
+    "target-5xx": ("HTTPCode_Target_5XX_Count", "Sum", "GreaterThanOrEqualToThreshold", 10, 300, 1, "notBreaching"),
+    "alb-5xx": ("HTTPCode_ELB_5XX_Count", "Sum", "GreaterThanOrEqualToThreshold", 10, 300, 1, "notBreaching"),
+    "cpu-high": ("CPUUtilization", "Average", "GreaterThanOrEqualToThreshold", 80, 60, 5, "missing"),
+    "memory-high": ("MemoryUtilization", "Average", "GreaterThanOrEqualToThreshold", 80, 60, 5, "missing"),
+    # "missing", not "breaching": a new environment has no Container Insights data yet (docs/services.md).
+    "tasks-below-minimum": ("RunningTaskCount", "Minimum", "LessThanThreshold", 2, 60, 5, "missing"),
+}
+
+
+def _alarm_key(alarm) -> str:
+    return alarm.inputs["name"].removeprefix("mlapi-api-").removesuffix(f"-{ENV}")
+
+
+def test_alarm_thresholds_and_periods_are_pinned(compute):
+    alarms = {_alarm_key(a): a.inputs for a in compute.of_type(ALARM)}
+    assert set(alarms) == set(PINNED_ALARMS), sorted(alarms)
+    for key, expected in PINNED_ALARMS.items():
+        a = alarms[key]
+        actual = (
+            a["metricName"],
+            a["statistic"],
+            a["comparisonOperator"],
+            a["threshold"],
+            a["period"],
+            a["evaluationPeriods"],
+            a["treatMissingData"],
+        )
+        assert actual == expected, key
+
+
+def test_each_alarm_description_states_its_threshold_and_window(compute):
+    """The description is what the on-call engineer reads: '10 or more ... in 5 minutes' must be what
+    the alarm does, so a threshold changed without its description (or the reverse) fails here."""
+    import re
+
+    for alarm in compute.of_type(ALARM):
+        a = alarm.inputs
+        description = a["alarmDescription"]
+        minutes = [int(m) for m in re.findall(r"(\d+) minutes?", description)]
+        assert minutes == [a["period"] * a["evaluationPeriods"] // 60], (description, a["period"], a["evaluationPeriods"])
+        stated = re.findall(r"(\d+)(?:%| or more| running)", description) + re.findall(r"Fewer than (\d+)", description)
+        if stated:
+            assert {int(s) for s in stated} == {int(a["threshold"])}, (description, a["threshold"])
+        else:
+            # "Tasks failing ...": any one task, so the threshold is 1 (at or above).
+            assert (a["threshold"], a["comparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold"), description

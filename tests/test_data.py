@@ -598,3 +598,9 @@ def test_bad_input_stops_the_plan_before_any_resource():
         plan_layers(
             "data", region="us-east-1", config={"data": {"applicationSecretArns": {"token": secret_arn("t", region="us-east-2")}}}
         )
+
+
+def test_aurora_instances_take_automatic_minor_upgrades(data):
+    # Minor versions carry security fixes; they are applied in the cluster's maintenance window.
+    instances = data.of_type(INSTANCE)
+    assert instances and all(i.inputs["autoMinorVersionUpgrade"] is True for i in instances)

@@ -836,3 +836,13 @@ def test_waf_logs_are_encrypted_with_a_rotating_key_in_their_own_region(edge_eu)
         logs = next(s for s in policy(key.inputs["policy"])["Statement"] if s.get("Sid") == "CloudWatchLogsUseKey")
         assert logs["Principal"] == {"Service": f"logs.{region}.amazonaws.com"}
         assert logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] == group.state["arn"]
+
+
+def test_domain_records_take_over_the_validation_record_and_never_evaluate_cloudfront_health(edge_eu):
+    records = edge_eu.of_type(RECORD)
+    (validation,) = [r.inputs for r in records if r.inputs["type"] == "CNAME"]
+    # A re-created environment's certificate reuses the record ACM asked for last time: take it over.
+    assert validation["allowOverwrite"] is True
+    aliases = [alias for r in records if r.inputs["type"] in ("A", "AAAA") for alias in r.inputs["aliases"]]
+    # Route 53 cannot evaluate the health of a CloudFront alias target (it refuses true).
+    assert len(aliases) == 2 and all(alias["evaluateTargetHealth"] is False for alias in aliases)

@@ -234,3 +234,46 @@ def test_provider_carries_region_and_default_tags(net):
     }
     assert provider_ref_urns == {net.one("pulumi:providers:aws").urn}
     assert all(r.provider for r in net.registrations if r.custom and not r.type.startswith("pulumi:"))
+
+
+# -- pinned: egress and the flow-log interval -------------------------------------------------------
+def _egress_of(net) -> dict[str, set[tuple[str, int, int, str]]]:
+    """Security group name part -> its egress rules as (protocol, from, to, destination)."""
+    names = {r.id: r.name.split("-", 1)[1] for r in net.of_type("aws:ec2/securityGroup:SecurityGroup")}
+    found: dict[str, set[tuple[str, int, int, str]]] = {name: set() for name in names.values()}
+    for rule in net.of_type(EGRESS):
+        i = rule.inputs
+        destination = (
+            f"group {names[i['referencedSecurityGroupId']]}"
+            if "referencedSecurityGroupId" in i
+            else i.get("cidrIpv4") or i.get("cidrIpv6") or f"prefix list {i.get('prefixListId')}"
+        )
+        found[names[i["securityGroupId"]]].add((i["ipProtocol"], i["fromPort"], i["toPort"], destination))
+    return found
+
+
+def test_each_security_group_has_exactly_its_documented_egress(net):
+    """ALB -> tasks on the service port; tasks -> database on its port and HTTPS out through the NAT;
+    the database sends nothing. Anything wider fails here before it reaches `invoke check`."""
+    egress = _egress_of(net)
+    assert egress["alb"] == {("tcp", 8080, 8080, "group service")}
+    assert egress["service"] == {("tcp", 5432, 5432, "group database"), ("tcp", 443, 443, "0.0.0.0/0")}
+    assert egress["database"] == set()
+    # No inline rules on any group (the provider would otherwise keep AWS's allow-all egress), and the
+    # VPC's default group is emptied.
+    assert all(not r.inputs.get("egress") for r in net.of_type("aws:ec2/securityGroup:SecurityGroup"))
+    assert net.one("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup").inputs["egress"] == []
+
+
+def test_egress_follows_the_service_and_database_ports():
+    rendered = layer_of(
+        plan_layers("network", env="netports", config={"network": {"servicePort": 9000, "databasePort": 6543}}), "network"
+    )
+    egress = _egress_of(rendered)
+    assert egress["alb"] == {("tcp", 9000, 9000, "group service")}
+    assert ("tcp", 6543, 6543, "group database") in egress["service"]
+
+
+def test_flow_logs_aggregate_every_minute(net):
+    # 60 s, not the 600 s default: a rejected probe shows up in the log group within a minute.
+    assert net.one("aws:ec2/flowLog:FlowLog").inputs["maxAggregationInterval"] == 60

@@ -25,10 +25,11 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from ..aws_types import AWS_PROVIDER
 from .model import Environment, Finding, Resource, View, as_list, is_mapping, is_sequence
 from .registry import Scope, rule
 
-PROVIDER = "pulumi:providers:aws"
+PROVIDER = AWS_PROVIDER
 ALLOWED_PINS = {
     "us-east-1": "CloudFront accepts ACM certificates and CLOUDFRONT-scope WAF web ACLs only from us-east-1",
 }

@@ -15,6 +15,8 @@ from typing import Any
 
 import pulumi
 
+from .. import aws_types as T
+
 MOCK_ACCOUNT_ID = "111122223333"  # AWS's documentation example account: obviously not a real one.
 
 # The account a plan is rendered for. The compliance check renders an environment a second time
@@ -37,19 +39,19 @@ _SIG_KEY = "4dabf18193072939515e22adb298388d"
 
 # Type token -> (id prefix for EC2-style ids). EC2 ids are "<prefix>-0" + 16 hex digits.
 _EC2_PREFIX = {
-    "aws:ec2/vpc:Vpc": "vpc",
-    "aws:ec2/subnet:Subnet": "subnet",
-    "aws:ec2/internetGateway:InternetGateway": "igw",
-    "aws:ec2/natGateway:NatGateway": "nat",
-    "aws:ec2/eip:Eip": "eipalloc",
-    "aws:ec2/routeTable:RouteTable": "rtb",
-    "aws:ec2/routeTableAssociation:RouteTableAssociation": "rtbassoc",
-    "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce",
-    "aws:ec2/securityGroup:SecurityGroup": "sg",
-    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "sg",
-    "aws:ec2/flowLog:FlowLog": "fl",
-    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "sgr",
-    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": "sgr",
+    T.VPC: "vpc",
+    T.SUBNET: "subnet",
+    T.INTERNET_GATEWAY: "igw",
+    T.NAT_GATEWAY: "nat",
+    T.EIP: "eipalloc",
+    T.ROUTE_TABLE: "rtb",
+    T.ROUTE_TABLE_ASSOCIATION: "rtbassoc",
+    T.VPC_ENDPOINT: "vpce",
+    T.SECURITY_GROUP: "sg",
+    T.DEFAULT_SECURITY_GROUP: "sg",
+    T.FLOW_LOG: "fl",
+    T.SG_INGRESS: "sgr",
+    T.SG_EGRESS: "sgr",
 }
 
 # Pulumi module -> ARN service name, where they differ.
@@ -178,9 +180,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if typ in _EC2_PREFIX:
             return f"{_EC2_PREFIX[typ]}-0{self.hex_id(typ, name)}"
         physical = inputs.get("name") or inputs.get("bucket") or inputs.get("clusterIdentifier") or inputs.get("identifier")
-        if typ in ("aws:kms/key:Key", "aws:wafv2/webAcl:WebAcl", "aws:acm/certificate:Certificate"):
+        if typ in (T.KMS_KEY, T.WEB_ACL, T.CERTIFICATE):
             return self.uuid(typ, name)
-        if typ in ("aws:cloudfront/distribution:Distribution", "aws:cloudfront/originAccessControl:OriginAccessControl"):
+        if typ in (T.DISTRIBUTION, T.ORIGIN_ACCESS_CONTROL):
             return "E" + self.digest(typ, name)[:13].upper()
         if typ.startswith("aws:route53/"):
             return "Z" + self.digest(typ, name)[:20].upper()
@@ -194,7 +196,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
         service = _ARN_SERVICE.get(module, module)
         physical = inputs.get("name") or rid
         attrs: dict[str, Any] = {}
-        if typ == "aws:ec2/vpc:Vpc":
+        if typ == T.VPC:
             attrs.update(
                 arn=self.arn("ec2", region, f"vpc/{rid}"),
                 defaultSecurityGroupId=f"sg-0{self.hex_id(typ, name, 'sg')}",
@@ -202,22 +204,22 @@ class PlatformMocks(pulumi.runtime.Mocks):
             )
         elif typ.startswith(("aws:ec2/", "aws:vpc/")):
             attrs["arn"] = self.arn("ec2", region, f"{kind[0].lower() + kind[1:]}/{rid}")
-            if typ == "aws:ec2/eip:Eip":
+            if typ == T.EIP:
                 h = self.digest(typ, name)
                 attrs["publicIp"] = f"3.{int(h[:2], 16)}.{int(h[2:4], 16)}.{int(h[4:6], 16)}"
-            if typ == "aws:ec2/vpcEndpoint:VpcEndpoint":
+            if typ == T.VPC_ENDPOINT:
                 attrs["prefixListId"] = f"pl-{self.hex_id(typ, name, length=8)}"
-        elif typ == "aws:kms/key:Key":
+        elif typ == T.KMS_KEY:
             attrs.update(arn=self.arn("kms", region, f"key/{rid}"), keyId=rid)
-        elif typ == "aws:kms/alias:Alias":
+        elif typ == T.KMS_ALIAS:
             attrs.update(arn=self.arn("kms", region, str(inputs.get("name"))))
-        elif typ == "aws:cloudwatch/logGroup:LogGroup":
+        elif typ == T.LOG_GROUP:
             attrs.update(arn=self.arn("logs", region, f"log-group:{physical}"))
-        elif typ == "aws:iam/role:Role":
+        elif typ == T.IAM_ROLE:
             attrs.update(arn=self.arn("iam", region, f"role/{physical}"), uniqueId="AROA" + self.digest(typ, name)[:17].upper())
-        elif typ == "aws:iam/policy:Policy":
+        elif typ == T.IAM_POLICY:
             attrs.update(arn=self.arn("iam", region, f"policy/{physical}"))
-        elif typ in ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer"):
+        elif typ in T.LOAD_BALANCERS:
             h = self.hex_id(typ, name)
             kind_path = "app" if inputs.get("loadBalancerType", "application") == "application" else "net"
             suffix = f"{kind_path}/{physical}/{h}"
@@ -227,10 +229,10 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 dnsName=f"{physical}-{int(h[:9], 16)}.{region}.elb.amazonaws.com",
                 zoneId="Z35SXDOTRQ7X7K",
             )
-        elif typ in ("aws:lb/targetGroup:TargetGroup", "aws:alb/targetGroup:TargetGroup"):
+        elif typ in T.TARGET_GROUPS:
             suffix = f"targetgroup/{physical}/{self.hex_id(typ, name)}"
             attrs.update(arn=self.arn("elasticloadbalancing", region, suffix), arnSuffix=suffix)
-        elif typ in ("aws:lb/listener:Listener", "aws:alb/listener:Listener"):
+        elif typ in T.LISTENERS:
             # listener/app/<alb-name>/<alb-id>/<listener-id>: under the load balancer it belongs to.
             lb_arn = str(inputs.get("loadBalancerArn") or "")
             owner = (
@@ -239,7 +241,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 else f"app/{name}/{self.hex_id(typ, name, 'lb')}"
             )
             attrs.update(arn=self.arn("elasticloadbalancing", region, f"listener/{owner}/{self.hex_id(typ, name)}"))
-        elif typ in ("aws:lb/listenerRule:ListenerRule", "aws:alb/listenerRule:ListenerRule"):
+        elif typ in T.LISTENER_RULES:
             # listener-rule/app/<alb-name>/<alb-id>/<listener-id>/<rule-id>: under its listener.
             listener_arn = str(inputs.get("listenerArn") or "")
             owner = (
@@ -248,7 +250,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 else f"app/{name}/{self.hex_id(typ, name, 'lb')}/{self.hex_id(typ, name, 'l')}"
             )
             attrs.update(arn=self.arn("elasticloadbalancing", region, f"listener-rule/{owner}/{self.hex_id(typ, name)}"))
-        elif typ == "aws:rds/cluster:Cluster":
+        elif typ == T.RDS_CLUSTER:
             ident = inputs.get("clusterIdentifier") or rid
             h = self.hex_id(typ, name, length=12)
             attrs.update(
@@ -267,40 +269,40 @@ class PlatformMocks(pulumi.runtime.Mocks):
                         "kmsKeyId": inputs.get("masterUserSecretKmsKeyId", ""),
                     }
                 ]
-        elif typ == "aws:rds/clusterInstance:ClusterInstance":
+        elif typ == T.RDS_CLUSTER_INSTANCE:
             ident = inputs.get("identifier") or rid
             attrs.update(
                 arn=self.arn("rds", region, f"db:{ident}"),
                 endpoint=f"{ident}.{self.hex_id(typ, name, length=12)}.{region}.rds.amazonaws.com",
             )
-        elif typ == "aws:rds/subnetGroup:SubnetGroup":
+        elif typ == T.RDS_SUBNET_GROUP:
             attrs.update(arn=self.arn("rds", region, f"subgrp:{physical}"))
-        elif typ == "aws:rds/clusterParameterGroup:ClusterParameterGroup":
+        elif typ == T.RDS_CLUSTER_PARAMETER_GROUP:
             attrs.update(arn=self.arn("rds", region, f"cluster-pg:{physical}"))
-        elif typ == "aws:dynamodb/table:Table":
+        elif typ == T.DYNAMODB_TABLE:
             attrs.update(arn=self.arn("dynamodb", region, f"table/{physical}"), streamArn="")
-        elif typ == "aws:secretsmanager/secret:Secret":
+        elif typ == T.SECRETS_MANAGER_SECRET:
             attrs.update(arn=self.arn("secretsmanager", region, f"secret:{physical}-{self.hex_id(typ, name, length=6)}"))
-        elif typ == "aws:ecr/repository:Repository":
+        elif typ == T.ECR_REPOSITORY:
             attrs.update(
                 arn=self.arn("ecr", region, f"repository/{physical}"),
                 repositoryUrl=f"{self.account_id}.dkr.ecr.{region}.amazonaws.com/{physical}",
                 registryId=self.account_id,
             )
-        elif typ == "aws:ecs/cluster:Cluster":
+        elif typ == T.ECS_CLUSTER:
             attrs.update(arn=self.arn("ecs", region, f"cluster/{physical}"))
-        elif typ == "aws:ecs/service:Service":
+        elif typ == T.ECS_SERVICE:
             # service/<cluster-name>/<service-name> (the cluster input is its ARN or its name).
             cluster = str(inputs.get("cluster") or "default").rsplit("/", 1)[-1]
             attrs.update(arn=self.arn("ecs", region, f"service/{cluster}/{physical}"))
-        elif typ == "aws:ecs/taskDefinition:TaskDefinition":
+        elif typ == T.TASK_DEFINITION:
             family = inputs.get("family") or physical
             attrs.update(
                 arn=self.arn("ecs", region, f"task-definition/{family}:1"),
                 arnWithoutRevision=self.arn("ecs", region, f"task-definition/{family}"),
                 revision=1,
             )
-        elif typ == "aws:cloudfront/distribution:Distribution":
+        elif typ == T.DISTRIBUTION:
             attrs.update(
                 arn=self.arn("cloudfront", region, f"distribution/{rid}"),
                 domainName=f"d{self.hex_id(typ, name, length=13)}.cloudfront.net",
@@ -313,7 +315,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 arn=self.arn("cloudfront", region, f"{kind[0].lower() + kind[1:]}/{rid}"),
                 etag="E" + self.hex_id(typ, name, length=13).upper(),
             )
-        elif typ == "aws:acm/certificate:Certificate":
+        elif typ == T.CERTIFICATE:
             domain = inputs.get("domainName", "example.com")
             names = [domain, *[n for n in inputs.get("subjectAlternativeNames", []) if n != domain]]
             attrs.update(
@@ -329,10 +331,10 @@ class PlatformMocks(pulumi.runtime.Mocks):
                     for d in names
                 ],
             )
-        elif typ == "aws:wafv2/webAcl:WebAcl":
+        elif typ == T.WEB_ACL:
             scope = "global" if inputs.get("scope") == "CLOUDFRONT" else "regional"
             attrs.update(arn=self.arn("wafv2", region, f"{scope}/webacl/{physical}/{rid}"), capacity=0)
-        elif typ == "aws:s3/bucket:Bucket" or typ == "aws:s3/bucketV2:BucketV2":
+        elif typ in T.S3_BUCKETS:
             bucket = inputs.get("bucket") or rid
             attrs.update(
                 arn=f"arn:aws:s3:::{bucket}",
@@ -341,15 +343,15 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 bucketRegionalDomainName=f"{bucket}.s3.{region}.amazonaws.com",
                 region=region,
             )
-        elif typ == "aws:route53/record:Record":
+        elif typ == T.ROUTE53_RECORD:
             attrs.update(fqdn=str(inputs.get("name", "")).rstrip("."))
-        elif typ == "aws:appautoscaling/target:Target":
+        elif typ == T.SCALING_TARGET:
             attrs.update(arn=self.arn("application-autoscaling", region, f"scalable-target/{self.hex_id(typ, name, length=20)}"))
-        elif typ == "aws:appautoscaling/policy:Policy":
+        elif typ == T.SCALING_POLICY:
             attrs.update(arn=self.arn("autoscaling", region, f"scalingPolicy:{self.uuid(typ, name)}:resource/{physical}"))
-        elif typ == "aws:cloudwatch/metricAlarm:MetricAlarm":
+        elif typ == T.METRIC_ALARM:
             attrs.update(arn=self.arn("cloudwatch", region, f"alarm:{physical}"))
-        elif typ == "aws:sns/topic:Topic":
+        elif typ == T.SNS_TOPIC:
             attrs.update(arn=self.arn("sns", region, physical))
         elif "arn" not in inputs:
             attrs["arn"] = self.arn(service, region, f"{kind[0].lower() + kind[1:]}/{physical}")
@@ -361,7 +363,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
         token = args.token
         inputs = unwrap_secrets(dict(args.args or {}))
         region = inputs.get("region") or self.provider_regions.get(args.provider or "", self.region)
-        if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+        if token == T.GET_AVAILABILITY_ZONES:
             letters = "abcd"
             names = [f"{region}{c}" for c in letters]
             code = "".join(part[:3] for part in region.split("-")[:1]) + "".join(p[0] for p in region.split("-")[1:])
@@ -372,16 +374,16 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 "state": "available",
                 "groupNames": [region] * len(names),
             }
-        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+        if token == T.GET_CALLER_IDENTITY:
             return {
                 "id": self.account_id,
                 "accountId": self.account_id,
                 "arn": f"arn:aws:iam::{self.account_id}:user/plan",
                 "userId": "AIDAPLANMOCKUSER0000",
             }
-        if token == "aws:index/getPartition:getPartition":
+        if token == T.GET_PARTITION:
             return {"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws"}
-        if token == "aws:index/getRegion:getRegion":
+        if token == T.GET_REGION:
             return {
                 "id": region,
                 "name": region,
@@ -389,7 +391,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 "endpoint": f"ec2.{region}.amazonaws.com",
                 "description": region,
             }
-        if token == "aws:ec2/getManagedPrefixList:getManagedPrefixList":
+        if token == T.GET_MANAGED_PREFIX_LIST:
             name = inputs.get("name", "")
             return {
                 "id": f"pl-{self.hex_id(token, str(name), region, length=8)}",
@@ -403,7 +405,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 "filters": [],
                 "tags": {},
             }
-        if token == "aws:route53/getZone:getZone":
+        if token == T.GET_ROUTE53_ZONE:
             zone_id = inputs.get("zoneId") or "Z" + self.digest(token, str(inputs.get("name")))[:20].upper()
             name = inputs.get("name") or "example.com"
             return {
@@ -412,10 +414,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 "name": str(name).rstrip("."),
                 "arn": f"arn:aws:route53:::hostedzone/{zone_id}",
             }
-        if (
-            token == "aws:cloudfront/getCachePolicy:getCachePolicy"
-            or token == "aws:cloudfront/getOriginRequestPolicy:getOriginRequestPolicy"
-        ):
+        if token == T.GET_CACHE_POLICY or token == T.GET_ORIGIN_REQUEST_POLICY:
             policy = str(inputs.get("name"))
             return {"id": _MANAGED_CLOUDFRONT_POLICIES.get(policy) or self.uuid(token, policy), "name": inputs.get("name")}
         return inputs
