@@ -195,6 +195,10 @@ _DEPLOY_HELP = {
     "policy": "run the policy pack in policy/ when it exists (default); --no-policy skips it",
     "secrets_provider": "secrets provider for new stacks, e.g. awskms://alias/mlapi?region=eu-west-1 (default: passphrase on a self-managed backend)",
 }
+_HEALTH_HELP = {
+    "health_check": "after a layer that runs a service (compute, payments) is up, wait until its tasks run and its targets are healthy (default); --no-health-check skips the gate",
+    "health_timeout": "seconds the health gate waits for the service before failing with ECS's reasons (default 900)",
+}
 _EXISTING_SECRETS_HELP = (
     "the secrets provider the stacks were created with (e.g. awskms://...), when their Pulumi.<env>.yaml "
     "files are not in this checkout (a CI cleanup job): pre-flight then asks for no passphrase"
@@ -220,14 +224,42 @@ def _deploy(action, env: str, **options):
         raise Exit("interrupted (no Pulumi command was running)", code=130) from None
 
 
-@task(help=_DEPLOY_HELP)
-def up_all(c, env, region=None, skip_preview=False, policy=True, secrets_provider=None):
+@task(
+    help={
+        **_DEPLOY_HELP,
+        **_HEALTH_HELP,
+        "check_idempotent": "after every layer is up, preview each with --expect-no-changes and fail naming any layer that would change again",
+    }
+)
+def up_all(
+    c,
+    env: str,
+    region: str | None = None,
+    skip_preview: bool = False,
+    policy: bool = True,
+    secrets_provider: str | None = None,
+    health_check: bool = True,
+    health_timeout: float = 900,
+    check_idempotent: bool = False,
+) -> None:
     """Deploy every layer in manifest order (create/select stack <env>, set config, pulumi up), then print a summary.
 
-    Pre-flight checks run first and nothing is touched unless all pass. Stops at the first failing layer.
-    Example: invoke up-all --env pr-42 --region eu-west-1
+    Pre-flight checks run first (including the account's ECS service-linked role, quotas and the
+    Aurora engine version) and nothing is touched unless all pass. A layer that runs a service
+    counts as deployed only once the service is healthy. Stops at the first failing layer.
+    Example: invoke up-all --env pr-42 --region eu-west-1 --check-idempotent
     """
-    _deploy(lambda d: d.up_all(), env, region=region, skip_preview=skip_preview, policy=policy, secrets_provider=secrets_provider)
+    _deploy(
+        lambda d: d.up_all(),
+        env,
+        region=region,
+        skip_preview=skip_preview,
+        policy=policy,
+        secrets_provider=secrets_provider,
+        health_check=health_check,
+        health_timeout=float(health_timeout),
+        check_idempotent=check_idempotent,
+    )
 
 
 @task(help=_DESTROY_HELP)
@@ -246,12 +278,70 @@ def down_all(c, env, attempts=3, retry_delay=60, keep_stacks=False, secrets_prov
     )
 
 
-@task(help={"layer": "layer name (see shared/manifest.py)", **_DEPLOY_HELP})
-def up(c, layer, env, region=None, skip_preview=False, policy=True, secrets_provider=None):
+@task(help={"layer": "layer name (see shared/manifest.py)", **_DEPLOY_HELP, **_HEALTH_HELP})
+def up(
+    c,
+    layer: str,
+    env: str,
+    region: str | None = None,
+    skip_preview: bool = False,
+    policy: bool = True,
+    secrets_provider: str | None = None,
+    health_check: bool = True,
+    health_timeout: float = 900,
+) -> None:
     """Deploy one layer; the layers it reads must be deployed. Example: invoke up --layer network --env pr-42"""
     _deploy(
-        lambda d: d.up(layer), env, region=region, skip_preview=skip_preview, policy=policy, secrets_provider=secrets_provider
+        lambda d: d.up(layer),
+        env,
+        region=region,
+        skip_preview=skip_preview,
+        policy=policy,
+        secrets_provider=secrets_provider,
+        health_check=health_check,
+        health_timeout=float(health_timeout),
     )
+
+
+@task(help={"env": _ENV_HELP, "region": _DEPLOY_HELP["region"], "secrets_provider": _EXISTING_SECRETS_HELP})
+def idempotence(c, env: str, region: str | None = None, secrets_provider: str | None = None) -> None:
+    """Preview every deployed layer with --expect-no-changes; fail naming each layer that would change again.
+
+    Right after a deploy nothing should be left to do: a proposed change is a perpetual diff (a bug the
+    offline plan cannot show). Changes nothing. Example: invoke idempotence --env pr-42
+    """
+    _deploy(lambda d: d.idempotence(), env, region=region, secrets_provider=secrets_provider)
+
+
+@task(
+    help={
+        "region": "AWS region to call IAM through (default: AWS_REGION/AWS_DEFAULT_REGION, else us-east-1); the role is account-wide"
+    }
+)
+def account_setup(c, region: str | None = None) -> None:
+    """Once per AWS account: create the ECS service-linked role AWSServiceRoleForECS if it is missing.
+
+    An account that never used ECS lacks it, and the first cluster's capacity providers then fail.
+    It is account-wide, so no stack declares it and no down-all deletes it. Needs AWS credentials
+    allowed iam:CreateServiceLinkedRole. Example: invoke account-setup
+    """
+    import os
+
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from shared.deploy.account import ensure_service_linked_role
+
+    chosen = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    try:
+        print(ensure_service_linked_role(boto3.session.Session(region_name=chosen).client("iam")))
+    except (ClientError, BotoCoreError) as exc:
+        raise Exit(
+            f"error: could not create the ECS service-linked role ({exc}). Use credentials allowed "
+            "iam:CreateServiceLinkedRole, or ask an account administrator to run "
+            "`aws iam create-service-linked-role --aws-service-name ecs.amazonaws.com`.",
+            code=1,
+        ) from None
 
 
 @task(help={"layer": "layer name", "force": "destroy even while layers that read it still have stacks", **_DESTROY_HELP})
@@ -300,4 +390,4 @@ def outputs(c, env, out=None, secrets_provider=None):
     _deploy(lambda d: d.write_outputs(Path(out) if out else None), env, secrets_provider=secrets_provider)
 
 
-ns = Collection(plan, check, bench, lint, test, up_all, down_all, up, down, preview, refresh, outputs)
+ns = Collection(plan, check, bench, lint, test, up_all, down_all, up, down, preview, refresh, outputs, idempotence, account_setup)
