@@ -259,7 +259,9 @@ def moto_service(monkeypatch, *, running: int, targets: int) -> health.ServiceTa
     if targets:
         elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": f"10.9.0.{10 + i}", "Port": 8080} for i in range(targets)])
     ecs.create_cluster(clusterName="mlapi-t1")
-    ecs.register_task_definition(family="api", containerDefinitions=[{"name": "api", "image": "python:3.12-alpine", "memory": 512}])
+    ecs.register_task_definition(
+        family="api", containerDefinitions=[{"name": "api", "image": "python:3.12-alpine", "memory": 512}]
+    )
     ecs.create_service(cluster="mlapi-t1", serviceName="api-t1", taskDefinition="api", desiredCount=2)
     return health.ServiceTarget("compute", "mlapi-t1", "api-t1", arn)
 

@@ -272,7 +272,9 @@ class Deployer:
         if isinstance(count, int):
             return count > 1
         latest = self._latest_update(layer)
-        return bool(latest) and latest.get("kind") != "destroy" and latest.get("result") != "failed"
+        if not latest:
+            return False
+        return latest.get("kind") != "destroy" and latest.get("result") != "failed"
 
     def _latest_update(self, layer: manifest.Layer) -> dict[str, Any] | None:
         """The newest entry of ``pulumi stack history --json`` ({} when there is none, None if unreadable)."""
