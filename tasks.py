@@ -96,6 +96,118 @@ def check(c, env, plan=None, region=None, protect=False, quiet=False):
         raise Exit(f"{len(report.mandatory_violations)} mandatory compliance violation(s): see the report above", code=1)
 
 
+@task(
+    help={
+        "env": "environment suffix to price (rendered offline now, like `invoke plan`); optional with --plan",
+        "plan": "price this plan document instead of rendering the environment",
+        "region": "AWS region to render for (default: aws:region in environments/<env>.yaml, AWS_REGION, AWS_DEFAULT_REGION, else us-east-1; with --plan: the file's)",
+        "protect": "render the environment protected (protect=true in every layer), as `invoke check --protect` does",
+        "usage": "YAML file of usage assumptions (traffic, volumes, hours per month) over the printed defaults; see docs/cost.md",
+        "compare": "a baseline plan document (for example main's): print what this plan changes, in dollars per month",
+        "out": "also write the estimate (and the comparison) as JSON to this file",
+    }
+)
+def cost(c, env=None, plan=None, region=None, protect=False, usage=None, compare=None, out=None):
+    """Estimate what an environment costs per month, per layer and per resource, before it is deployed.
+
+    Prices the plan document (rendered now, or --plan FILE) at the AWS list prices of its region
+    (shared/cost/prices.json, dated) under usage assumptions printed with the estimate. Resource
+    kinds the estimator does not model are listed as not priced, never counted as zero. Needs no
+    Pulumi CLI, no credentials and no network. Example: invoke cost --env pr-42 --compare plans/main.plan.json
+    """
+    from shared.cost.estimate import estimate
+    from shared.cost.prices import load_table
+    from shared.cost.report import comparison_document, format_comparison, format_table, to_document
+    from shared.cost.runner import check_environment, read_plan, render_plan
+    from shared.cost.usage import load_usage
+    from shared.errors import ConfigError, PlatformError
+
+    if not env and not plan:
+        raise Exit("error: give --env ENV (renders the plan now) or --plan FILE", code=2)
+    if plan and (protect or region):
+        raise Exit(
+            "error: --protect and --region apply when rendering; a --plan file was rendered with its own (leave them out)", code=2
+        )
+    try:
+        table = load_table()
+        assumptions = load_usage(Path(usage) if usage else None)
+        if plan:
+            document = read_plan(Path(plan))
+            check_environment(document, env, plan)
+        else:
+            region = region or _default_region(env)
+            table.for_region(region)  # a region without prices fails before the plan is rendered
+            document = render_plan(env, region, protect=protect)
+        current = estimate(document, table, assumptions)
+        baseline = estimate(read_plan(Path(compare)), table, assumptions) if compare else None
+    except (ConfigError, PlatformError) as exc:
+        raise _user_error(exc) from None
+    result = to_document(current)
+    if baseline is not None:
+        print(format_comparison(baseline, current, compare))
+        result["comparison"] = {"baseline": str(compare), **comparison_document(baseline, current)}
+    else:
+        print(format_table(current))
+    if out:
+        import json
+
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(result, indent=2) + "\n")
+        print(f"\nEstimate written to {out}")
+
+
+@task(
+    help={
+        "region": "the region to refresh (a new one is added only when the API prices every key)",
+        "dry_run": "print the prices the API gives without writing shared/cost/prices.json",
+    }
+)
+def cost_prices(c, region, dry_run=False):
+    """Refresh one region of the price table (shared/cost/prices.json) from the AWS Price List API.
+
+    Needs AWS credentials allowed pricing:GetProducts (the API answers from us-east-1). Prices the
+    API does not give are kept and named. Example: invoke cost-prices --region eu-west-1
+    """
+    import json
+
+    from shared.cost.prices import load_table
+    from shared.cost.refresh import apply, fetch_region, pricing_client
+    from shared.errors import ConfigError, PlatformError
+    from shared.settings import validate_region
+
+    try:
+        validate_region(region, "--region")
+        table = load_table()
+        refresh = fetch_region(pricing_client(), region)
+        document = apply(table, refresh)
+    except (ConfigError, PlatformError) as exc:
+        raise _user_error(exc) from None
+    old = table.document["regions"].get(region, {})
+    for key, value in sorted(refresh.prices.items()):
+        was = old.get(key)
+        print(f"  {key:<34} {value:>12g}" + ("" if was is None or was == value else f"  (was {was:g})"))
+    if refresh.missing:
+        print(f"not in the API's answer, kept: {', '.join(refresh.missing)}")
+    if dry_run:
+        print("dry run: nothing written")
+        return
+    table.path.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"{len(refresh.prices)} price(s) of {region} written to {table.path.relative_to(ROOT)}")
+
+
+@task
+def cost_docs(c):
+    """Regenerate the estimates quoted in docs/cost.md from `invoke cost` (default and protected demo, us-east-1)."""
+    from shared.cost.runner import DOC, regenerate_docs
+    from shared.errors import ConfigError, PlatformError
+
+    try:
+        changed = regenerate_docs()
+    except (ConfigError, PlatformError) as exc:
+        raise _user_error(exc) from None
+    print(f"{DOC.relative_to(ROOT)}: " + (f"updated {', '.join(changed)}" if changed else "already up to date"))
+
+
 @task(help={"env": "environment suffix to plan", "region": "AWS region", "repeat": "runs of each measurement (best is kept)"})
 def bench(c, env="bench", region="us-east-1", repeat=3):
     """Time a whole-environment offline plan against merely importing pulumi and pulumi_aws.
@@ -390,4 +502,22 @@ def outputs(c, env, out=None, secrets_provider=None):
     _deploy(lambda d: d.write_outputs(Path(out) if out else None), env, secrets_provider=secrets_provider)
 
 
-ns = Collection(plan, check, bench, lint, test, up_all, down_all, up, down, preview, refresh, outputs, idempotence, account_setup)
+ns = Collection(
+    plan,
+    check,
+    cost,
+    cost_prices,
+    cost_docs,
+    bench,
+    lint,
+    test,
+    up_all,
+    down_all,
+    up,
+    down,
+    preview,
+    refresh,
+    outputs,
+    idempotence,
+    account_setup,
+)

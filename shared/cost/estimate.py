@@ -195,7 +195,12 @@ def _vpc_endpoint(res: PlanResource, ctx: Context) -> tuple[list[Charge], str]:
         raise NotPriced("an interface endpoint without subnetIds: the number of AZs is unknown")
     return [
         Charge(f"endpoint hours x {azs} AZ(s)", ctx.hours * azs, "ENI-h", p["interfaceEndpointHour"]),
-        Charge("data processed (interfaceEndpointGbPerMonth)", ctx.usage.endpoint_gb * ctx.months(res.region), "GB", p["interfaceEndpointGb"]),
+        Charge(
+            "data processed (interfaceEndpointGbPerMonth)",
+            ctx.usage.endpoint_gb * ctx.months(res.region),
+            "GB",
+            p["interfaceEndpointGb"],
+        ),
     ], ""
 
 
@@ -259,7 +264,11 @@ def _ecs_service(res: PlanResource, ctx: Context) -> tuple[list[Charge], str]:
     service = str(res.inputs.get("name") or res.name)
     strategies = _listed(res.inputs.get("capacityProviderStrategies"))
     if not strategies and not launch:
-        defaults = [r for r in ctx.of_type("aws:ecs/clusterCapacityProviders:ClusterCapacityProviders") if r.inputs.get("clusterName") == cluster]
+        defaults = [
+            r
+            for r in ctx.of_type("aws:ecs/clusterCapacityProviders:ClusterCapacityProviders")
+            if r.inputs.get("clusterName") == cluster
+        ]
         strategies = _listed(defaults[0].inputs.get("defaultCapacityProviderStrategies")) if defaults else []
     if not strategies:
         strategies = [{"capacityProvider": "FARGATE", "base": 0, "weight": 1}]
@@ -307,7 +316,9 @@ def _ecs_service(res: PlanResource, ctx: Context) -> tuple[list[Charge], str]:
         ]
     extra_storage = float((task.get("ephemeralStorage") or {}).get("sizeInGib") or 20) - 20
     if extra_storage > 0:
-        charges.append(Charge("ephemeral storage above 20 GB", tasks * extra_storage * ctx.hours, "GB-h", p["fargateStorageGbHour"]))
+        charges.append(
+            Charge("ephemeral storage above 20 GB", tasks * extra_storage * ctx.hours, "GB-h", p["fargateStorageGbHour"])
+        )
     return charges, "; ".join(notes)
 
 
@@ -358,7 +369,9 @@ def _aurora_cluster(res: PlanResource, ctx: Context) -> tuple[list[Charge], str]
         )
     ]
     if not optimized:
-        charges.append(Charge("I/O (aurora.ioMillionsPerMonth)", ctx.usage.aurora_io_millions * months, "million", p["auroraIoMillion"]))
+        charges.append(
+            Charge("I/O (aurora.ioMillionsPerMonth)", ctx.usage.aurora_io_millions * months, "million", p["auroraIoMillion"])
+        )
     if res.inputs.get("manageMasterUserPassword"):
         # RDS keeps the managed master password in a Secrets Manager secret billed to the account.
         charges.append(Charge("managed master password secret", months, "month", p["secretMonth"]))
@@ -393,8 +406,18 @@ def _dynamodb_table(res: PlanResource, ctx: Context) -> tuple[list[Charge], str]
     notes = []
     if str(res.inputs.get("billingMode") or "PROVISIONED") == "PAY_PER_REQUEST":
         charges = [
-            Charge("on-demand reads (dynamodb.readsMillionsPerMonth)", usage.dynamodb_reads_millions * months, "million RRU", p["dynamodbReadMillion"]),
-            Charge("on-demand writes (dynamodb.writesMillionsPerMonth)", usage.dynamodb_writes_millions * months, "million WRU", p["dynamodbWriteMillion"]),
+            Charge(
+                "on-demand reads (dynamodb.readsMillionsPerMonth)",
+                usage.dynamodb_reads_millions * months,
+                "million RRU",
+                p["dynamodbReadMillion"],
+            ),
+            Charge(
+                "on-demand writes (dynamodb.writesMillionsPerMonth)",
+                usage.dynamodb_writes_millions * months,
+                "million WRU",
+                p["dynamodbWriteMillion"],
+            ),
         ]
     else:
         indexes = _listed(res.inputs.get("globalSecondaryIndexes"))
@@ -404,7 +427,9 @@ def _dynamodb_table(res: PlanResource, ctx: Context) -> tuple[list[Charge], str]
             Charge("provisioned read capacity", rcu * ctx.hours, "RCU-h", p["dynamodbRcuHour"]),
             Charge("provisioned write capacity", wcu * ctx.hours, "WCU-h", p["dynamodbWcuHour"]),
         ]
-    charges.append(Charge("storage (dynamodb.storageGb)", usage.dynamodb_storage_gb * months, "GB-month", p["dynamodbStorageGbMonth"]))
+    charges.append(
+        Charge("storage (dynamodb.storageGb)", usage.dynamodb_storage_gb * months, "GB-month", p["dynamodbStorageGbMonth"])
+    )
     if (res.inputs.get("pointInTimeRecovery") or {}).get("enabled"):
         charges.append(Charge("point-in-time recovery", usage.dynamodb_storage_gb * months, "GB-month", p["dynamodbPitrGbMonth"]))
     if res.inputs.get("tableClass") == "STANDARD_INFREQUENT_ACCESS":
@@ -429,7 +454,9 @@ def _secret(res: PlanResource, ctx: Context) -> tuple[list[Charge], str]:
     p, months = ctx.prices(res.region), ctx.months(res.region)
     return [
         Charge("secret", months, "month", p["secretMonth"]),
-        Charge("API calls (secretApiCallsPerSecret)", ctx.usage.secret_calls * months / 10_000, "10k calls", p["secretApiCalls10k"]),
+        Charge(
+            "API calls (secretApiCallsPerSecret)", ctx.usage.secret_calls * months / 10_000, "10k calls", p["secretApiCalls10k"]
+        ),
     ], ""
 
 
@@ -445,7 +472,9 @@ def _log_group(res: PlanResource, ctx: Context) -> tuple[list[Charge], str]:
         notes.append("Infrequent Access class priced at Standard rates")
     return [
         Charge("ingestion (logs.ingestGbPerGroup)", ingest, "GB", p["logsIngestGb"]),
-        Charge(f"storage ({kept_months:g} month(s) kept, uncompressed)", ingest * kept_months, "GB-month", p["logsStorageGbMonth"]),
+        Charge(
+            f"storage ({kept_months:g} month(s) kept, uncompressed)", ingest * kept_months, "GB-month", p["logsStorageGbMonth"]
+        ),
     ], "; ".join(notes)
 
 
@@ -456,17 +485,28 @@ def _metric_alarm(res: PlanResource, ctx: Context) -> tuple[list[Charge], str]:
     periods = [float(res.inputs.get("period") or 60)] + [float((q.get("metric") or {}).get("period") or 60) for q in queries]
     high_resolution = min(periods) < 60
     key = "alarmHighResolutionMonth" if high_resolution else "alarmStandardMonth"
-    return [Charge(f"{'high' if high_resolution else 'standard'}-resolution alarm metrics", metrics * months, "alarm-month", p[key])], ""
+    return [
+        Charge(f"{'high' if high_resolution else 'standard'}-resolution alarm metrics", metrics * months, "alarm-month", p[key])
+    ], ""
 
 
 def _ecr_repository(res: PlanResource, ctx: Context) -> tuple[list[Charge], str]:
     p = ctx.prices(res.region)
-    return [Charge("image storage (ecrStorageGbPerRepository)", ctx.usage.ecr_gb * ctx.months(res.region), "GB-month", p["ecrStorageGbMonth"])], ""
+    return [
+        Charge(
+            "image storage (ecrStorageGbPerRepository)",
+            ctx.usage.ecr_gb * ctx.months(res.region),
+            "GB-month",
+            p["ecrStorageGbMonth"],
+        )
+    ], ""
 
 
 def _s3_bucket(res: PlanResource, ctx: Context) -> tuple[list[Charge], str]:
     p = ctx.prices(res.region)
-    return [Charge("storage (s3StorageGbPerBucket)", ctx.usage.s3_gb * ctx.months(res.region), "GB-month", p["s3StorageGbMonth"])], ""
+    return [
+        Charge("storage (s3StorageGbPerBucket)", ctx.usage.s3_gb * ctx.months(res.region), "GB-month", p["s3StorageGbMonth"])
+    ], ""
 
 
 _PAID_RULE_GROUPS = ("AWSManagedRulesBotControlRuleSet", "AWSManagedRulesATPRuleSet", "AWSManagedRulesACFPRuleSet")
@@ -480,7 +520,12 @@ def _web_acl(res: PlanResource, ctx: Context) -> tuple[list[Charge], str]:
     return [
         Charge("web ACL", months, "month", p["wafAclMonth"]),
         Charge(f"rules ({len(rules)})", len(rules) * months, "rule-month", p["wafRuleMonth"]),
-        Charge("requests inspected (requestsPerMonth)", ctx.usage.requests_per_month * months / 1e6, "million", p["wafRequestsMillion"]),
+        Charge(
+            "requests inspected (requestsPerMonth)",
+            ctx.usage.requests_per_month * months / 1e6,
+            "million",
+            p["wafRequestsMillion"],
+        ),
     ], note
 
 
@@ -495,7 +540,12 @@ def _distribution(res: PlanResource, ctx: Context) -> tuple[list[Charge], str]:
     price_class = str(res.inputs.get("priceClass") or "PriceClass_All")
     note = "" if price_class == "PriceClass_100" else f"{price_class}: viewers outside the US and Europe cost more than priced"
     return [
-        Charge("HTTPS requests (requestsPerMonth)", ctx.usage.requests_per_month * months / 1e6, "million", p["cloudfrontHttpsRequestsMillion"]),
+        Charge(
+            "HTTPS requests (requestsPerMonth)",
+            ctx.usage.requests_per_month * months / 1e6,
+            "million",
+            p["cloudfrontHttpsRequestsMillion"],
+        ),
         Charge("data transfer out (cloudfrontGbPerMonth)", ctx.usage.cloudfront_gb * months, "GB", p["cloudfrontDataOutGb"]),
     ], note
 
@@ -505,7 +555,12 @@ def _hosted_zone(res: PlanResource, ctx: Context) -> tuple[list[Charge], str]:
     # Route 53 bills a zone for the whole month it exists (no hourly proration).
     return [
         Charge("hosted zone", 1, "month", p["route53ZoneMonth"]),
-        Charge("queries (dnsQueriesPerZone)", ctx.usage.dns_queries * ctx.months(res.region) / 1e6, "million", p["route53QueriesMillion"]),
+        Charge(
+            "queries (dnsQueriesPerZone)",
+            ctx.usage.dns_queries * ctx.months(res.region) / 1e6,
+            "million",
+            p["route53QueriesMillion"],
+        ),
     ], ""
 
 
@@ -564,7 +619,7 @@ _NETWORK_PLUMBING = "no charge (VPC plumbing)"
 _S3_CONFIG = "no charge (bucket configuration; storage is priced on the bucket)"
 
 # Kinds that cost nothing themselves, each with the reason (shown in the JSON estimate).
-FREE: Mapping[str, str] = {
+FREE_KINDS: Mapping[str, str] = {
     **dict.fromkeys(
         (
             "aws:ec2/vpc:Vpc",
@@ -653,8 +708,8 @@ def price_resource(res: PlanResource, ctx: Context) -> ResourceCost | None:
         except NotPriced as reason:
             return ResourceCost(res, NOT_PRICED, note=str(reason))
         return ResourceCost(res, PRICED if charges else FREE, tuple(charges), note)
-    if res.type in FREE:
-        return ResourceCost(res, FREE, note=FREE[res.type])
+    if res.type in FREE_KINDS:
+        return ResourceCost(res, FREE, note=FREE_KINDS[res.type])
     if res.type.startswith("aws:iam/"):
         return ResourceCost(res, FREE, note="no charge (IAM is free)")
     return ResourceCost(res, NOT_PRICED, note="this resource type is not in the estimator: its cost is unknown, not zero")
@@ -662,7 +717,9 @@ def price_resource(res: PlanResource, ctx: Context) -> ResourceCost | None:
 
 def check_document(document: Any, source: str) -> None:
     if not isinstance(document, Mapping) or document.get("format") != 1 or not isinstance(document.get("layers"), list):
-        raise PlatformError(f"{source} is not a format-1 plan document (see ../shared/plan-format.md): render one with `invoke plan`")
+        raise PlatformError(
+            f"{source} is not a format-1 plan document (see ../shared/plan-format.md): render one with `invoke plan`"
+        )
 
 
 def estimate(document: Mapping[str, Any], table: PriceTable, usage: Usage) -> Estimate:

@@ -102,10 +102,18 @@ def to_document(est: Estimate) -> dict[str, Any]:
         "region": est.region,
         "protected": est.protected,
         "currency": "USD",
-        "prices": {"asOf": est.prices.as_of, "source": est.prices.source, "terms": "AWS list prices, on-demand; no free tier, no discounts"},
+        "prices": {
+            "asOf": est.prices.as_of,
+            "source": est.prices.source,
+            "terms": "AWS list prices, on-demand; no free tier, no discounts",
+        },
         "usage": {"source": est.usage.source, **est.usage.as_dict()},
         "layers": [
-            {"layer": layer.layer, "monthly": _cents(layer.monthly), "resources": [_resource_document(r) for r in layer.resources]}
+            {
+                "layer": layer.layer,
+                "monthly": _cents(layer.monthly),
+                "resources": [_resource_document(r) for r in layer.resources],
+            }
             for layer in est.layers
         ],
         "notPriced": [
@@ -173,7 +181,9 @@ def format_comparison(baseline: Estimate, current: Estimate, baseline_name: str)
         if round(new - old, 2):
             lines.append(f"  [{layer}] {money(old)} -> {money(new)} ({'+' if new >= old else '-'}{money(abs(new - old))})")
     delta = current.total - baseline.total
-    lines.append(f"Total: {money(baseline.total)} -> {money(current.total)} per month ({'+' if delta >= 0 else '-'}{money(abs(delta))})")
+    lines.append(
+        f"Total: {money(baseline.total)} -> {money(current.total)} per month ({'+' if delta >= 0 else '-'}{money(abs(delta))})"
+    )
     for label, est in (("baseline", baseline), ("this plan", current)):
         missing = est.with_status(NOT_PRICED)
         if missing:

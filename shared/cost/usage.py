@@ -38,28 +38,83 @@ class Assumption:
 ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("hoursPerMonth", "hours_per_month", 730, 0, 744, "hours the environment runs in the month (730: always on)"),
     Assumption(
-        "requestsPerMonth", "requests_per_month", 1_000_000, 0, 1e12, "API requests, seen by CloudFront, each WAF ACL and each load balancer"
+        "requestsPerMonth",
+        "requests_per_month",
+        1_000_000,
+        0,
+        1e12,
+        "API requests, seen by CloudFront, each WAF ACL and each load balancer",
     ),
     Assumption("cloudfrontGbPerMonth", "cloudfront_gb", 5, 0, 1e7, "GB CloudFront sends to viewers"),
     Assumption("natGbPerMonth", "nat_gb", 10, 0, 1e7, "GB through the NAT gateways in total (split evenly between them)"),
     Assumption("interfaceEndpointGbPerMonth", "endpoint_gb", 1, 0, 1e7, "GB through each interface VPC endpoint"),
     Assumption("loadBalancerLcus", "lcus", 0.5, 0, 1e5, "average capacity units each load balancer bills per hour"),
     Assumption("extraFargateTasks", "extra_tasks", 0, 0, 1e4, "average tasks each service runs above its minimum (scale-out)"),
-    Assumption("aurora.averageAcus", "aurora_acus", 0.5, 0, 256, "average ACUs per instance while active (billed within the floor and maxCapacity)"),
-    Assumption("aurora.activeShare", "aurora_active_share", 0.25, 0, 1, "share of the hours an auto-pausing (minCapacity 0) instance is awake"),
+    Assumption(
+        "aurora.averageAcus",
+        "aurora_acus",
+        0.5,
+        0,
+        256,
+        "average ACUs per instance while active (billed within the floor and maxCapacity)",
+    ),
+    Assumption(
+        "aurora.activeShare",
+        "aurora_active_share",
+        0.25,
+        0,
+        1,
+        "share of the hours an auto-pausing (minCapacity 0) instance is awake",
+    ),
     Assumption("aurora.storageGb", "aurora_storage_gb", 10, 0, 131072, "GB stored per cluster"),
-    Assumption("aurora.ioMillionsPerMonth", "aurora_io_millions", 2, 0, 1e7, "million I/O requests per cluster (Aurora Standard)"),
-    Assumption("dynamodb.readsMillionsPerMonth", "dynamodb_reads_millions", 1, 0, 1e7, "million read request units per on-demand table"),
-    Assumption("dynamodb.writesMillionsPerMonth", "dynamodb_writes_millions", 0.5, 0, 1e7, "million write request units per on-demand table"),
-    Assumption("dynamodb.storageGb", "dynamodb_storage_gb", 1, 0, 1e7, "GB stored per table (also what point-in-time recovery backs up)"),
-    Assumption("logs.ingestGbPerGroup", "logs_ingest_gb", 0.5, 0, 1e7, "GB ingested per log group (Container Insights' performance log counts as one)"),
-    Assumption("containerInsights.metricsPerCluster", "insights_cluster_metrics", 8, 0, 1e4, "custom metrics Container Insights emits per cluster"),
-    Assumption("containerInsights.metricsPerService", "insights_service_metrics", 12, 0, 1e4, "custom metrics Container Insights emits per service"),
+    Assumption(
+        "aurora.ioMillionsPerMonth", "aurora_io_millions", 2, 0, 1e7, "million I/O requests per cluster (Aurora Standard)"
+    ),
+    Assumption(
+        "dynamodb.readsMillionsPerMonth", "dynamodb_reads_millions", 1, 0, 1e7, "million read request units per on-demand table"
+    ),
+    Assumption(
+        "dynamodb.writesMillionsPerMonth",
+        "dynamodb_writes_millions",
+        0.5,
+        0,
+        1e7,
+        "million write request units per on-demand table",
+    ),
+    Assumption(
+        "dynamodb.storageGb", "dynamodb_storage_gb", 1, 0, 1e7, "GB stored per table (also what point-in-time recovery backs up)"
+    ),
+    Assumption(
+        "logs.ingestGbPerGroup",
+        "logs_ingest_gb",
+        0.5,
+        0,
+        1e7,
+        "GB ingested per log group (Container Insights' performance log counts as one)",
+    ),
+    Assumption(
+        "containerInsights.metricsPerCluster",
+        "insights_cluster_metrics",
+        8,
+        0,
+        1e4,
+        "custom metrics Container Insights emits per cluster",
+    ),
+    Assumption(
+        "containerInsights.metricsPerService",
+        "insights_service_metrics",
+        12,
+        0,
+        1e4,
+        "custom metrics Container Insights emits per service",
+    ),
     Assumption("kmsRequestsPerKey", "kms_requests", 10_000, 0, 1e12, "KMS API requests per key"),
     Assumption("secretApiCallsPerSecret", "secret_calls", 10_000, 0, 1e12, "Secrets Manager API calls per secret"),
     Assumption("ecrStorageGbPerRepository", "ecr_gb", 1, 0, 1e6, "GB of images kept per ECR repository"),
     Assumption("s3StorageGbPerBucket", "s3_gb", 0.1, 0, 1e9, "GB stored per S3 bucket"),
-    Assumption("dnsQueriesPerZone", "dns_queries", 1_000_000, 0, 1e13, "Route 53 standard queries per hosted zone the plan creates"),
+    Assumption(
+        "dnsQueriesPerZone", "dns_queries", 1_000_000, 0, 1e13, "Route 53 standard queries per hosted zone the plan creates"
+    ),
 )
 
 BY_KEY: Mapping[str, Assumption] = {a.key: a for a in ASSUMPTIONS}
