@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import plan_layers
 
 from shared.cost import refresh as price_refresh
 from shared.cost.estimate import FREE, NOT_PRICED, PRICED, Estimate, estimate, split_tasks
@@ -581,3 +582,14 @@ def test_docs_quote_the_tasks_current_output(default_plan):
         assert quoted[name] == doc_block(document), (
             f"docs/cost.md's {name} estimate differs from `invoke cost`: run `{REGENERATE}` and commit docs/cost.md"
         )
+
+
+def test_network_interface_endpoints_priced_per_private_subnet():
+    document = plan_layers("network", config={"network": {"interfaceEndpoints": "on"}}).document()
+    est = priced(document)
+    endpoints = [r for r in est.with_status(PRICED) if r.resource.type == "aws:ec2/vpcEndpoint:VpcEndpoint"]
+    assert len(endpoints) == 4
+    for endpoint in endpoints:
+        azs = len(endpoint.resource.inputs["subnetIds"])
+        assert azs >= 2
+        assert charge(endpoint, "endpoint hours").quantity == azs * HOURS

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import aws_types as aws
 from ..errors import PlatformError
 from .prices import Prices, PriceTable
 from .usage import Usage
@@ -105,9 +106,7 @@ def plan_resources(document: Mapping[str, Any]) -> list[PlanResource]:
     for layer in document.get("layers", []):
         items = layer.get("resources", [])
         provider_regions = {
-            r["urn"]: (r.get("inputs") or {}).get("region")
-            for r in items
-            if str(r.get("type", "")).startswith("pulumi:providers:aws")
+            r["urn"]: (r.get("inputs") or {}).get("region") for r in items if str(r.get("type", "")).startswith(aws.AWS_PROVIDER)
         }
         for item in items:
             inputs = item.get("inputs") or {}
@@ -277,7 +276,7 @@ def _ecs_service(res: PlanResource, ctx: Context) -> tuple[list[Charge], str]:
         raise NotPriced(f"capacity provider(s) {', '.join(unknown)}: only FARGATE and FARGATE_SPOT are priced")
 
     family = _last_segment(res.inputs.get("taskDefinition"), "task-definition/").split(":")[0]
-    definitions = [r for r in ctx.of_type("aws:ecs/taskDefinition:TaskDefinition") if r.inputs.get("family") == family]
+    definitions = [r for r in ctx.of_type(aws.TASK_DEFINITION) if r.inputs.get("family") == family]
     if not definitions:
         raise NotPriced(f"its task definition {family!r} is not in the plan (task size unknown)")
     task = definitions[0].inputs
@@ -289,7 +288,7 @@ def _ecs_service(res: PlanResource, ctx: Context) -> tuple[list[Charge], str]:
 
     # The minimum the service scales down to (its scaling target), else its desired count.
     resource_id = f"service/{cluster}/{service}"
-    targets = [r for r in ctx.of_type("aws:appautoscaling/target:Target") if r.inputs.get("resourceId") == resource_id]
+    targets = [r for r in ctx.of_type(aws.SCALING_TARGET) if r.inputs.get("resourceId") == resource_id]
     minimum = float(targets[0].inputs.get("minCapacity") or 0) if targets else float(res.inputs.get("desiredCount") or 0)
     tasks = minimum + ctx.usage.extra_tasks
     split = split_tasks(tasks, strategies)
@@ -328,7 +327,7 @@ def _ecs_cluster(res: PlanResource, ctx: Context) -> tuple[list[Charge], str]:
     if insights not in ("enabled", "enhanced"):
         return [], "a cluster is free; its services are priced"
     name = str(res.inputs.get("name") or res.name)
-    services = [r for r in ctx.of_type("aws:ecs/service:Service") if _last_segment(r.inputs.get("cluster"), "cluster/") == name]
+    services = [r for r in ctx.of_type(aws.ECS_SERVICE) if _last_segment(r.inputs.get("cluster"), "cluster/") == name]
     p, months = ctx.prices(res.region), ctx.months(res.region)
     metrics = ctx.usage.insights_cluster_metrics + ctx.usage.insights_service_metrics * len(services)
     note = f"Container Insights ({insights}) for {len(services)} service(s)"
@@ -344,7 +343,7 @@ def _ecs_cluster(res: PlanResource, ctx: Context) -> tuple[list[Charge], str]:
 
 
 def _aurora_cluster_of(identifier: Any, ctx: Context) -> PlanResource | None:
-    clusters = [r for r in ctx.of_type("aws:rds/cluster:Cluster") if r.inputs.get("clusterIdentifier") == identifier]
+    clusters = [r for r in ctx.of_type(aws.RDS_CLUSTER) if r.inputs.get("clusterIdentifier") == identifier]
     return clusters[0] if clusters else None
 
 
@@ -588,28 +587,26 @@ def _acm_certificate(res: PlanResource, ctx: Context) -> tuple[list[Charge], str
 
 
 PRICERS: Mapping[str, Pricer] = {
-    "aws:acm/certificate:Certificate": _acm_certificate,
-    "aws:ec2/natGateway:NatGateway": _nat_gateway,
-    "aws:ec2/eip:Eip": _eip,
-    "aws:ec2/vpcEndpoint:VpcEndpoint": _vpc_endpoint,
-    "aws:lb/loadBalancer:LoadBalancer": _load_balancer,
-    "aws:alb/loadBalancer:LoadBalancer": _load_balancer,
-    "aws:ecs/service:Service": _ecs_service,
-    "aws:ecs/cluster:Cluster": _ecs_cluster,
-    "aws:rds/cluster:Cluster": _aurora_cluster,
-    "aws:rds/clusterInstance:ClusterInstance": _aurora_instance,
-    "aws:dynamodb/table:Table": _dynamodb_table,
-    "aws:kms/key:Key": _kms_key,
+    aws.CERTIFICATE: _acm_certificate,
+    aws.NAT_GATEWAY: _nat_gateway,
+    aws.EIP: _eip,
+    aws.VPC_ENDPOINT: _vpc_endpoint,
+    **dict.fromkeys(aws.LOAD_BALANCERS, _load_balancer),
+    aws.ECS_SERVICE: _ecs_service,
+    aws.ECS_CLUSTER: _ecs_cluster,
+    aws.RDS_CLUSTER: _aurora_cluster,
+    aws.RDS_CLUSTER_INSTANCE: _aurora_instance,
+    aws.DYNAMODB_TABLE: _dynamodb_table,
+    aws.KMS_KEY: _kms_key,
     "aws:kms/replicaKey:ReplicaKey": _kms_key,
-    "aws:secretsmanager/secret:Secret": _secret,
-    "aws:cloudwatch/logGroup:LogGroup": _log_group,
-    "aws:cloudwatch/metricAlarm:MetricAlarm": _metric_alarm,
-    "aws:ecr/repository:Repository": _ecr_repository,
-    "aws:s3/bucket:Bucket": _s3_bucket,
-    "aws:s3/bucketV2:BucketV2": _s3_bucket,
-    "aws:wafv2/webAcl:WebAcl": _web_acl,
+    aws.SECRETS_MANAGER_SECRET: _secret,
+    aws.LOG_GROUP: _log_group,
+    aws.METRIC_ALARM: _metric_alarm,
+    aws.ECR_REPOSITORY: _ecr_repository,
+    **dict.fromkeys(aws.S3_BUCKETS, _s3_bucket),
+    aws.WEB_ACL: _web_acl,
     "aws:wafv2/ruleGroup:RuleGroup": _rule_group,
-    "aws:cloudfront/distribution:Distribution": _distribution,
+    aws.DISTRIBUTION: _distribution,
     "aws:route53/zone:Zone": _hosted_zone,
     "aws:codedeploy/application:Application": _codedeploy_app,
     "aws:codedeploy/deploymentGroup:DeploymentGroup": _codedeploy_group,
@@ -622,20 +619,20 @@ _S3_CONFIG = "no charge (bucket configuration; storage is priced on the bucket)"
 FREE_KINDS: Mapping[str, str] = {
     **dict.fromkeys(
         (
-            "aws:ec2/vpc:Vpc",
-            "aws:ec2/subnet:Subnet",
-            "aws:ec2/routeTable:RouteTable",
-            "aws:ec2/routeTableAssociation:RouteTableAssociation",
-            "aws:ec2/route:Route",
+            aws.VPC,
+            aws.SUBNET,
+            aws.ROUTE_TABLE,
+            aws.ROUTE_TABLE_ASSOCIATION,
+            aws.ROUTE,
             "aws:ec2/mainRouteTableAssociation:MainRouteTableAssociation",
             "aws:ec2/defaultRouteTable:DefaultRouteTable",
-            "aws:ec2/internetGateway:InternetGateway",
+            aws.INTERNET_GATEWAY,
             "aws:ec2/egressOnlyInternetGateway:EgressOnlyInternetGateway",
-            "aws:ec2/securityGroup:SecurityGroup",
-            "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
-            "aws:ec2/securityGroupRule:SecurityGroupRule",
-            "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
-            "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+            aws.SECURITY_GROUP,
+            aws.DEFAULT_SECURITY_GROUP,
+            aws.SG_RULE,
+            aws.SG_INGRESS,
+            aws.SG_EGRESS,
             "aws:ec2/networkAcl:NetworkAcl",
             "aws:ec2/networkAclRule:NetworkAclRule",
             "aws:ec2/defaultNetworkAcl:DefaultNetworkAcl",
@@ -645,33 +642,33 @@ FREE_KINDS: Mapping[str, str] = {
         ),
         _NETWORK_PLUMBING,
     ),
-    "aws:ec2/flowLog:FlowLog": "no charge itself; its records are priced as its log group's ingestion",
-    "aws:kms/alias:Alias": "no charge (an alias of a priced key)",
+    aws.FLOW_LOG: "no charge itself; its records are priced as its log group's ingestion",
+    aws.KMS_ALIAS: "no charge (an alias of a priced key)",
     **dict.fromkeys(
         (
-            "aws:lb/listener:Listener",
-            "aws:lb/listenerRule:ListenerRule",
-            "aws:lb/targetGroup:TargetGroup",
+            *aws.LISTENERS,
+            *aws.LISTENER_RULES,
+            *aws.TARGET_GROUPS,
             "aws:lb/targetGroupAttachment:TargetGroupAttachment",
             "aws:lb/listenerCertificate:ListenerCertificate",
         ),
         "no charge itself; priced on the load balancer (LCUs include rule evaluations)",
     ),
-    "aws:ecs/taskDefinition:TaskDefinition": "no charge itself; priced on the services that run it",
+    aws.TASK_DEFINITION: "no charge itself; priced on the services that run it",
     "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders": "no charge itself; the split is priced on the services",
-    "aws:appautoscaling/target:Target": "no charge (Application Auto Scaling is free)",
-    "aws:appautoscaling/policy:Policy": "no charge (Application Auto Scaling is free; its alarms are managed by AWS)",
-    "aws:ecr/lifecyclePolicy:LifecyclePolicy": "no charge (repository configuration)",
+    aws.SCALING_TARGET: "no charge (Application Auto Scaling is free)",
+    aws.SCALING_POLICY: "no charge (Application Auto Scaling is free; its alarms are managed by AWS)",
+    aws.ECR_LIFECYCLE_POLICY: "no charge (repository configuration)",
     "aws:ecr/repositoryPolicy:RepositoryPolicy": "no charge (repository configuration)",
-    "aws:rds/subnetGroup:SubnetGroup": "no charge (database configuration)",
-    "aws:rds/clusterParameterGroup:ClusterParameterGroup": "no charge (database configuration)",
+    aws.RDS_SUBNET_GROUP: "no charge (database configuration)",
+    aws.RDS_CLUSTER_PARAMETER_GROUP: "no charge (database configuration)",
     "aws:rds/parameterGroup:ParameterGroup": "no charge (database configuration)",
-    "aws:acm/certificateValidation:CertificateValidation": "no charge (a wait for DNS validation)",
-    "aws:cloudfront/originAccessControl:OriginAccessControl": "no charge (distribution configuration)",
+    aws.CERTIFICATE_VALIDATION: "no charge (a wait for DNS validation)",
+    aws.ORIGIN_ACCESS_CONTROL: "no charge (distribution configuration)",
     "aws:cloudfront/cachePolicy:CachePolicy": "no charge (distribution configuration)",
     "aws:cloudfront/originRequestPolicy:OriginRequestPolicy": "no charge (distribution configuration)",
     "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy": "no charge (distribution configuration)",
-    "aws:route53/record:Record": "no charge itself; queries to alias records for AWS resources are free, others are billed on their zone",
+    aws.ROUTE53_RECORD: "no charge itself; queries to alias records for AWS resources are free, others are billed on their zone",
     **dict.fromkeys(
         (
             "aws:s3/bucketPolicy:BucketPolicy",
@@ -688,11 +685,11 @@ FREE_KINDS: Mapping[str, str] = {
         ),
         _S3_CONFIG,
     ),
-    "aws:wafv2/webAclAssociation:WebAclAssociation": "no charge (the web ACL is priced)",
-    "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration": "no charge itself; its records are priced as its log group's ingestion",
+    aws.WEB_ACL_ASSOCIATION: "no charge (the web ACL is priced)",
+    aws.WEB_ACL_LOGGING: "no charge itself; its records are priced as its log group's ingestion",
     "aws:secretsmanager/secretVersion:SecretVersion": "no charge (a version of a priced secret)",
     "aws:secretsmanager/secretPolicy:SecretPolicy": "no charge (secret configuration)",
-    "aws:secretsmanager/secretRotation:SecretRotation": "no charge itself (a rotation function, if any, is not priced)",
+    aws.SECRET_ROTATION: "no charge itself (a rotation function, if any, is not priced)",
 }
 
 
