@@ -96,6 +96,118 @@ def check(c, env, plan=None, region=None, protect=False, quiet=False):
         raise Exit(f"{len(report.mandatory_violations)} mandatory compliance violation(s): see the report above", code=1)
 
 
+@task(
+    help={
+        "env": "environment suffix to price (rendered offline now, like `invoke plan`); optional with --plan",
+        "plan": "price this plan document instead of rendering the environment",
+        "region": "AWS region to render for (default: aws:region in environments/<env>.yaml, AWS_REGION, AWS_DEFAULT_REGION, else us-east-1; with --plan: the file's)",
+        "protect": "render the environment protected (protect=true in every layer), as `invoke check --protect` does",
+        "usage": "YAML file of usage assumptions (traffic, volumes, hours per month) over the printed defaults; see docs/cost.md",
+        "compare": "a baseline plan document (for example main's): print what this plan changes, in dollars per month",
+        "out": "also write the estimate (and the comparison) as JSON to this file",
+    }
+)
+def cost(c, env=None, plan=None, region=None, protect=False, usage=None, compare=None, out=None):
+    """Estimate what an environment costs per month, per layer and per resource, before it is deployed.
+
+    Prices the plan document (rendered now, or --plan FILE) at the AWS list prices of its region
+    (shared/cost/prices.json, dated) under usage assumptions printed with the estimate. Resource
+    kinds the estimator does not model are listed as not priced, never counted as zero. Needs no
+    Pulumi CLI, no credentials and no network. Example: invoke cost --env pr-42 --compare plans/main.plan.json
+    """
+    from shared.cost.estimate import estimate
+    from shared.cost.prices import load_table
+    from shared.cost.report import comparison_document, format_comparison, format_table, to_document
+    from shared.cost.runner import check_environment, read_plan, render_plan
+    from shared.cost.usage import load_usage
+    from shared.errors import ConfigError, PlatformError
+
+    if not env and not plan:
+        raise Exit("error: give --env ENV (renders the plan now) or --plan FILE", code=2)
+    if plan and (protect or region):
+        raise Exit(
+            "error: --protect and --region apply when rendering; a --plan file was rendered with its own (leave them out)", code=2
+        )
+    try:
+        table = load_table()
+        assumptions = load_usage(Path(usage) if usage else None)
+        if plan:
+            document = read_plan(Path(plan))
+            check_environment(document, env, plan)
+        else:
+            region = region or _default_region(env)
+            table.for_region(region)  # a region without prices fails before the plan is rendered
+            document = render_plan(env, region, protect=protect)
+        current = estimate(document, table, assumptions)
+        baseline = estimate(read_plan(Path(compare)), table, assumptions) if compare else None
+    except (ConfigError, PlatformError) as exc:
+        raise _user_error(exc) from None
+    result = to_document(current)
+    if baseline is not None:
+        print(format_comparison(baseline, current, compare))
+        result["comparison"] = {"baseline": str(compare), **comparison_document(baseline, current)}
+    else:
+        print(format_table(current))
+    if out:
+        import json
+
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(result, indent=2) + "\n")
+        print(f"\nEstimate written to {out}")
+
+
+@task(
+    help={
+        "region": "the region to refresh (a new one is added only when the API prices every key)",
+        "dry_run": "print the prices the API gives without writing shared/cost/prices.json",
+    }
+)
+def cost_prices(c, region, dry_run=False):
+    """Refresh one region of the price table (shared/cost/prices.json) from the AWS Price List API.
+
+    Needs AWS credentials allowed pricing:GetProducts (the API answers from us-east-1). Prices the
+    API does not give are kept and named. Example: invoke cost-prices --region eu-west-1
+    """
+    import json
+
+    from shared.cost.prices import load_table
+    from shared.cost.refresh import apply, fetch_region, pricing_client
+    from shared.errors import ConfigError, PlatformError
+    from shared.settings import validate_region
+
+    try:
+        validate_region(region, "--region")
+        table = load_table()
+        refresh = fetch_region(pricing_client(), region)
+        document = apply(table, refresh)
+    except (ConfigError, PlatformError) as exc:
+        raise _user_error(exc) from None
+    old = table.document["regions"].get(region, {})
+    for key, value in sorted(refresh.prices.items()):
+        was = old.get(key)
+        print(f"  {key:<34} {value:>12g}" + ("" if was is None or was == value else f"  (was {was:g})"))
+    if refresh.missing:
+        print(f"not in the API's answer, kept: {', '.join(refresh.missing)}")
+    if dry_run:
+        print("dry run: nothing written")
+        return
+    table.path.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"{len(refresh.prices)} price(s) of {region} written to {table.path.relative_to(ROOT)}")
+
+
+@task
+def cost_docs(c):
+    """Regenerate the estimates quoted in docs/cost.md from `invoke cost` (default and protected demo, us-east-1)."""
+    from shared.cost.runner import DOC, regenerate_docs
+    from shared.errors import ConfigError, PlatformError
+
+    try:
+        changed = regenerate_docs()
+    except (ConfigError, PlatformError) as exc:
+        raise _user_error(exc) from None
+    print(f"{DOC.relative_to(ROOT)}: " + (f"updated {', '.join(changed)}" if changed else "already up to date"))
+
+
 @task(help={"env": "environment suffix to plan", "region": "AWS region", "repeat": "runs of each measurement (best is kept)"})
 def bench(c, env="bench", region="us-east-1", repeat=3):
     """Time a whole-environment offline plan against merely importing pulumi and pulumi_aws.
@@ -195,6 +307,10 @@ _DEPLOY_HELP = {
     "policy": "run the policy pack in policy/ when it exists (default); --no-policy skips it",
     "secrets_provider": "secrets provider for new stacks, e.g. awskms://alias/mlapi?region=eu-west-1 (default: passphrase on a self-managed backend)",
 }
+_HEALTH_HELP = {
+    "health_check": "after a layer that runs a service (compute, payments) is up, wait until its tasks run and its targets are healthy (default); --no-health-check skips the gate",
+    "health_timeout": "seconds the health gate waits for the service before failing with ECS's reasons (default 900)",
+}
 _EXISTING_SECRETS_HELP = (
     "the secrets provider the stacks were created with (e.g. awskms://...), when their Pulumi.<env>.yaml "
     "files are not in this checkout (a CI cleanup job): pre-flight then asks for no passphrase"
@@ -220,14 +336,42 @@ def _deploy(action, env: str, **options):
         raise Exit("interrupted (no Pulumi command was running)", code=130) from None
 
 
-@task(help=_DEPLOY_HELP)
-def up_all(c, env, region=None, skip_preview=False, policy=True, secrets_provider=None):
+@task(
+    help={
+        **_DEPLOY_HELP,
+        **_HEALTH_HELP,
+        "check_idempotent": "after every layer is up, preview each with --expect-no-changes and fail naming any layer that would change again",
+    }
+)
+def up_all(
+    c,
+    env: str,
+    region: str | None = None,
+    skip_preview: bool = False,
+    policy: bool = True,
+    secrets_provider: str | None = None,
+    health_check: bool = True,
+    health_timeout: float = 900,
+    check_idempotent: bool = False,
+) -> None:
     """Deploy every layer in manifest order (create/select stack <env>, set config, pulumi up), then print a summary.
 
-    Pre-flight checks run first and nothing is touched unless all pass. Stops at the first failing layer.
-    Example: invoke up-all --env pr-42 --region eu-west-1
+    Pre-flight checks run first (including the account's ECS service-linked role, quotas and the
+    Aurora engine version) and nothing is touched unless all pass. A layer that runs a service
+    counts as deployed only once the service is healthy. Stops at the first failing layer.
+    Example: invoke up-all --env pr-42 --region eu-west-1 --check-idempotent
     """
-    _deploy(lambda d: d.up_all(), env, region=region, skip_preview=skip_preview, policy=policy, secrets_provider=secrets_provider)
+    _deploy(
+        lambda d: d.up_all(),
+        env,
+        region=region,
+        skip_preview=skip_preview,
+        policy=policy,
+        secrets_provider=secrets_provider,
+        health_check=health_check,
+        health_timeout=float(health_timeout),
+        check_idempotent=check_idempotent,
+    )
 
 
 @task(help=_DESTROY_HELP)
@@ -246,12 +390,70 @@ def down_all(c, env, attempts=3, retry_delay=60, keep_stacks=False, secrets_prov
     )
 
 
-@task(help={"layer": "layer name (see shared/manifest.py)", **_DEPLOY_HELP})
-def up(c, layer, env, region=None, skip_preview=False, policy=True, secrets_provider=None):
+@task(help={"layer": "layer name (see shared/manifest.py)", **_DEPLOY_HELP, **_HEALTH_HELP})
+def up(
+    c,
+    layer: str,
+    env: str,
+    region: str | None = None,
+    skip_preview: bool = False,
+    policy: bool = True,
+    secrets_provider: str | None = None,
+    health_check: bool = True,
+    health_timeout: float = 900,
+) -> None:
     """Deploy one layer; the layers it reads must be deployed. Example: invoke up --layer network --env pr-42"""
     _deploy(
-        lambda d: d.up(layer), env, region=region, skip_preview=skip_preview, policy=policy, secrets_provider=secrets_provider
+        lambda d: d.up(layer),
+        env,
+        region=region,
+        skip_preview=skip_preview,
+        policy=policy,
+        secrets_provider=secrets_provider,
+        health_check=health_check,
+        health_timeout=float(health_timeout),
     )
+
+
+@task(help={"env": _ENV_HELP, "region": _DEPLOY_HELP["region"], "secrets_provider": _EXISTING_SECRETS_HELP})
+def idempotence(c, env: str, region: str | None = None, secrets_provider: str | None = None) -> None:
+    """Preview every deployed layer with --expect-no-changes; fail naming each layer that would change again.
+
+    Right after a deploy nothing should be left to do: a proposed change is a perpetual diff (a bug the
+    offline plan cannot show). Changes nothing. Example: invoke idempotence --env pr-42
+    """
+    _deploy(lambda d: d.idempotence(), env, region=region, secrets_provider=secrets_provider)
+
+
+@task(
+    help={
+        "region": "AWS region to call IAM through (default: AWS_REGION/AWS_DEFAULT_REGION, else us-east-1); the role is account-wide"
+    }
+)
+def account_setup(c, region: str | None = None) -> None:
+    """Once per AWS account: create the ECS service-linked role AWSServiceRoleForECS if it is missing.
+
+    An account that never used ECS lacks it, and the first cluster's capacity providers then fail.
+    It is account-wide, so no stack declares it and no down-all deletes it. Needs AWS credentials
+    allowed iam:CreateServiceLinkedRole. Example: invoke account-setup
+    """
+    import os
+
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from shared.deploy.account import ensure_service_linked_role
+
+    chosen = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    try:
+        print(ensure_service_linked_role(boto3.session.Session(region_name=chosen).client("iam")))
+    except (ClientError, BotoCoreError) as exc:
+        raise Exit(
+            f"error: could not create the ECS service-linked role ({exc}). Use credentials allowed "
+            "iam:CreateServiceLinkedRole, or ask an account administrator to run "
+            "`aws iam create-service-linked-role --aws-service-name ecs.amazonaws.com`.",
+            code=1,
+        ) from None
 
 
 @task(help={"layer": "layer name", "force": "destroy even while layers that read it still have stacks", **_DESTROY_HELP})
@@ -300,4 +502,22 @@ def outputs(c, env, out=None, secrets_provider=None):
     _deploy(lambda d: d.write_outputs(Path(out) if out else None), env, secrets_provider=secrets_provider)
 
 
-ns = Collection(plan, check, bench, lint, test, up_all, down_all, up, down, preview, refresh, outputs)
+ns = Collection(
+    plan,
+    check,
+    cost,
+    cost_prices,
+    cost_docs,
+    bench,
+    lint,
+    test,
+    up_all,
+    down_all,
+    up,
+    down,
+    preview,
+    refresh,
+    outputs,
+    idempotence,
+    account_setup,
+)

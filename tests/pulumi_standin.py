@@ -27,6 +27,11 @@ Stacks live in the JSON file ``$FAKE_PULUMI_STATE``, which the tests also use to
   ``{"secret": x}`` is a secret output;
 * ``fail``: ``{"<command> <project>": {"times": n, "message": text}}`` makes that command fail n
   times (-1: always), printing ``error: <text>`` (``<command>`` is the last word: up, destroy, rm...);
+  with ``"leaves": n`` a failed ``up`` of a stack with no resources leaves n in state (1: only the
+  root ``pulumi:pulumi:Stack``, as a first ``up`` that failed early) and records a failed update;
+* ``drift``: ``{project: ["<diff line>", ...]}`` changes every ``preview`` of that project
+  proposes (a perpetual diff): printed, and with ``--expect-no-changes`` the preview fails as the
+  CLI does ("no changes were expected but changes were proposed");
 * ``locked``: ``["<project>/<stack>", ...]`` stacks whose up/refresh/destroy report a lock; an
   optional ``lock_holder`` ``"user@host (pid N)"`` names who holds it;
 * ``hang``: ``"<command> <project>"`` waits for SIGINT, counts each one in ``<state>.sigint``,
@@ -357,8 +362,20 @@ def main(argv):
     injected = state.get("fail", {}).get(f"{verb} {project}")
     if injected and injected.get("times", 0) != 0:
         injected["times"] = injected["times"] - 1 if injected["times"] > 0 else -1
-        save()
         print(f"{verb} of {key} starting")
+        leaves = injected.get("leaves")
+        record = stacks.get(key)
+        if verb == "up" and leaves and record is not None and not record["resources"]:
+            record["resources"] = leaves
+            record["history"].append(
+                {
+                    "version": len(record["history"]) + 1,
+                    "kind": "update",
+                    "result": "failed",
+                    "resourceChanges": {"create": leaves},
+                }
+            )
+        save()
         return fail(injected.get("message", "injected failure"))
 
     if verb in LOCKING and key in state.get("locked", []):
@@ -456,6 +473,16 @@ def main(argv):
         record("update", {"create": created, "same": 2 - created})
         save()
         print(f"    + {created} created\nResources: {current['resources']}")
+        return 0
+
+    drift = state.get("drift", {}).get(project) if verb == "preview" else None
+    if drift:
+        print(f"Previewing update ({stack})")
+        for line in drift:
+            print(f"    {line}")
+        print(f"Resources:\n    ~ {len(drift)} to update")
+        if "--expect-no-changes" in flags:
+            return fail("no changes were expected but changes were proposed")
         return 0
 
     if verb in ("preview", "refresh"):

@@ -268,7 +268,10 @@ def test_viewers_are_redirected_to_https_and_api_paths_are_not_cached(edge):
         assert "POST" in ordered[path]["allowedMethods"]
     for behaviour in [default, *cdn["orderedCacheBehaviors"]]:
         assert behaviour["viewerProtocolPolicy"] == "redirect-to-https"
-        assert behaviour["compress"] is True
+        # CloudFront compresses only where the cache policy enables Gzip/Brotli: never under
+        # CachingDisabled (every TTL 0), so compression is asked for only where it works.
+        assert behaviour["compress"] is (behaviour["cachePolicyId"] == CACHING_OPTIMIZED)
+    assert ordered["/errors/*"]["compress"] is True
 
 
 def test_price_class_is_a_setting(edge):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ import yaml
 
 from .. import manifest
 from ..stack_config import environment_file, to_config_string
-from . import cli, outputs, preflight
+from . import cli, health, outputs, preflight
 from .cli import Pulumi, Result, backend_for, child_environment, describe_lock
 
 POLICY_DIR = manifest.REPO_ROOT / "policy"
@@ -34,6 +35,9 @@ _sleep = time.sleep
 # The wait before a destroy retry doubles after each failed attempt, up to this many seconds (or
 # up to --retry-delay itself when that is larger: an explicit first wait is honoured as given).
 MAX_RETRY_DELAY = 600.0
+
+# A resource line of `pulumi preview --diff`: + create, - delete, ~ update, +- / -+ replace, ...
+_DIFF_LINE = re.compile(r"^\s*(?:\+-|-\+|\+\+|--|[+~-])\s+\S")
 
 _CHANGE_WORDS = (
     ("create", "created"),
@@ -58,10 +62,12 @@ class Interrupted(DeployError):
 
 
 class _StepFailed(Exception):
-    def __init__(self, layer: manifest.Layer, step: str, result: Result) -> None:
+    def __init__(self, layer: manifest.Layer, step: str, result: Result, detail: str | None = None) -> None:
         super().__init__(step)
         self.layer, self.step, self.result = layer, step, result
         self.changes = "-"
+        # What went wrong when it was not the CLI (the health gate, the idempotence check).
+        self.detail = detail
 
 
 @dataclass
@@ -100,6 +106,9 @@ class Deployer:
         attempts: int = 3,
         retry_delay: float = 60,
         keep_stacks: bool = False,
+        health_check: bool = True,
+        health_timeout: float = health.DEFAULT_TIMEOUT,
+        check_idempotent: bool = False,
         environ: Mapping[str, str] | None = None,
         layers: Sequence[manifest.Layer] | None = None,
         out: Callable[[str], None] = cli.default_out,
@@ -118,6 +127,13 @@ class Deployer:
         self.attempts = int(attempts)
         self.retry_delay = float(retry_delay)
         self.keep_stacks = keep_stacks
+        if float(health_timeout) <= 0:
+            raise DeployError(
+                f"--health-timeout must be more than 0 seconds (got {health_timeout}); --no-health-check skips the gate.", code=2
+            )
+        self.health_check = health_check
+        self.health_timeout = float(health_timeout)
+        self.check_idempotent = check_idempotent
         self.environ = dict(os.environ if environ is None else environ)
         self.layers = manifest.ordered(tuple(layers) if layers is not None else manifest.LAYERS)
         self.out = out
@@ -166,6 +182,7 @@ class Deployer:
         settings_layers: Sequence[manifest.Layer] = (),
         need_region: bool = False,
         need_aws: bool = True,
+        account_checks: bool = False,
     ) -> None:
         pre = preflight.run(
             self.env,
@@ -177,6 +194,9 @@ class Deployer:
             need_region=need_region,
             need_aws=need_aws,
             secrets_provider=self.secrets_provider,
+            policy_dir=POLICY_DIR if settings_layers and self._policy_args() else None,
+            account_checks=account_checks,
+            service_layers=[layer.name for layer in settings_layers if health.runs_service(layer.name)],
         )
         self.out(f"Pre-flight for environment {self.env}:")
         for fact in pre.facts:
@@ -241,16 +261,20 @@ class Deployer:
     def _deployed(self, layer: manifest.Layer) -> bool:
         """Whether the layer's stack exists and holds resources (what a StackReference can read).
 
-        `pulumi stack ls --json` leaves ``resourceCount`` out for a stack that was created but never
-        updated; then the stack's history decides (an update that is not a destroy)."""
+        A stack whose first ``up`` failed before creating anything holds only its root
+        ``pulumi:pulumi:Stack`` resource and exports nothing: not deployed. `pulumi stack ls --json`
+        leaves ``resourceCount`` out for a stack that was created but never updated; then the
+        stack's history decides (an update that is not a destroy and did not fail)."""
         entry = self.stack_entry(layer)
         if entry is None:
             return False
         count = entry.get("resourceCount")
         if isinstance(count, int):
-            return count > 0
+            return count > 1
         latest = self._latest_update(layer)
-        return latest is not None and bool(latest) and latest.get("kind") != "destroy"
+        if not latest:
+            return False
+        return latest.get("kind") != "destroy" and latest.get("result") != "failed"
 
     def _latest_update(self, layer: manifest.Layer) -> dict[str, Any] | None:
         """The newest entry of ``pulumi stack history --json`` ({} when there is none, None if unreadable)."""
@@ -340,6 +364,8 @@ class Deployer:
             self.out("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip())
 
     def _error_text(self, failure: _StepFailed) -> str:
+        if failure.detail is not None:
+            return "\n".join(f"  {line}" for line in failure.detail.splitlines())
         if failure.result.locked:
             return describe_lock(failure.result, self.backend, failure.layer.directory, self.env)
         return "\n".join(f"  {line}" for line in failure.result.error_lines())
@@ -368,11 +394,103 @@ class Deployer:
             raise failure
         if verb == "preview":
             return LayerResult(layer.name, "previewed", "-", time.monotonic() - started)
-        return LayerResult(layer.name, "deployed", self._changes(layer, mark), time.monotonic() - started)
+        changes = self._changes(layer, mark)
+        # Health gate: a layer that runs a service is deployed only once the service serves, so
+        # no layer after it (edge) deploys in front of tasks that never started.
+        if self.health_check and health.runs_service(layer.name):
+            self._health_gate(layer, changes)
+            return LayerResult(layer.name, "deployed, healthy", changes, time.monotonic() - started)
+        return LayerResult(layer.name, "deployed", changes, time.monotonic() - started)
+
+    def _clients(self) -> Callable[[str], Any]:
+        """boto3 clients for the environment's region, with the credentials pre-flight checked."""
+        import boto3
+
+        session = boto3.session.Session(region_name=self.region)
+        return lambda service: session.client(service)
+
+    def _stack_outputs(self, layer: manifest.Layer) -> dict[str, Any]:
+        result = self._run(["stack", "output", "--json", *self._stack_args(layer)])
+        if not result.ok:
+            raise _StepFailed(layer, "read its outputs (`pulumi stack output --json`)", result)
+        try:
+            data = json.loads(result.stdout or "{}")
+        except json.JSONDecodeError:
+            raise _StepFailed(layer, "parse `pulumi stack output --json`", result) from None
+        return data if isinstance(data, dict) else {}
+
+    def _health_gate(self, layer: manifest.Layer, changes: str) -> None:
+        """Wait until the layer's service is steady and its targets healthy (health.py)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        step = f"bring its service up healthy (waited at most {self.health_timeout:g} s; --health-timeout)"
+        outputs_ = self._stack_outputs(layer)
+        self.out(f"[{layer.name}] health gate: waiting for the ECS service to be steady and its targets healthy")
+        try:
+            target = health.ServiceTarget.from_outputs(layer.name, outputs_)
+            snap = health.wait_healthy(target, self._clients(), timeout=self.health_timeout, sleep=self._pause, out=self.out)
+        except health.HealthError as exc:
+            failure = _StepFailed(layer, step, Result(["health"], 1, ""), detail=str(exc))
+        except (ClientError, BotoCoreError) as exc:
+            failure = _StepFailed(layer, step, Result(["health"], 1, ""), detail=f"{layer.name}: could not ask ECS/ELB ({exc})")
+        else:
+            self.out(f"[{layer.name}] health gate passed: {snap.progress(target.target_group_arn is not None)}")
+            return
+        failure.changes = changes
+        raise failure
+
+    # -- idempotence -------------------------------------------------------------------------------
+
+    def _idempotence_problem(self, layer: manifest.Layer) -> str | None:
+        """None when ``pulumi preview --expect-no-changes`` finds nothing to do, else the diff."""
+        result = self._run(["preview", *self._stack_args(layer), "--expect-no-changes", "--diff"], prefix=layer.name, echo=True)
+        if result.ok:
+            return None
+        if "no changes were expected but changes were proposed" not in result.text.lower():
+            raise _StepFailed(layer, "preview it (`pulumi preview --expect-no-changes`)", result)
+        diff = [line.rstrip() for line in result.text.splitlines() if _DIFF_LINE.match(line)]
+        shown = "\n".join(f"    {line}" for line in diff[:40]) or "    (the preview printed no diff lines; run it with --diff)"
+        return f"{layer.name}: a preview right after up proposes changes (a perpetual diff):\n{shown}"
+
+    def _verify_idempotent(self, layers: Sequence[manifest.Layer]) -> list[str]:
+        problems = []
+        for layer in layers:
+            self._banner(layer, "idempotence check")
+            problem = self._idempotence_problem(layer)
+            if problem:
+                problems.append(problem)
+        return problems
+
+    def _idempotence_error(self, problems: Sequence[str]) -> DeployError:
+        return DeployError(
+            f"not idempotent: {len(problems)} layer(s) of {self.env} would change again with nothing changed:\n"
+            + "\n".join(problems)
+            + "\nA perpetual diff is a bug in the layer's program (an input AWS normalises, an order that "
+            "differs, a value computed on every run): make the program declare what AWS stores.",
+        )
+
+    def idempotence(self) -> list[str]:
+        """Preview every deployed layer with --expect-no-changes; fail naming each layer that would change."""
+        self._preflight(layers=self.layers, need_region=True)
+        try:
+            deployed = [layer for layer in self.layers if self._deployed(layer)]
+            if not deployed:
+                raise DeployError(
+                    f"no layer of {self.env} is deployed: nothing to check. Deploy with {self._next('up-all')}.", code=2
+                )
+            problems = self._verify_idempotent(deployed)
+        except _StepFailed as failure:
+            raise DeployError(
+                f"idempotence check of {self.env}: could not {failure.step} of layer {failure.layer.name}.\n{self._error_text(failure)}"
+            ) from None
+        if problems:
+            raise self._idempotence_error(problems)
+        self.out(f"idempotence {self.env}: {', '.join(lyr.name for lyr in deployed)} show no changes")
+        return [layer.name for layer in deployed]
 
     def up_all(self) -> list[LayerResult]:
         """Deploy every layer in manifest order; stop at the first failure."""
-        self._preflight(layers=self.layers, settings_layers=self.layers, need_region=True)
+        self._preflight(layers=self.layers, settings_layers=self.layers, need_region=True, account_checks=True)
         results = [LayerResult(layer.name, "not run") for layer in self.layers]
         for index, layer in enumerate(self.layers):
             self._banner(layer, "up")
@@ -399,6 +517,17 @@ class Deployer:
                     f"or only this layer: {self._next('up', layer)}. To remove what exists: {self._next('down-all')}."
                 ) from None
         self._summary(f"up-all {self.env}: every layer deployed", results)
+        if self.check_idempotent:
+            try:
+                problems = self._verify_idempotent(self.layers)
+            except _StepFailed as failure:
+                raise DeployError(
+                    f"up-all {self.env}: every layer deployed, but the idempotence check could not {failure.step} of layer "
+                    f"{failure.layer.name}.\n{self._error_text(failure)}"
+                ) from None
+            if problems:
+                raise self._idempotence_error(problems)
+            self.out(f"idempotence {self.env}: a second preview of every layer shows no changes")
         return results
 
     def _require_upstreams(self, layer: manifest.Layer, action: str) -> None:
@@ -417,7 +546,7 @@ class Deployer:
     def _single(self, layer_name: str, verb: str) -> LayerResult:
         layer = self.layer(layer_name)
         # Region and secrets are checked across all layers: the environment shares them.
-        self._preflight(layers=self.layers, settings_layers=[layer], need_region=True)
+        self._preflight(layers=self.layers, settings_layers=[layer], need_region=True, account_checks=verb == "up")
         try:
             self._require_upstreams(layer, "deploy" if verb == "up" else "preview")
             self._banner(layer, verb)

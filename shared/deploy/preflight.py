@@ -32,6 +32,7 @@ from ..errors import ConfigError, PlatformError
 from ..naming import validate_suffix
 from ..settings import EnvironmentSettings, validate_region
 from ..stack_config import assemble, environment_region
+from . import account
 from .cli import INSTALL_HINT, MIN_VERSION, MIN_VERSION_TEXT, Backend, child_environment, locate, parse_version
 
 # The org part of every stack name on a self-managed backend (StackReferences use it).
@@ -48,6 +49,8 @@ class Preflight:
     account: str | None = None
     problems: list[str] = field(default_factory=list)
     facts: list[str] = field(default_factory=list)
+    # Each layer's settings object as loaded by check_layer_settings (what the account checks size).
+    settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -343,15 +346,21 @@ def _settings_class(module: Any) -> Any:
 
 def load_layer_settings(layer: manifest.Layer, env: str, values: Mapping[str, str], environ: Mapping[str, str]) -> list[str]:
     """Load ``layer``'s settings from ``values`` as a real run would; returns its hook's problems."""
+    return _load_layer_settings(layer, env, values, environ)[1]
+
+
+def _load_layer_settings(
+    layer: manifest.Layer, env: str, values: Mapping[str, str], environ: Mapping[str, str]
+) -> tuple[Any, list[str]]:
     reader = ConfigReader(layer.project, lambda key: values.get(f"{layer.project}:{key}"))
     env_settings = EnvironmentSettings.load(
         layer.name, reader, project=layer.project, stack=env, aws_lookup=lambda key: values.get(f"aws:{key}"), environ=environ
     )
     with _layer_on_path(layer.directory):
         module = importlib.import_module(f"mlapi_{layer.name}.settings")
-        _settings_class(module).load(reader, env=env_settings)
+        loaded = _settings_class(module).load(reader, env=env_settings)
         hook = getattr(module, "preflight", None)
-        return list(hook(dict(values))) if callable(hook) else []
+        return loaded, (list(hook(dict(values))) if callable(hook) else [])
 
 
 def check_layer_settings(pre: Preflight, layers: Sequence[manifest.Layer], environ: Mapping[str, str]) -> None:
@@ -364,7 +373,7 @@ def check_layer_settings(pre: Preflight, layers: Sequence[manifest.Layer], envir
             pre.problems.append(f"{layer.name}: {exc}")
             continue
         try:
-            problems = load_layer_settings(layer, pre.env, cfg.values, environ)
+            pre.settings[layer.name], problems = _load_layer_settings(layer, pre.env, cfg.values, environ)
         except ConfigError as exc:
             if exc.setting in cfg.secret_keys:
                 continue  # an encrypted value cannot be read here; the real run checks it
@@ -377,6 +386,57 @@ def check_layer_settings(pre: Preflight, layers: Sequence[manifest.Layer], envir
             pre.problems.append(f"{layer.name}: its settings could not be loaded ({type(exc).__name__}: {exc}).")
             continue
         pre.problems.extend(f"{layer.name}: {p}" for p in problems)
+
+
+def check_policy_pack(pre: Preflight, policy_dir: Path) -> None:
+    """The policy pack runs in the virtualenv its PulumiPolicy.yaml names; without it (or without
+    pulumi_policy in it) every `pulumi up --policy-pack` fails after the stack was selected."""
+    spec = policy_dir / "PulumiPolicy.yaml"
+    try:
+        data = yaml.safe_load(spec.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        pre.problems.append(f"The policy pack's {_rel(spec)} cannot be read ({exc}). Fix it, or pass --no-policy.")
+        return
+    runtime = data.get("runtime") if isinstance(data, dict) else None
+    options = runtime.get("options") if isinstance(runtime, dict) else None
+    virtualenv = options.get("virtualenv") if isinstance(options, dict) else None
+    if not virtualenv:
+        return  # the CLI creates and fills the pack's own virtualenv itself
+    where = (policy_dir / str(virtualenv)).resolve()
+    python = where / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    fix = "Run ./scripts/bootstrap.sh (it creates .venv with everything the pack imports), or pass --no-policy to deploy without it."
+    if not python.exists():
+        pre.problems.append(
+            f"The policy pack ({_rel(policy_dir)}) runs in the virtualenv {virtualenv} ({_rel(where)}, from {_rel(spec)}), "
+            f"which does not exist. {fix}"
+        )
+        return
+    if (
+        not any(where.glob("lib/python*/site-packages/pulumi_policy"))
+        and not (where / "Lib/site-packages/pulumi_policy").exists()
+    ):
+        pre.problems.append(f"The policy pack's virtualenv {_rel(where)} has no pulumi_policy installed. {fix}")
+        return
+    pre.facts.append(f"policy pack virtualenv: {_rel(where)}")
+
+
+def check_account(pre: Preflight, service_layers: Sequence[str]) -> None:
+    """Account preconditions for the layers about to be deployed (account.py): read-only."""
+    import boto3
+
+    if pre.region is None or pre.account is None or not pre.settings:
+        return  # no region or no credentials: already reported
+    session = boto3.session.Session(region_name=pre.region)
+    problems, facts = account.check(
+        lambda service: session.client(service),
+        env=pre.env,
+        region=pre.region,
+        account=pre.account,
+        settings=pre.settings,
+        service_layers=service_layers,
+    )
+    pre.problems.extend(problems)
+    pre.facts.extend(facts)
 
 
 # -- the whole pre-flight ---------------------------------------------------------------------------
@@ -393,9 +453,14 @@ def run(
     need_region: bool = False,
     need_aws: bool = True,
     secrets_provider: str | None = None,
+    policy_dir: Path | None = None,
+    account_checks: bool = False,
+    service_layers: Sequence[str] = (),
 ) -> Preflight:
     """Run every check for a task over ``layers`` (whose stacks it may touch); ``settings_layers``
-    are the layers about to be deployed or previewed, whose settings must load."""
+    are the layers about to be deployed or previewed, whose settings must load. ``policy_dir``: the
+    policy pack the run enforces. ``account_checks``: the account preconditions of a deploy
+    (service-linked role for ``service_layers``, quotas, engine version)."""
     pre = Preflight(env=env, backend=backend)
     check_cli(pre, environ)
     suffix_ok = check_suffix(pre)
@@ -412,6 +477,10 @@ def run(
         check_aws(pre)
     if suffix_ok and settings_layers:
         check_layer_settings(pre, settings_layers, environ)
+    if policy_dir is not None:
+        check_policy_pack(pre, policy_dir)
+    if need_aws and account_checks and suffix_ok:
+        check_account(pre, service_layers)
     where = (
         "default, in the repository; set PULUMI_BACKEND_URL to share it" if not backend.chosen_by_user else "PULUMI_BACKEND_URL"
     )

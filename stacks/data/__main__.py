@@ -37,6 +37,7 @@ database = Database(
     DatabaseArgs(
         namer=env.namer,
         kms_key_arn=key.key.arn,
+        key_ready=[key.alias],
         subnet_ids=network.private_subnet_ids,
         availability_zones=network.availability_zones,
         security_group_id=network.database_security_group_id,

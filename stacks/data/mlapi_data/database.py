@@ -44,6 +44,8 @@ def final_snapshot_identifier(namer: Namer, unique: pulumi.Input[str]) -> pulumi
 class DatabaseArgs:
     namer: Namer
     kms_key_arn: pulumi.Input[str]
+    # Resources that exist only once KMS knows the key (its alias): the log group waits for them.
+    key_ready: Sequence[pulumi.Resource]
     subnet_ids: pulumi.Input[list[str]]
     availability_zones: pulumi.Output[list[str]]
     security_group_id: pulumi.Input[str]
@@ -105,7 +107,9 @@ class Database(pulumi.ComponentResource):
             retention_in_days=args.log_retention_days,
             kms_key_id=args.kms_key_arn,
             tags=name_tag(log_group_name),
-            opts=child,
+            # CloudWatch Logs refuses a KMS key created seconds earlier ("does not exist or is not
+            # allowed"); the provider retries the key's alias until KMS knows the key.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.key_ready)),
         )
 
         # Kept in the stack's state, so the name is stable across updates; a new stack (a re-created

@@ -81,7 +81,10 @@ class EdgeDistribution(pulumi.ComponentResource):
                 # load balancer's certificate covers.
                 "cache_policy_id": caching_disabled,
                 "origin_request_policy_id": all_viewer_except_host,
-                "compress": True,
+                # CloudFront compresses only under a cache policy with Gzip/Brotli on, which a policy
+                # with every TTL 0 (CachingDisabled) cannot have: `compress` would do nothing here.
+                # The service compresses its own answers (Content-Encoding passes through).
+                "compress": False,
             }
             if path is not None:
                 behaviour["path_pattern"] = path
@@ -141,6 +144,7 @@ class EdgeDistribution(pulumi.ComponentResource):
                     "viewer_protocol_policy": "redirect-to-https",
                     "allowed_methods": READ_METHODS,
                     "cached_methods": READ_METHODS,
+                    # CachingOptimized enables Gzip and Brotli, so compression works here.
                     "cache_policy_id": caching_optimized,
                     "compress": True,
                 },

@@ -63,18 +63,20 @@ class ErrorPages(pulumi.ComponentResource):
             restrict_public_buckets=True,
             opts=child,
         )
-        aws.s3.BucketOwnershipControls(
+        # S3 answers 409 OperationAborted ("A conflicting conditional operation is currently in
+        # progress") to concurrent configuration changes of one new bucket: one change at a time.
+        self.ownership = aws.s3.BucketOwnershipControls(
             f"{name}-ownership",
             bucket=self.bucket.id,
             rule={"object_ownership": "BucketOwnerEnforced"},
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.public_access_block]),
         )
         # SSE-S3: CloudFront's origin access control reads it with no KMS key policy to maintain.
         self.encryption = aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-encryption",
             bucket=self.bucket.id,
             rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.ownership]),
         )
         self.pages = [
             aws.s3.BucketObjectv2(

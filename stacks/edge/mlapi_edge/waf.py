@@ -180,14 +180,18 @@ class WebAcl(pulumi.ComponentResource):
             tags=name_tag(f"{args.acl_name}-logs"),
             opts=child,
         )
-        aws.kms.Alias(f"{name}-logs-key-alias", name=f"alias/{args.acl_name}-logs", target_key_id=self.key.key_id, opts=child)
+        alias = aws.kms.Alias(
+            f"{name}-logs-key-alias", name=f"alias/{args.acl_name}-logs", target_key_id=self.key.key_id, opts=child
+        )
+        # CloudWatch Logs refuses a KMS key created seconds earlier until KMS has propagated it; the
+        # provider retries the alias until KMS knows the key, so the log group waits for the alias.
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
             name=args.log_group_name,
             retention_in_days=args.log_retention_days,
             kms_key_id=self.key.arn,
             tags=name_tag(args.log_group_name),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[alias]),
         )
         self.logging = aws.wafv2.WebAclLoggingConfiguration(
             f"{name}-logging",

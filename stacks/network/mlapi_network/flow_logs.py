@@ -40,15 +40,18 @@ class FlowLogs(pulumi.ComponentResource):
             tags=name_tag(n.name("flow-logs-key")),
             opts=child,
         )
-        aws.kms.Alias(f"{name}-key-alias", name=f"alias/{n.name('flow-logs')}", target_key_id=self.key.key_id, opts=child)
+        alias = aws.kms.Alias(f"{name}-key-alias", name=f"alias/{n.name('flow-logs')}", target_key_id=self.key.key_id, opts=child)
 
+        # KMS is eventually consistent: CloudWatch Logs refuses a key created seconds earlier ("The
+        # specified KMS key does not exist or is not allowed to be used"). The provider retries the
+        # alias until KMS knows the key, so waiting for the alias waits out the propagation.
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-log-group",
             name=log_group_name,
             retention_in_days=args.retention_days,
             kms_key_id=self.key.arn,
             tags=name_tag(log_group_name),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[alias]),
         )
         self.role = aws.iam.Role(
             f"{name}-role",
@@ -57,7 +60,7 @@ class FlowLogs(pulumi.ComponentResource):
             tags=name_tag(n.name("flow-logs")),
             opts=child,
         )
-        aws.iam.RolePolicy(
+        role_policy = aws.iam.RolePolicy(
             f"{name}-role-policy",
             role=self.role.id,
             policy=policies.document(
@@ -78,6 +81,7 @@ class FlowLogs(pulumi.ComponentResource):
             iam_role_arn=self.role.arn,
             max_aggregation_interval=60,
             tags=name_tag(n.name("flow-log")),
-            opts=child,
+            # Without its policy the role cannot write: the flow log would start in "access error".
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
         )
         self.register_outputs({"logGroupName": self.log_group.name})

@@ -1,0 +1,1 @@
+"""What an environment costs before it is deployed: the plan document priced at list prices."""
