@@ -2,6 +2,7 @@
 
 Offline (no Pulumi CLI, no AWS account): plan, check, bench, test.
 Deploying (Pulumi CLI + AWS credentials): up-all, down-all, up, down, preview, refresh, outputs.
+After deploying (AWS credentials, the outputs file): release, verify.
 """
 
 from __future__ import annotations
@@ -502,6 +503,49 @@ def outputs(c, env, out=None, secrets_provider=None):
     _deploy(lambda d: d.write_outputs(Path(out) if out else None), env, secrets_provider=secrets_provider)
 
 
+# --- After deploying (AWS credentials + the outputs file); the logic lives in shared/deploy/release.py
+# and shared/verify/ --------------------------------------------------------------------------------
+
+_OUTPUTS_HELP = "the flat outputs file `invoke outputs` writes (default: cfn-outputs/flat-outputs.json)"
+
+
+@task(
+    help={
+        "layer": "a blue/green layer (payments)",
+        "env": _ENV_HELP,
+        "image_tag": "tag of the image to ship; it must already be in the layer's ECR repository",
+        "outputs": _OUTPUTS_HELP,
+        "timeout": "seconds to follow the deployment before giving up on watching it (it goes on without us)",
+        "region": "AWS region (default: environments/<env>.yaml aws:region, else the region in the outputs' ARNs)",
+    }
+)
+def release(c, layer, env, image_tag, outputs=None, timeout=3600, region=None):
+    """Ship an image to a blue/green layer: new task definition revision, CodeDeploy deployment, followed to the end.
+
+    Exits 0 when the deployment succeeds, 1 when it fails, is stopped or rolls back (with CodeDeploy's
+    reason), 2 on bad input (checked before anything changes). Needs AWS credentials.
+    Example: invoke release --layer payments --env pr-42 --image-tag 1.4.2
+    """
+    from shared.deploy import outputs as flat_outputs
+    from shared.deploy.release import Release, ReleaseFailed, ReleaseTarget, clients, validate_tag
+    from shared.deploy.session import session_for
+    from shared.errors import ConfigError, PlatformError
+
+    path = Path(outputs) if outputs else flat_outputs.DEFAULT_PATH
+    try:
+        if int(timeout) <= 0:
+            raise ConfigError("--timeout", timeout, "a positive number of seconds")
+        validate_tag(image_tag)
+        flat = flat_outputs.read(path)
+        target = ReleaseTarget.from_outputs(layer, flat_outputs.layer_outputs(flat, layer), source=str(path))
+        session = session_for(env, flat, region)
+        Release(target, image_tag, timeout=float(timeout), **clients(session)).run()
+    except (ConfigError, PlatformError) as exc:
+        raise _user_error(exc) from None
+    except ReleaseFailed as exc:
+        raise Exit(f"release failed: {exc}", code=1) from None
+
+
 ns = Collection(
     plan,
     check,
@@ -520,4 +564,5 @@ ns = Collection(
     outputs,
     idempotence,
     account_setup,
+    release,
 )
