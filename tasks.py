@@ -546,6 +546,62 @@ def release(c, layer, env, image_tag, outputs=None, timeout=3600, region=None):
         raise Exit(f"release failed: {exc}", code=1) from None
 
 
+@task(
+    iterable=["url"],
+    help={
+        "env": _ENV_HELP,
+        "outputs": _OUTPUTS_HELP,
+        "layer": "verify only this layer (default: every layer the environment has)",
+        "wait": "seconds to keep retrying the checks that settle after a deploy (HTTP answers, targets, tasks, log events)",
+        "region": "AWS region (default: environments/<env>.yaml aws:region, else the region in the outputs' ARNs)",
+        "url": "TARGET=BASE_URL: send that target's HTTP checks elsewhere (targets: site, site-http, alb, payments-test-listener); repeatable",
+    },
+)
+def verify(c, env, outputs=None, layer=None, wait=0, region=None, url=None):
+    """Check that a deployed environment works and is configured as promised: one row per check.
+
+    Read-only (Describe/Get/List calls and HTTP GETs). Exits 0 when every check passes, 1 when any
+    fails, 2 on bad input (no outputs file, an output missing, no AWS credentials).
+    Example: invoke verify --env pr-42 --wait 600
+    """
+    from shared.deploy import outputs as flat_outputs
+    from shared.deploy.session import session_for
+    from shared.errors import ConfigError, PlatformError
+    from shared.verify import URL_TARGETS, client_factory
+    from shared.verify import verify as run_verify
+
+    path = Path(outputs) if outputs else flat_outputs.DEFAULT_PATH
+    try:
+        if float(wait) < 0:
+            raise ConfigError("--wait", wait, "a number of seconds, 0 or more")
+        urls = {}
+        for item in url or ():
+            target, _, base = item.partition("=")
+            if target not in URL_TARGETS or not base.startswith(("http://", "https://")):
+                raise ConfigError("--url", item, f"TARGET=http(s)://..., TARGET one of {', '.join(URL_TARGETS)}")
+            urls[target] = base
+        flat = flat_outputs.read(path)
+        session = session_for(env, flat, region)
+        report = run_verify(
+            env,
+            flat,
+            clients=client_factory(session),
+            region=session.region_name,
+            only=layer,
+            urls=urls,
+            wait=float(wait),
+            out=print,
+        )
+    except (ConfigError, PlatformError) as exc:
+        raise _user_error(exc) from None
+    print(report.format())
+    if not report.passed:
+        raise Exit(
+            f"{len(report.failures)} check(s) failed: see the FAIL rows above (docs/verify.md says what each usually means)",
+            code=1,
+        )
+
+
 ns = Collection(
     plan,
     check,
@@ -565,4 +621,5 @@ ns = Collection(
     idempotence,
     account_setup,
     release,
+    verify,
 )
