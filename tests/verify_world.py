@@ -263,7 +263,7 @@ def _service(layer: str, names: Mapping[str, Any], net: Mapping[str, Any], *, lo
         loadBalancers=[{"targetGroupArn": groups[0], "containerName": "api", "containerPort": 8080}],
         **({"deploymentController": {"type": "CODE_DEPLOY"}} if layer == "payments" else {}),
     )
-    for i, (subnet, provider) in enumerate(zip(net["privateSubnetIds"][:2], ("FARGATE", "FARGATE_SPOT"))):
+    for i, (subnet, provider) in enumerate(zip(net["privateSubnetIds"][:2], ("FARGATE", "FARGATE_SPOT"), strict=True)):
         ecs.run_task(
             cluster=cluster,
             taskDefinition=task_def,

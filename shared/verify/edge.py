@@ -9,7 +9,7 @@ from functools import cache
 
 from ..manifest import STACKS_DIR
 from . import http
-from .core import Context, Failed, check
+from .core import CheckFn, Context, Failed, check
 
 ERROR_PAGE = STACKS_DIR / "edge" / "error_pages" / "404.html"
 # Seconds to wait for a direct request to the load balancer: in `cloudfront` ingress mode its security
@@ -48,7 +48,7 @@ def health(ctx: Context) -> str:
     return f"{url} -> 200"
 
 
-def _api(version: str):  # type: ignore[no-untyped-def]
+def _api(version: str) -> CheckFn:
     def reaches(ctx: Context) -> str:
         url = f"{_site(ctx)}/api/{version}/verify"
         answer = _get(ctx, url)

@@ -12,7 +12,8 @@ import yaml
 from .. import manifest
 from ..errors import PlatformError
 from ..stack_config import assemble, environment_file
-from . import data, edge, network, service  # noqa: F401  (they register their checks)
+from . import data, edge, network  # noqa: F401  (they register their checks)
+from . import service as _service  # noqa: F401
 from .core import REGISTRY, Check, Context, Failed, Result
 
 RETRY_INTERVAL = 10.0
@@ -42,7 +43,9 @@ class Report:
         rows = [("layer", "check", "result", "evidence")]
         rows += [(r.layer, r.check, "PASS" if r.passed else "FAIL", r.evidence) for r in self.results]
         widths = [max(len(row[i]) for row in rows) for i in range(3)]
-        lines = ["  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3] for row in rows]
+        lines = [
+            "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + "  " + row[3] for row in rows
+        ]
         summary = f"{len(self.results) - len(self.failures)} of {len(self.results)} checks passed"
         return "\n".join([*lines, "", summary])
 
