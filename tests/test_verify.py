@@ -526,3 +526,25 @@ def test_the_outputs_file_is_the_one_invoke_outputs_writes(world):
     assert written["rds_cluster_endpoint"] == written["data.clusterEndpoint"]
     assert written["cloudfront_distribution_url"] == written["edge.distributionUrl"]
     assert "ecs_cluster_name" not in written  # compute and payments clusters differ: no guessing
+
+
+def test_the_live_tests_run_the_same_checks(world):
+    from integration.conftest import LiveEnvironment
+    from integration.test_live import test_check
+
+    live = LiveEnvironment(
+        env=ENV,
+        flat=world.flat,
+        layers=runner.layers_to_verify(ENV, world.flat),
+        clients=world.clients,
+        region=REGION,
+        expected=runner.expectations(ENV, ["data"]),
+        wait=0.0,
+        urls=world.servers.urls,
+    )
+    for check in REGISTRY:
+        test_check(live, check)
+    world.servers.behaviour.redirect = False
+    redirect = next(c for c in REGISTRY if c.name == "http-redirects-to-https")
+    with pytest.raises(AssertionError, match="not a redirect to https://"):
+        test_check(live, redirect)

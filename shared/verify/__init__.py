@@ -7,7 +7,7 @@ Nothing here changes anything: only Describe/Get/List calls and HTTP GETs.
 """
 
 from .core import REGISTRY, URL_TARGETS, Check, Context, Failed, Result
-from .runner import Report, client_factory, layers_to_verify, verify
+from .runner import Report, checks_for, client_factory, expectations, layers_to_verify, require_outputs, run_one, verify
 
 __all__ = [
     "REGISTRY",
@@ -17,7 +17,11 @@ __all__ = [
     "Failed",
     "Report",
     "Result",
+    "checks_for",
     "client_factory",
+    "expectations",
     "layers_to_verify",
+    "require_outputs",
+    "run_one",
     "verify",
 ]

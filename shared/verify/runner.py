@@ -173,6 +173,16 @@ def verify(
     return Report([results[(c.layer, c.name)] for c in checks])
 
 
+def run_one(check: Check, ctx: Context, *, wait: float = 0.0) -> Result:
+    """One check, retried for up to ``wait`` seconds when it is a settling one (the live tests)."""
+    result = run_check(check, ctx)
+    deadline = _clock() + max(wait, 0.0)
+    while check.settles and not result.passed and (remaining := deadline - _clock()) > 0:
+        _sleep(min(RETRY_INTERVAL, remaining))
+        result = run_check(check, ctx)
+    return result
+
+
 def client_factory(session: Any) -> Callable[[str, str | None], Any]:
     """boto3 clients from ``session``, one per (service, region)."""
     made: dict[tuple[str, str | None], Any] = {}
