@@ -13,7 +13,8 @@ Steps, all through boto3 against the deployed environment (nothing goes through 
    timeout passes.
 
 Pulumi's state still records the revision it registered; the layer's program must ignore changes
-to the service's task definition (P2's payments layer does) or the next ``pulumi up`` reverts it.
+to the service's task definition (and load balancers, which CodeDeploy swaps) or the next
+``pulumi up`` reverts the release.
 """
 
 from __future__ import annotations
