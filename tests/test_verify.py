@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from invoke import Context, Exit
-from verify_world import REGION, Servers, build, client, dump, iter_rows, serve
+from verify_world import REGION, Servers, build, client, dump, interface_endpoint, iter_rows, serve
 
 import tasks
 from shared.errors import PlatformError
@@ -61,6 +61,7 @@ class World:
     servers: Servers
     clients: Clients
     path: Any
+    base: dict[str, Any]  # the module's outputs: an undo that recreates a resource records its new id here
 
     def run(self, **kwargs: Any) -> runner.Report:
         return verify(ENV, self.flat, clients=self.clients, region=REGION, urls=self.servers.urls, **kwargs)
@@ -104,7 +105,7 @@ def world(base_world, tmp_path, monkeypatch):
     servers.behaviour.__init__()  # type: ignore[misc]  # back to healthy answers
     path = tmp_path / "flat-outputs.json"
     dump(path, flat)
-    return World(dict(flat), servers, Clients(), path)
+    return World(dict(flat), servers, Clients(), path, flat)
 
 
 def failing_checks(report: runner.Report) -> list[str]:
@@ -167,18 +168,23 @@ def _set(obj: Any, key: str, value: Any) -> None:
     obj[key] = value
 
 
-def _no_endpoints(w: World) -> Undo:
+def _logs_endpoint_gone(w: World) -> Undo:
     ec2 = w.aws("ec2")
-    endpoints = ec2.describe_vpc_endpoints()["VpcEndpoints"]
-    ec2.delete_vpc_endpoints(VpcEndpointIds=[e["VpcEndpointId"] for e in endpoints])
+    ec2.delete_vpc_endpoints(VpcEndpointIds=[w.out("network.interfaceEndpointIds")["logs"]])
 
     def undo() -> None:
-        for e in endpoints:
-            ec2.create_vpc_endpoint(
-                VpcId=e["VpcId"], ServiceName=e["ServiceName"], VpcEndpointType="Gateway", RouteTableIds=e["RouteTableIds"]
-            )
+        recreated = interface_endpoint(_network_of(w), "logs")
+        w.base["network.interfaceEndpointIds"] = {**w.out("network.interfaceEndpointIds"), "logs": recreated}
 
     return undo
+
+
+def _network_of(w: World) -> dict[str, Any]:
+    return {
+        "vpcId": w.out("network.vpcId"),
+        "privateSubnetIds": w.out("network.privateSubnetIds"),
+        "endpointSecurityGroupId": w.out("network.endpointSecurityGroupId"),
+    }
 
 
 def _no_log_events(key: str) -> Callable[[World], Undo]:
@@ -331,7 +337,7 @@ def _only_fargate(answer: dict[str, Any]) -> None:
 
 
 BREAKS: dict[str, Callable[[World], Undo]] = {
-    "network/vpc-endpoints-available": _no_endpoints,
+    "network/vpc-endpoints-available": _logs_endpoint_gone,
     "network/flow-logs-deliver": _no_log_events("network.flowLogGroupName"),
     "data/aurora-available": _cluster_stopped,
     "data/aurora-encrypted": _tamper(
@@ -459,9 +465,12 @@ def test_only_one_layer(world):
 # -- bad input: exit 2 before any AWS call ---------------------------------------------------------
 
 
-def test_an_output_a_check_needs_missing_is_bad_input(world):
-    del world.flat["data.sessionTableName"]
-    with pytest.raises(PlatformError, match=r"lacks data\.sessionTableName"):
+@pytest.mark.parametrize(
+    "key", ["data.sessionTableName", "payments.blueTargetGroupArn", "compute.albArn", "payments.logKmsKeyArn"]
+)
+def test_an_output_a_check_needs_missing_is_bad_input(world, key):
+    del world.flat[key]
+    with pytest.raises(PlatformError, match=f"lacks {key}"):
         world.run()
     assert world.clients.calls == []
 

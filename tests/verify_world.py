@@ -171,6 +171,32 @@ def _network(net: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+INTERFACE_SERVICES = ("ecr.api", "ecr.dkr", "logs", "secretsmanager")
+
+
+def interface_endpoint(net: Mapping[str, Any], service: str) -> str:
+    return str(
+        _client("ec2").create_vpc_endpoint(
+            VpcId=net["vpcId"],
+            ServiceName=f"com.amazonaws.{REGION}.{service}",
+            VpcEndpointType="Interface",
+            SubnetIds=net["privateSubnetIds"],
+            SecurityGroupIds=[net["endpointSecurityGroupId"]],
+            PrivateDnsEnabled=True,
+        )["VpcEndpoint"]["VpcEndpointId"]
+    )
+
+
+def _interface_endpoints(net: Mapping[str, Any]) -> dict[str, Any]:
+    """The payments layer's interface endpoints, as the network layer creates them with payments."""
+    group = _client("ec2").create_security_group(GroupName="endpoints", Description="endpoints", VpcId=net["vpcId"])["GroupId"]
+    with_group = {**net, "endpointSecurityGroupId": group}
+    return {
+        "endpointSecurityGroupId": group,
+        "interfaceEndpointIds": {s: interface_endpoint(with_group, s) for s in INTERFACE_SERVICES},
+    }
+
+
 def _data(data: dict[str, Any]) -> dict[str, Any]:
     key = _client("kms").create_key(Description="data")["KeyMetadata"]["Arn"]
     rds = _client("rds")
@@ -410,7 +436,7 @@ def build(plan_outputs: Mapping[str, Mapping[str, Any]], *, env: str, payments: 
     by_layer: dict[str, dict[str, Any]] = {"network": net, "data": data, "compute": compute, "edge": edge}
     if payments:
         by_layer["payments"] = _payments(net, data, env)
-        net.update({"interfaceEndpointIds": {}, "endpointSecurityGroupId": ""})
+        net.update(_interface_endpoints(net))
     return flatten(by_layer).values
 
 

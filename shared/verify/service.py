@@ -93,7 +93,8 @@ def _target_groups(ctx: Context) -> list[str]:
     return [ctx.out("targetGroupArn")]
 
 
-@check(SERVICE_LAYERS, "targets-healthy", needs=("clusterName",), settles=True)
+@check("compute", "targets-healthy", needs=("targetGroupArn",), settles=True)
+@check("payments", "targets-healthy", needs=("blueTargetGroupArn", "greenTargetGroupArn"), settles=True)
 def targets_healthy(ctx: Context) -> str:
     elb = ctx.client("elbv2")
     states: dict[str, str] = {}
@@ -122,7 +123,8 @@ def autoscaling(ctx: Context) -> str:
     return f"{target['MinCapacity']}-{target['MaxCapacity']} tasks; policies {names}"
 
 
-@check(SERVICE_LAYERS, "alarms-exist", needs=("clusterName", "serviceName"))
+@check("compute", "alarms-exist", needs=("clusterName", "serviceName", "targetGroupArn"))
+@check("payments", "alarms-exist", needs=("clusterName", "serviceName", "blueTargetGroupArn", "greenTargetGroupArn"))
 def alarms_exist(ctx: Context) -> str:
     # An alarm belongs to the layer when a dimension names its service, cluster, load balancer or target groups.
     mine = {ctx.out("serviceName"), ctx.out("clusterName")}
@@ -147,7 +149,8 @@ def _log_key(ctx: Context) -> str:
     return str(ctx.out("logKmsKeyArn") if ctx.layer == "payments" else ctx.out("data.kmsKeyArn"))
 
 
-@check(SERVICE_LAYERS, "logs-retention-and-key", needs=("logGroupName",))
+@check("compute", "logs-retention-and-key", needs=("logGroupName", "data.kmsKeyArn"))
+@check("payments", "logs-retention-and-key", needs=("logGroupName", "logKmsKeyArn"))
 def logs_configured(ctx: Context) -> str:
     name = ctx.out("logGroupName")
     groups = ctx.client("logs").describe_log_groups(logGroupNamePrefix=name)["logGroups"]
