@@ -305,3 +305,24 @@ def test_no_credentials_exit_2(world, monkeypatch):
     with pytest.raises(Exit) as info:
         run_release(world)
     assert info.value.code == 2 and "no AWS credentials" in info.value.message
+
+
+def test_the_copy_starts_from_the_primary_task_set_a_previous_release_left(world, monkeypatch):
+    ecs = world["ecs"]
+    previous = ecs.describe_task_definition(taskDefinition=world["first"])["taskDefinition"]
+    released = ecs.register_task_definition(
+        family=FAMILY,
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="1024",  # a later revision, as a previous release or `invoke up` left it
+        memory="2048",
+        containerDefinitions=previous["containerDefinitions"],
+    )["taskDefinition"]["taskDefinitionArn"]
+    cluster, service = world["outputs"]["clusterName"], world["outputs"]["serviceName"]
+    task_set = ecs.create_task_set(cluster=cluster, service=service, taskDefinition=released)["taskSet"]["taskSetArn"]
+    ecs.update_service_primary_task_set(cluster=cluster, service=service, primaryTaskSet=task_set)
+    scripted(monkeypatch, SUCCESS)
+    run_release(world)
+    new = ecs.describe_task_definition(taskDefinition=f"{FAMILY}:3")["taskDefinition"]
+    assert (new["cpu"], new["memory"]) == ("1024", "2048")
+    assert new["containerDefinitions"][0]["image"].endswith(":1.0.0")

@@ -236,7 +236,12 @@ class Release:
         """The definition the service runs now (a previous release's revision, or Pulumi's)."""
         services = self.ecs.describe_services(cluster=self.target.cluster_name, services=[self.target.service_name])
         running = [s for s in services.get("services", []) if s.get("status") == "ACTIVE"]
-        source = running[0]["taskDefinition"] if running else self.target.task_definition_arn
+        # Under CODE_DEPLOY the PRIMARY task set is what serves production traffic.
+        primary = [ts for s in running for ts in s.get("taskSets", []) if ts.get("status") == "PRIMARY"]
+        if primary:
+            source = primary[0]["taskDefinition"]
+        else:
+            source = running[0]["taskDefinition"] if running else self.target.task_definition_arn
         definition: dict[str, Any] = self.ecs.describe_task_definition(taskDefinition=source, include=["TAGS"])
         task = definition["taskDefinition"]
         if task.get("family") != self.target.task_family:
