@@ -23,7 +23,9 @@ def test_every_plain_name_also_appears_in_snake_case_with_the_same_value():
 
 
 def test_the_seed_names_map_to_the_layer_that_owns_them(default_plan):
-    by_layer = {layer["layer"]: layer["outputs"] for layer in default_plan.document()["layers"]}
+    # the ML API's layers, as the seeds' single stack had them (payments' collisions: the test below)
+    ml_api = ("network", "data", "compute", "edge")
+    by_layer = {layer["layer"]: layer["outputs"] for layer in default_plan.document()["layers"] if layer["layer"] in ml_api}
     flat = flatten(by_layer).values
     assert flat["cloudfront_distribution_url"] == by_layer["edge"]["distributionUrl"]
     assert flat["cloudfront_domain_name"] == by_layer["edge"]["distributionDomainName"]
