@@ -420,6 +420,13 @@ def test_a_load_balancer_that_drops_direct_connections_counts_as_refusing(world)
     assert result.passed and "no connection" in result.evidence
 
 
+def test_a_tls_failure_towards_the_load_balancer_is_not_taken_for_a_refusal(world):
+    plain = world.servers.urls["alb"].replace("http://", "https://")  # TLS to a plain-HTTP server fails
+    report = verify(ENV, world.flat, clients=world.clients, region=REGION, urls={**world.servers.urls, "alb": plain})
+    (failure,) = report.failures
+    assert failure.check == "alb-refuses-direct-requests" and "TLS failed" in failure.evidence
+
+
 def test_deletion_protection_is_expected_in_a_protected_environment(world):
     world.flat.update({"data.protected": True})
     result = next(r for r in world.run().results if r.check == "aurora-deletion-protection")

@@ -346,7 +346,13 @@ def _compute(names: dict[str, Any], net: Mapping[str, Any], data: Mapping[str, A
     built = _service("compute", names, net, log_key=data["kmsKeyArn"], target_groups=1)
     groups, listener = built.pop("target_groups"), built.pop("listener")
     built.pop("clusterArn")
-    return {**built, "targetGroupArn": groups[0], "httpListenerArn": listener, "originProtocol": "http"}
+    return {
+        **built,
+        "targetGroupArn": groups[0],
+        "httpListenerArn": listener,
+        "originProtocol": "http",
+        "originHostname": built["albDnsName"],
+    }
 
 
 def _payments(net: Mapping[str, Any], data: Mapping[str, Any], env: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ balancer, and that both web ACLs are attached."""
 from __future__ import annotations
 
 import re
+import ssl
 import uuid
 from functools import cache
 
@@ -86,13 +87,18 @@ def redirects(ctx: Context) -> str:
     return f"{url} -> {answer.status} {location}"
 
 
-@check("edge", "alb-refuses-direct-requests", needs=("compute.albDnsName", "compute.originProtocol"))
+@check("edge", "alb-refuses-direct-requests", needs=("compute.originHostname", "compute.originProtocol"))
 def alb_refuses(ctx: Context) -> str:
-    base = ctx.url("alb", f"{ctx.out('compute.originProtocol')}://{ctx.out('compute.albDnsName')}")
+    # originHostname is the name the ALB's certificate covers (its DNS name without one), so a TLS
+    # failure cannot pass for a refusal.
+    base = ctx.url("alb", f"{ctx.out('compute.originProtocol')}://{ctx.out('compute.originHostname')}")
     url = f"{base}/health"
     try:
         answer = http.get(url, timeout=DIRECT_TIMEOUT)
     except OSError as exc:
+        tls = exc if isinstance(exc, ssl.SSLError) else getattr(exc, "reason", None)  # urllib wraps it in URLError
+        if isinstance(tls, ssl.SSLError):
+            raise Failed(f"{url}: TLS failed ({tls}), so whether the ALB refuses direct requests is unknown") from None
         return f"{url}: no connection ({type(exc).__name__}): only CloudFront may reach it"
     if answer.status == 403:
         return f"{url} -> 403 without the origin secret header"
