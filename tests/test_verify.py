@@ -90,7 +90,7 @@ def base_world(default_plan, tmp_path_factory):
         mp.setenv("MOTO_ECS_SERVICE_RUNNING", "2")
         mp.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # the checks use no AMI; loading them is slow
         with mock_aws():
-            flat = build(plan_outputs, env=ENV, payments=True)
+            flat = build(plan_outputs)
             servers = serve()
             try:
                 yield flat, servers

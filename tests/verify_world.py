@@ -277,7 +277,12 @@ def _service(layer: str, names: Mapping[str, Any], net: Mapping[str, Any], *, lo
         cpu="512",
         memory="1024",
         containerDefinitions=[
-            {"name": "api", "image": f"{repo['repositoryUri']}:1", "memory": 1024, "portMappings": [{"containerPort": 8080}]}
+            {
+                "name": names.get("containerName", "api"),
+                "image": f"{repo['repositoryUri']}:1",
+                "memory": 1024,
+                "portMappings": [{"containerPort": 8080}],
+            }
         ],
     )["taskDefinition"]["taskDefinitionArn"]
     ecs.create_service(
@@ -286,7 +291,7 @@ def _service(layer: str, names: Mapping[str, Any], net: Mapping[str, Any], *, lo
         taskDefinition=task_def,
         desiredCount=2,
         capacityProviderStrategy=strategy,
-        loadBalancers=[{"targetGroupArn": groups[0], "containerName": "api", "containerPort": 8080}],
+        loadBalancers=[{"targetGroupArn": groups[0], "containerName": names.get("containerName", "api"), "containerPort": 8080}],
         **({"deploymentController": {"type": "CODE_DEPLOY"}} if layer == "payments" else {}),
     )
     for i, (subnet, provider) in enumerate(zip(net["privateSubnetIds"][:2], ("FARGATE", "FARGATE_SPOT"), strict=True)):
@@ -355,23 +360,16 @@ def _compute(names: dict[str, Any], net: Mapping[str, Any], data: Mapping[str, A
     }
 
 
-def _payments(net: Mapping[str, Any], data: Mapping[str, Any], env: str) -> dict[str, Any]:
+def _payments(names: dict[str, Any], net: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
     key = _client("kms").create_key(Description="payments logs")["KeyMetadata"]["Arn"]
-    names = {
-        "clusterName": f"mlapi-payments-{env}",
-        "serviceName": f"mlapi-payments-{env}",
-        "taskFamily": f"mlapi-payments-{env}",
-        "ecrRepositoryUrl": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/mlapi-payments-{env}",
-        "logGroupName": f"/mlapi/{env}/payments",
-    }
     built = _service("payments", names, net, log_key=key, target_groups=2)
     blue, green = built.pop("target_groups")
     production = built.pop("listener")
     codedeploy = _client("codedeploy")
-    codedeploy.create_application(applicationName=f"mlapi-payments-{env}", computePlatform="ECS")
+    codedeploy.create_application(applicationName=names["codedeployApplicationName"], computePlatform="ECS")
     codedeploy.create_deployment_group(
-        applicationName=f"mlapi-payments-{env}",
-        deploymentGroupName=f"mlapi-payments-bg-{env}",
+        applicationName=names["codedeployApplicationName"],
+        deploymentGroupName=names["codedeployDeploymentGroupName"],
         serviceRoleArn=f"arn:aws:iam::{ACCOUNT}:role/codedeploy",
         deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
         ecsServices=[{"serviceName": names["serviceName"], "clusterName": names["clusterName"]}],
@@ -382,16 +380,11 @@ def _payments(net: Mapping[str, Any], data: Mapping[str, Any], env: str) -> dict
         "vpcId": net["vpcId"],
         "productionListenerArn": production,
         "testListenerArn": production.replace("/", "/test-", 1),
-        "testListenerPort": 8080,
         "blueTargetGroupArn": blue,
         "greenTargetGroupArn": green,
         "targetGroupArnSuffixes": suffix,
         "logKmsKeyArn": key,
-        "containerName": "api",
-        "containerPort": 8080,
         "databaseSecretArn": data["masterSecretArn"],
-        "codedeployApplicationName": f"mlapi-payments-{env}",
-        "codedeployDeploymentGroupName": f"mlapi-payments-bg-{env}",
     }
 
 
@@ -432,16 +425,16 @@ def _edge(edge: dict[str, Any], compute: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def build(plan_outputs: Mapping[str, Mapping[str, Any]], *, env: str, payments: bool = False) -> dict[str, Any]:
-    """Create the environment in moto from the plan's outputs; return the flat outputs file content
-    (``{layer: outputs}`` flattened as `invoke outputs` writes it)."""
+def build(plan_outputs: Mapping[str, Mapping[str, Any]], *, payments: bool = True) -> dict[str, Any]:
+    """Create the environment in moto from the plan's outputs (payments too when ``payments``);
+    return the flat outputs file content, flattened as `invoke outputs` writes it."""
     net = _network(dict(plan_outputs["network"]))
     data = _data(dict(plan_outputs["data"]))
     compute = _compute(dict(plan_outputs["compute"]), net, data)
     edge = _edge(dict(plan_outputs["edge"]), compute)
     by_layer: dict[str, dict[str, Any]] = {"network": net, "data": data, "compute": compute, "edge": edge}
     if payments:
-        by_layer["payments"] = _payments(net, data, env)
+        by_layer["payments"] = _payments(dict(plan_outputs["payments"]), net, data)
         net.update(_interface_endpoints(net))
     return flatten(by_layer).values
 
