@@ -76,6 +76,10 @@ ECR_LIFECYCLE_POLICY = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
 SCALING_TARGET = "aws:appautoscaling/target:Target"
 SCALING_POLICY = "aws:appautoscaling/policy:Policy"
 
+# -- CodeDeploy -----------------------------------------------------------------------------------
+CODEDEPLOY_APPLICATION = "aws:codedeploy/application:Application"
+CODEDEPLOY_DEPLOYMENT_GROUP = "aws:codedeploy/deploymentGroup:DeploymentGroup"
+
 # -- IAM ------------------------------------------------------------------------------------------
 IAM_ROLE = "aws:iam/role:Role"
 IAM_POLICY = "aws:iam/policy:Policy"

@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from shared.aws_types import (
+    CODEDEPLOY_DEPLOYMENT_GROUP,
     DISTRIBUTION,
     DYNAMODB_TABLE,
     ECR_REPOSITORY,
+    ECS_SERVICE,
     IAM_ROLE_POLICY,
     KMS_KEY,
     LB,
@@ -23,6 +25,7 @@ from shared.aws_types import (
     SUBNET,
     TASK_DEFINITION,
     VPC,
+    VPC_ENDPOINT,
     WEB_ACL,
 )
 
@@ -33,6 +36,7 @@ from .support import (
     HTTP_REDIRECT,
     HTTPS,
     HTTPS_BEHAVIOR,
+    HTTPS_FROM_TASKS,
     KEY_ARN,
     LB_ARN,
     NOTHING,
@@ -40,6 +44,7 @@ from .support import (
     _container,
     _edit_json,
     _find,
+    _find_in,
     _https_listener,
     _public_db_subnets,
     _remove,
@@ -47,8 +52,13 @@ from .support import (
     _unguarded_service_statement,
     _world_open_service_port,
     cluster,
+    code_deploy_service,
     containers,
+    deployment_group,
     egress_case,
+    endpoint_network,
+    exposed_test_listener,
+    interface_endpoint,
     lb_with,
     network,
     policy_json,
@@ -243,6 +253,46 @@ CASES: dict[str, tuple[list[dict], list[dict], str, bool]] = {
         "assignPublicIp",
         False,
     ),
+    "vpc-endpoint-private-dns": (
+        [interface_endpoint()],
+        [interface_endpoint(privateDnsEnabled=False)],
+        "privateDnsEnabled is not true",
+        False,
+    ),
+    "vpc-endpoint-sg-https-only": (
+        endpoint_network(HTTPS_FROM_TASKS, {"ipProtocol": "tcp", "fromPort": 443, "toPort": 443, "cidrIpv4": "10.0.0.0/16"}),
+        endpoint_network({"ipProtocol": "tcp", "fromPort": 443, "toPort": 443, "cidrIpv4": "0.0.0.0/0"}),
+        "admits 0.0.0.0/0",
+        False,
+    ),
+    "vpc-endpoint-in-private-subnets": (
+        endpoint_network(HTTPS_FROM_TASKS),
+        endpoint_network(HTTPS_FROM_TASKS, public_subnet=True),
+        "internet gateway",
+        False,
+    ),
+    "vpc-endpoint-policy-scoped": (
+        [
+            interface_endpoint(
+                policy=policy_json(
+                    {
+                        "Effect": "Allow",
+                        "Principal": "*",
+                        "Action": "ecr:BatchGetImage",
+                        "Resource": "*",
+                        "Condition": {"StringEquals": {"aws:PrincipalAccount": ACCOUNT}},
+                    }
+                )
+            )
+        ],
+        [
+            interface_endpoint(
+                policy=policy_json({"Sid": "Anyone", "Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"})
+            )
+        ],
+        "'Anyone' allows Principal '*'",
+        False,
+    ),
     "alb-drop-invalid-headers": (
         [res(LB, "lb", {"dropInvalidHeaderFields": True}, layer="compute")],
         [res(LB, "lb", {}, layer="compute")],
@@ -266,6 +316,12 @@ CASES: dict[str, tuple[list[dict], list[dict], str, bool]] = {
         [res(LB, "lb", {"enableDeletionProtection": True}, layer="compute")],
         [res(LB, "lb", {}, layer="compute")],
         "enableDeletionProtection",
+        True,
+    ),
+    "alb-internet-facing-https": (
+        lb_with(HTTPS, HTTP_REDIRECT),
+        lb_with(HTTP_FORWARD),
+        "no HTTPS listener: clients reach it over plain HTTP",
         True,
     ),
     "cloudfront-https-viewers": (
@@ -438,6 +494,42 @@ CASES: dict[str, tuple[list[dict], list[dict], str, bool]] = {
         "no lifecycle policy",
         False,
     ),
+    "codedeploy-auto-rollback": (
+        [deployment_group()],
+        [deployment_group(autoRollbackConfiguration={"enabled": False})],
+        "automatic rollback is not enabled",
+        False,
+    ),
+    "codedeploy-rollback-alarms": (
+        [deployment_group()],
+        [deployment_group(alarmConfiguration=None)],
+        "alarm monitoring is not enabled",
+        False,
+    ),
+    "codedeploy-blue-green": (
+        [deployment_group()],
+        [deployment_group(deploymentStyle={"deploymentType": "IN_PLACE", "deploymentOption": "WITHOUT_TRAFFIC_CONTROL"})],
+        "deploymentStyle is IN_PLACE/WITHOUT_TRAFFIC_CONTROL",
+        False,
+    ),
+    "codedeploy-blue-termination": (
+        [deployment_group()],
+        [deployment_group(blueGreenDeploymentConfig={"terminateBlueInstancesOnDeploymentSuccess": {"action": "KEEP_ALIVE"}})],
+        "KEEP_ALIVE, not TERMINATE",
+        False,
+    ),
+    "ecs-codedeploy-service-has-group": (
+        [code_deploy_service(), deployment_group()],
+        [code_deploy_service(), deployment_group(ecsService={"clusterName": "mlapi-payments-cluster-demo", "serviceName": "x"})],
+        "no deployment group names it",
+        False,
+    ),
+    "codedeploy-test-listener-private": (
+        exposed_test_listener("10.0.0.0/16"),
+        exposed_test_listener("0.0.0.0/0"),
+        "test listener port 8080 of deployment group deploy-group is open to the world",
+        False,
+    ),
     "names-carry-suffix": (
         [res(SECURITY_GROUP, "sg", {"name": "mlapi-alb-sg-demo", "tags": {"Name": "mlapi-alb-sg-demo"}}, layer="network")],
         [res(SECURITY_GROUP, "sg", {"name": "mlapi-alb-sg-demonstration"}, layer="network")],
@@ -484,7 +576,77 @@ MORE_FAILING_CASES = [
         "forceDestroy is not true",
         False,
     ),
+    ("vpc-endpoint-private-dns", interface_endpoint(subnetIds=[]), "has no subnets", False),
+    ("vpc-endpoint-private-dns", interface_endpoint(securityGroupIds=None), "names no security group", False),
+    (
+        "codedeploy-auto-rollback",
+        deployment_group(autoRollbackConfiguration={"enabled": True, "events": ["DEPLOYMENT_STOP_ON_ALARM"]}),
+        "does not include DEPLOYMENT_FAILURE",
+        False,
+    ),
+    (
+        "codedeploy-auto-rollback",
+        deployment_group(autoRollbackConfiguration={"enabled": True, "events": ["DEPLOYMENT_FAILURE"]}),
+        "watches alarms but automatic rollback does not include DEPLOYMENT_STOP_ON_ALARM",
+        False,
+    ),
+    ("codedeploy-rollback-alarms", deployment_group(alarmConfiguration={"enabled": True, "alarms": []}), "no alarm names", False),
+    (
+        "codedeploy-rollback-alarms",
+        deployment_group(alarmConfiguration={"enabled": True, "alarms": ["a"], "ignorePollAlarmFailure": True}),
+        "ignorePollAlarmFailure is true",
+        False,
+    ),
+    (
+        "codedeploy-blue-green",
+        deployment_group(
+            loadBalancerInfo={
+                "targetGroupPairInfo": {"targetGroups": [{"name": "mlapi-pay-b-demo"}, {"name": "mlapi-pay-b-demo"}]}
+            }
+        ),
+        "names 1 distinct target group(s)",
+        False,
+    ),
+    (
+        "codedeploy-blue-green",
+        deployment_group(loadBalancerInfo={"targetGroupPairInfo": {"targetGroups": [{"name": "b"}, {"name": "g"}]}}),
+        "names no production listener",
+        False,
+    ),
+    ("codedeploy-blue-green", deployment_group(ecsService=None), "does not name a cluster and a service", False),
+    (
+        "codedeploy-blue-termination",
+        deployment_group(
+            blueGreenDeploymentConfig={
+                "terminateBlueInstancesOnDeploymentSuccess": {"action": "TERMINATE", "terminationWaitTimeInMinutes": 10000}
+            }
+        ),
+        "terminationWaitTimeInMinutes is 10000",
+        False,
+    ),
+    ("codedeploy-blue-termination", deployment_group(blueGreenDeploymentConfig=None), "unset, not TERMINATE", False),
+    (
+        "iam-no-wildcard-resource",
+        res(
+            "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+            "deploy-managed",
+            {"role": "r", "policyArn": "arn:aws:iam::aws:policy/AWSCodeDeployRoleForECS"},
+            layer="payments",
+        ),
+        "AWSCodeDeployRoleForECS",
+        False,
+    ),
 ]
+
+
+# The network layer's interface endpoint rules (also broken in tests/compliance/test_network.py, in a
+# network with the endpoints forced on).
+ENDPOINT_RULES = (
+    "vpc-endpoint-private-dns",
+    "vpc-endpoint-sg-https-only",
+    "vpc-endpoint-in-private-subnets",
+    "vpc-endpoint-policy-scoped",
+)
 
 
 # rule id -> (mutation of the default plan, judge as protected, text the finding must contain)
@@ -600,6 +762,30 @@ MUTATIONS: dict[str, tuple[Any, bool, str]] = {
         False,
         "assignPublicIp is true",
     ),
+    "vpc-endpoint-private-dns": (
+        lambda d: _find(d, VPC_ENDPOINT, "endpoints-ecr-api")["inputs"].update(privateDnsEnabled=False),
+        False,
+        "privateDnsEnabled is not true",
+    ),
+    "vpc-endpoint-sg-https-only": (
+        lambda d: _find(d, SG_INGRESS, "endpoints-in-compute")["inputs"].update(fromPort=0, toPort=65535),
+        False,
+        "admits tcp ports 0-65535: endpoints serve HTTPS 443 only",
+    ),
+    "vpc-endpoint-in-private-subnets": (
+        lambda d: _find(d, VPC_ENDPOINT, "endpoints-logs")["inputs"].update(
+            subnetIds=next(lyr for lyr in d["layers"] if lyr["layer"] == "network")["outputs"]["publicSubnetIds"]
+        ),
+        False,
+        "is public: its route table sends 0.0.0.0/0 to an internet gateway",
+    ),
+    "vpc-endpoint-policy-scoped": (
+        lambda d: _find(d, VPC_ENDPOINT, "endpoints-secretsmanager")["inputs"].update(
+            policy=policy_json({"Sid": "Anyone", "Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"})
+        ),
+        False,
+        "'Anyone' allows Principal '*'",
+    ),
     "alb-drop-invalid-headers": (
         lambda d: _find(d, LB, "lb-alb")["inputs"].update(dropInvalidHeaderFields=False),
         False,
@@ -609,6 +795,8 @@ MUTATIONS: dict[str, tuple[Any, bool, str]] = {
     "alb-tls-policy": (lambda d: _https_listener(d, "ELBSecurityPolicy-2016-08"), False, "older than 1.2"),
     "alb-behind-waf": (lambda d: _remove(d, "aws:wafv2/webAclAssociation:WebAclAssociation"), False, "not behind a WAF"),
     "alb-deletion-protection": (NOTHING, True, "enableDeletionProtection is not true"),
+    # The payments ALB faces clients directly and has no domain in the default plan.
+    "alb-internet-facing-https": (NOTHING, True, "no HTTPS listener"),
     "cloudfront-https-viewers": (
         lambda d: _find(d, DISTRIBUTION, "edge-cdn")["inputs"]["orderedCacheBehaviors"][0].update(
             viewerProtocolPolicy="allow-all"
@@ -713,6 +901,44 @@ MUTATIONS: dict[str, tuple[Any, bool, str]] = {
         "MUTABLE",
     ),
     "ecr-lifecycle-policy": (lambda d: _remove(d, "aws:ecr/lifecyclePolicy:LifecyclePolicy"), False, "no lifecycle policy"),
+    "codedeploy-auto-rollback": (
+        lambda d: _find_in(d, "payments", CODEDEPLOY_DEPLOYMENT_GROUP, "deploy-group")["inputs"].update(
+            autoRollbackConfiguration={"enabled": True, "events": ["DEPLOYMENT_FAILURE"]}
+        ),
+        False,
+        "does not include DEPLOYMENT_STOP_ON_ALARM",
+    ),
+    "codedeploy-rollback-alarms": (
+        lambda d: _find_in(d, "payments", CODEDEPLOY_DEPLOYMENT_GROUP, "deploy-group")["inputs"]["alarmConfiguration"].update(
+            enabled=False
+        ),
+        False,
+        "alarm monitoring is not enabled",
+    ),
+    "codedeploy-blue-green": (
+        lambda d: _find_in(d, "payments", CODEDEPLOY_DEPLOYMENT_GROUP, "deploy-group")["inputs"]["loadBalancerInfo"][
+            "targetGroupPairInfo"
+        ]["targetGroups"].pop(),
+        False,
+        "names 1 distinct target group(s)",
+    ),
+    "codedeploy-blue-termination": (
+        lambda d: _find_in(d, "payments", CODEDEPLOY_DEPLOYMENT_GROUP, "deploy-group")["inputs"]["blueGreenDeploymentConfig"][
+            "terminateBlueInstancesOnDeploymentSuccess"
+        ].update(action="KEEP_ALIVE"),
+        False,
+        "KEEP_ALIVE, not TERMINATE",
+    ),
+    "ecs-codedeploy-service-has-group": (
+        lambda d: _find_in(d, "payments", ECS_SERVICE, "service-service")["inputs"].update(name="mlapi-payments-v2-demo"),
+        False,
+        "no deployment group names it",
+    ),
+    "codedeploy-test-listener-private": (
+        lambda d: _find(d, SG_INGRESS, "payments-sg-alb-in-test-0")["inputs"].update(cidrIpv4="0.0.0.0/0"),
+        False,
+        "is open to the world",
+    ),
     "names-carry-suffix": (
         lambda d: _find(d, SECURITY_GROUP, "sg-alb")["inputs"].update(name="mlapi-alb-sg"),
         False,

@@ -23,6 +23,8 @@ from pulumi_policy.proxy import unknown_checking_proxy
 
 from shared import manifest
 from shared.aws_types import (
+    CODEDEPLOY_DEPLOYMENT_GROUP,
+    ECS_SERVICE,
     LB,
     LISTENER,
     RDS_CLUSTER,
@@ -32,6 +34,8 @@ from shared.aws_types import (
     SG_INGRESS,
     STACK,
     SUBNET,
+    VPC,
+    VPC_ENDPOINT,
 )
 from shared.compliance import Scope, Status, by_id
 from shared.compliance.model import Environment
@@ -248,7 +252,7 @@ LIFTED_WHILE_DECOMMISSIONING = {"aurora-deletion-protection", "dynamodb-deletion
 
 
 # What one stack cannot see: the pack reports "not applicable" with the reason instead.
-PACK_NOT_JUDGED = {"alb-behind-waf", "no-literal-region-or-account"}
+PACK_NOT_JUDGED = {"alb-behind-waf", "no-literal-region-or-account", "alb-internet-facing-https"}
 
 
 # -- the policy pack: one harness builds what pulumi_policy hands a policy and records what it reports
@@ -427,10 +431,155 @@ NOTHING = None  # the default plan already breaks the rule once it is judged as 
 
 
 # Relations one stack cannot see: there the pack answers "not applicable" and names `invoke check`.
-PACK_CROSS_STACK = {"alb-behind-waf", "database-in-private-subnets", "no-literal-region-or-account"}
+PACK_CROSS_STACK = {
+    "alb-behind-waf",
+    "database-in-private-subnets",
+    "no-literal-region-or-account",
+    "codedeploy-test-listener-private",
+    "alb-internet-facing-https",
+}
 
 
 def _offline(rule_id: str, document: dict, states: dict, protect: bool):
     view = view_from_document(document, states=states)
     env = Environment(suffix=ENV, region=document["region"], protect=protect, protect_source="test")
     return [r for r in run(view, env, rules=[by_id(rule_id)]).results if r.status is Status.VIOLATION]
+
+
+# -- CodeDeploy blue/green and interface endpoints (the payments layer's kinds) --------------------
+TG_ARN = f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:targetgroup/mlapi-pay-b-demo/224e2f4661dd2e3f"
+PROD_LISTENER_ARN = f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:listener/app/mlapi-pay-demo/3d59/ea09"
+TEST_LISTENER_ARN = f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:listener/app/mlapi-pay-demo/3d59/761a"
+
+
+def deployment_group(**changes: Any) -> dict[str, Any]:
+    """A deployment group as the payments layer declares it; ``changes`` replace top-level inputs
+    (None removes one)."""
+    inputs: dict[str, Any] = {
+        "appName": "mlapi-payments-demo",
+        "deploymentGroupName": "mlapi-payments-blue-green-demo",
+        "deploymentStyle": {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+        "ecsService": {"clusterName": "mlapi-payments-cluster-demo", "serviceName": "mlapi-payments-demo"},
+        "autoRollbackConfiguration": {"enabled": True, "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]},
+        "alarmConfiguration": {"enabled": True, "alarms": ["mlapi-payments-alb-5xx-demo"]},
+        "blueGreenDeploymentConfig": {
+            "deploymentReadyOption": {"actionOnTimeout": "CONTINUE_DEPLOYMENT"},
+            "terminateBlueInstancesOnDeploymentSuccess": {"action": "TERMINATE", "terminationWaitTimeInMinutes": 5},
+        },
+        "loadBalancerInfo": {
+            "targetGroupPairInfo": {
+                "prodTrafficRoute": {"listenerArns": [PROD_LISTENER_ARN]},
+                "testTrafficRoute": {"listenerArns": [TEST_LISTENER_ARN]},
+                "targetGroups": [{"name": "mlapi-pay-b-demo"}, {"name": "mlapi-pay-g-demo"}],
+            }
+        },
+    }
+    inputs.update(changes)
+    return res(CODEDEPLOY_DEPLOYMENT_GROUP, "deploy-group", {k: v for k, v in inputs.items() if v is not None}, layer="payments")
+
+
+def code_deploy_service(*, controller: str = "CODE_DEPLOY", name: str = "mlapi-payments-demo") -> dict[str, Any]:
+    return res(
+        ECS_SERVICE,
+        "service",
+        {
+            "name": name,
+            "cluster": f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/mlapi-payments-cluster-demo",
+            "deploymentController": {"type": controller},
+            "loadBalancers": [{"containerName": "payments", "containerPort": 8080, "targetGroupArn": TG_ARN}],
+        },
+        layer="payments",
+    )
+
+
+def exposed_test_listener(cidr: str, *, port: int = 8080) -> list[dict[str, Any]]:
+    """The payments load balancer's security group admitting ``cidr`` on the test listener port,
+    with the listener, the load balancer and the deployment group (one stack, so the pack can judge it)."""
+    lb_arn = f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:loadbalancer/app/mlapi-pay-demo/3d59"
+    return [
+        res(
+            SECURITY_GROUP,
+            "payments-alb-sg",
+            {"name": "mlapi-payments-alb-sg-demo", "description": "Payments load balancer"},
+            layer="payments",
+            state={"id": "sg-pay-alb"},
+        ),
+        res(
+            SG_INGRESS,
+            "payments-alb-in-test",
+            {"securityGroupId": "sg-pay-alb", "ipProtocol": "tcp", "fromPort": port, "toPort": port, "cidrIpv4": cidr},
+            layer="payments",
+        ),
+        res(
+            LB,
+            "pay-alb",
+            {"name": "mlapi-pay-demo", "loadBalancerType": "application", "securityGroups": ["sg-pay-alb"]},
+            layer="payments",
+            state={"arn": lb_arn},
+        ),
+        res(
+            LISTENER,
+            "pay-test",
+            {"loadBalancerArn": lb_arn, "port": port, "protocol": "HTTP"},
+            layer="payments",
+            state={"arn": TEST_LISTENER_ARN},
+        ),
+        deployment_group(),
+    ]
+
+
+def interface_endpoint(**changes: Any) -> dict[str, Any]:
+    inputs: dict[str, Any] = {
+        "vpcId": "vpc-1",
+        "serviceName": "com.amazonaws.us-east-1.ecr.api",
+        "vpcEndpointType": "Interface",
+        "privateDnsEnabled": True,
+        "subnetIds": ["subnet-0a"],
+        "securityGroupIds": ["sg-endpoints"],
+    }
+    inputs.update(changes)
+    return res(VPC_ENDPOINT, "endpoints-ecr-api", {k: v for k, v in inputs.items() if v is not None}, layer="network")
+
+
+def endpoint_network(*ingress: dict[str, Any], public_subnet: bool = False) -> list[dict[str, Any]]:
+    """A VPC (10.0.0.0/16), one subnet (public or private), the endpoints' security group with
+    ``ingress`` rules (SecurityGroupIngressRule inputs) and one interface endpoint."""
+    gateway = {"gatewayId": "igw-0abc"} if public_subnet else {"natGatewayId": "nat-0abc"}
+    return [
+        res(VPC, "main", {"cidrBlock": "10.0.0.0/16"}, layer="network", state={"id": "vpc-1"}),
+        res(SUBNET, "private-0", {"vpcId": "vpc-1"}, layer="network", state={"id": "subnet-0a"}),
+        res(
+            "aws:ec2/routeTable:RouteTable",
+            "rt-0",
+            {"routes": [{"cidrBlock": "0.0.0.0/0", **gateway}]},
+            layer="network",
+            state={"id": "rtb-0a"},
+        ),
+        res(
+            "aws:ec2/routeTableAssociation:RouteTableAssociation",
+            "rta-0",
+            {"subnetId": "subnet-0a", "routeTableId": "rtb-0a"},
+            layer="network",
+        ),
+        res(
+            SECURITY_GROUP,
+            "endpoints-sg",
+            {"name": "mlapi-endpoints-sg-demo", "description": "endpoints"},
+            layer="network",
+            state={"id": "sg-endpoints"},
+        ),
+        *(
+            res(SG_INGRESS, f"endpoints-in-{index}", {"securityGroupId": "sg-endpoints", **rule}, layer="network")
+            for index, rule in enumerate(ingress)
+        ),
+        interface_endpoint(),
+    ]
+
+
+HTTPS_FROM_TASKS = {"ipProtocol": "tcp", "fromPort": 443, "toPort": 443, "referencedSecurityGroupId": "sg-service"}
+
+
+def _find_in(document: dict, layer: str, type_: str, name: str) -> dict:
+    """A resource of one layer (compute and payments share logical names such as ``lb-alb``)."""
+    found = next(lyr for lyr in document["layers"] if lyr["layer"] == layer)
+    return next(r for r in found["resources"] if r["type"] == type_ and r["name"] == name)

@@ -18,6 +18,7 @@ from shared.compliance.model import Environment
 from shared.compliance.plan_view import view_from_document
 from shared.compliance.runner import run
 
+from .cases import ENDPOINT_RULES, MUTATIONS
 from .support import (
     ENV,
     _find,
@@ -226,3 +227,30 @@ def test_widening_the_real_service_or_load_balancer_egress_is_caught_offline_and
     inputs["cidrIpv4"] = "0.0.0.0/0"
     (finding,) = _offline("sg-egress-restricted", broken, states, False)
     assert "to 0.0.0.0/0 on tcp port 8080: wider than a security group" in finding.finding.message
+
+
+@pytest.fixture(scope="module")
+def endpoints_plan():
+    """The default environment with the network layer's interface endpoints forced on (whatever the
+    layers): the plan document and each resource's outputs."""
+    from shared.plan.document import build_plan
+
+    plan = build_plan(ENV, "us-east-1", overrides={"network": {"interfaceEndpoints": "on"}})
+    document = json.loads(json.dumps(plan.document()))
+    states = {reg.urn: reg.state for lp in plan.layers for reg in lp.rendered.registrations}
+    return document, states
+
+
+@pytest.mark.parametrize("rule_id", ENDPOINT_RULES)
+def test_endpoint_rules_catch_their_setting_broken_in_the_real_interface_endpoints(rule_id, endpoints_plan):
+    document, states = endpoints_plan
+    interface = [r for lyr in document["layers"] for r in lyr["resources"] if r["inputs"].get("vpcEndpointType") == "Interface"]
+    assert len(interface) == 4  # ecr.api, ecr.dkr, logs, secretsmanager: the rules judge the real ones
+    mutate, protect, expected = MUTATIONS[rule_id]
+    assert _offline(rule_id, document, states, protect) == []
+    assert _pack_over_layers(rule_id, document, states, protect)[0] == []
+    broken = copy.deepcopy(document)
+    mutate(broken)
+    assert any(expected in r.finding.message for r in _offline(rule_id, broken, states, protect))
+    found, _ = _pack_over_layers(rule_id, broken, states, protect)
+    assert any(expected in f for f in found) and all(by_id(rule_id).fix in f for f in found), found

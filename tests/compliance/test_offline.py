@@ -81,6 +81,17 @@ def test_readme_lists_every_rule_with_its_controls():
         assert all(control in row for control in r.controls) and r.severity.value in row, row
 
 
+def _with_certificates(overrides: dict) -> dict:
+    """Domains (hence certificates and HTTPS listeners) for the load balancers of a protected environment:
+    compute's (CloudFront's origin) and the payments one, whose network listener ports follow (443
+    production, 8443 test)."""
+    zone = "Z0123456789ABCDEFGHIJ"
+    overrides["compute"].update(albDomainName=f"origin.{ENV}.mycompany.io", hostedZoneId=zone)
+    overrides["payments"].update(albDomainName=f"pay.{ENV}.mycompany.io", hostedZoneId=zone)
+    overrides["network"].update(paymentsListenerPorts=[80, 443], paymentsTestListenerPort=8443)
+    return overrides
+
+
 def test_a_protected_environment_needs_an_https_origin_and_then_passes(tmp_path):
     """Judged as protected, the default environment fails only because CloudFront would reach its
     certificate-less ALB over HTTP; with an ALB domain (an HTTPS origin) it passes."""
@@ -89,10 +100,11 @@ def test_a_protected_environment_needs_an_https_origin_and_then_passes(tmp_path)
 
     report = check_environment(ENV, region="us-east-1", protect=True)
     assert report.env.protect and not report.passed
-    assert {r.rule.id for r in report.mandatory_violations} == {"cloudfront-origin-https"}, report.format()
+    # The payments ALB faces clients directly: without a domain it serves them plain HTTP.
+    expected = {"cloudfront-origin-https", "alb-internet-facing-https"}
+    assert {r.rule.id for r in report.mandatory_violations} == expected, report.format()
 
-    overrides = {layer.name: {"protect": True} for layer in manifest.LAYERS}
-    overrides["compute"].update(albDomainName=f"origin.{ENV}.mycompany.io", hostedZoneId="Z0123456789ABCDEFGHIJ")
+    overrides = _with_certificates({layer.name: {"protect": True} for layer in manifest.LAYERS})
     plan_file = tmp_path / "protected.plan.json"
     build_plan(ENV, "us-east-1", overrides=overrides).write(plan_file)
     report = check_environment(ENV, plan_file=plan_file)
@@ -110,8 +122,7 @@ def test_a_decommissioning_environment_passes_with_deletion_protection_waived_an
     from shared.compliance.offline import check_environment
     from shared.plan.document import build_plan
 
-    overrides = {layer.name: {"protect": True, "decommission": True} for layer in manifest.LAYERS}
-    overrides["compute"].update(albDomainName=f"origin.{ENV}.mycompany.io", hostedZoneId="Z0123456789ABCDEFGHIJ")
+    overrides = _with_certificates({layer.name: {"protect": True, "decommission": True} for layer in manifest.LAYERS})
     plan = build_plan(ENV, "us-east-1", overrides=overrides)
     plan_file = tmp_path / "decommissioning.plan.json"
     plan.write(plan_file)

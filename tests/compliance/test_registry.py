@@ -121,10 +121,35 @@ ORIGINAL_ORDER = [
 ]
 
 
-def test_the_rules_package_registers_the_same_rules_in_the_same_order_plus_the_egress_rule():
+# Added since, by domain: each module appends its rules after its existing ones.
+ENDPOINT_RULES = [
+    "vpc-endpoint-private-dns",
+    "vpc-endpoint-sg-https-only",
+    "vpc-endpoint-in-private-subnets",
+    "vpc-endpoint-policy-scoped",
+]
+DEPLOYMENT_RULES = [
+    "codedeploy-auto-rollback",
+    "codedeploy-rollback-alarms",
+    "codedeploy-blue-green",
+    "codedeploy-blue-termination",
+    "ecs-codedeploy-service-has-group",
+    "codedeploy-test-listener-private",
+]
+
+
+def test_the_rules_package_registers_the_same_rules_in_the_same_order_plus_the_added_ones():
     ids = [r.id for r in REGISTRY]
-    assert [i for i in ids if i != "sg-egress-restricted"] == ORIGINAL_ORDER
+    added = {"sg-egress-restricted", "alb-internet-facing-https", *ENDPOINT_RULES, *DEPLOYMENT_RULES}
+    assert [i for i in ids if i not in added] == ORIGINAL_ORDER
     assert ids.index("sg-egress-restricted") == ids.index("sg-no-world-ingress") + 1
+    assert ids.index("alb-internet-facing-https") == ids.index("alb-deletion-protection") + 1
+    # The endpoint rules close the network domain; the CodeDeploy domain comes between ECS and naming.
+    start = ids.index("task-no-public-ip") + 1
+    assert ids[start : start + len(ENDPOINT_RULES)] == ENDPOINT_RULES
+    start = ids.index("ecr-lifecycle-policy") + 1
+    assert ids[start : start + len(DEPLOYMENT_RULES)] == DEPLOYMENT_RULES
+    assert ids[start + len(DEPLOYMENT_RULES)] == "names-carry-suffix"
     # Each domain module registers its own rules: the network module the egress rule.
     from shared.compliance.rules import network
 

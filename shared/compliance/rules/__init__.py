@@ -7,11 +7,15 @@ One module per domain; importing this package registers every rule, in this orde
 * ``databases``: private, RDS-managed password, deletion protection, final snapshot, multi-AZ,
   point-in-time recovery, destroyability of ephemeral environments;
 * ``secrets_manager``: rotation;
-* ``network``: subnets, security group ingress and egress, the default group, flow logs, task IPs;
-* ``load_balancers``: headers, HTTPS redirect, TLS policy, WAF association, deletion protection;
+* ``network``: subnets, security group ingress and egress, the default group, flow logs, task IPs,
+  interface VPC endpoints (private DNS, HTTPS-only security group, private subnets, scoped policy);
+* ``load_balancers``: headers, HTTPS redirect, TLS policy, WAF association, deletion protection,
+  HTTPS on an internet-facing load balancer CloudFront does not front;
 * ``edge``: CloudFront viewers, certificate and origins, WAF web ACLs;
 * ``iam``: named actions and resources, distinct task roles;
 * ``ecs``: ECS clusters, containers and ECR repositories;
+* ``deployments``: CodeDeploy blue/green releases (rollback, alarms, traffic control, the old
+  tasks' lifetime, a group for every CODE_DEPLOY service, a private test listener);
 * ``naming``: the environment suffix in every name;
 * ``..literals``: no literal region or account id (needs two renderings of the whole plan).
 
@@ -27,11 +31,11 @@ from __future__ import annotations
 # Importing a module registers its rules: the order below is the registry's order (isort must
 # not sort it), and a test pins it.
 # isort: off
-from . import encryption, databases, secrets_manager, network, load_balancers, edge, iam, ecs, naming
+from . import encryption, databases, secrets_manager, network, load_balancers, edge, iam, ecs, deployments, naming
 from .. import literals
 
 # isort: on
 
-DOMAINS = (encryption, databases, secrets_manager, network, load_balancers, edge, iam, ecs, naming, literals)
+DOMAINS = (encryption, databases, secrets_manager, network, load_balancers, edge, iam, ecs, deployments, naming, literals)
 
 __all__ = ["DOMAINS"]

@@ -12,9 +12,6 @@ from ...aws_types import (
     RDS_CLUSTER_INSTANCE,
     RDS_INSTANCE,
     RDS_SUBNET_GROUP,
-    ROUTE,
-    ROUTE_TABLE,
-    ROUTE_TABLE_ASSOCIATION,
     S3_BUCKETS,
     SUBNET,
 )
@@ -26,13 +23,12 @@ from ..model import (
     as_list,
     first,
     get,
-    referenced,
     refers,
     text,
     truthy,
 )
 from ..registry import AppliesTo, Scope, rule
-from ._common import WORLD
+from ._common import public_subnet_reasons
 
 
 @rule(
@@ -47,31 +43,6 @@ def database_not_public(res: Resource, env: Environment) -> Iterator[str]:
         yield "publiclyAccessible is true: the instance gets a public DNS name and address"
 
 
-def _public_subnet_reasons(view: View) -> dict[str, str]:
-    """URN of each subnet that is public -> why (auto-assigned public IPs, or a route to an IGW)."""
-    reasons: dict[str, str] = {}
-    subnets = view.of_type(SUBNET)
-    tables = view.of_type(ROUTE_TABLE)
-    igw_tables: set[str] = set()
-    for table in tables:
-        if any(
-            text(get(route, "gatewayId")).startswith("igw-") and text(get(route, "cidrBlock")) in WORLD
-            for route in as_list(table.get("routes"))
-        ):
-            igw_tables.add(table.urn)
-    for route in view.of_type(ROUTE):
-        if text(route.get("gatewayId")).startswith("igw-"):
-            igw_tables.update(t.urn for t in referenced(view, route, "routeTableId", ROUTE_TABLE))
-    for association in view.of_type(ROUTE_TABLE_ASSOCIATION):
-        if any(t.urn in igw_tables for t in referenced(view, association, "routeTableId", ROUTE_TABLE)):
-            for subnet in referenced(view, association, "subnetId", SUBNET):
-                reasons[subnet.urn] = "its route table sends 0.0.0.0/0 to an internet gateway"
-    for subnet in subnets:
-        if truthy(subnet.get("mapPublicIpOnLaunch")):
-            reasons[subnet.urn] = "it assigns public IPs on launch"
-    return reasons
-
-
 @rule(
     "database-in-private-subnets",
     title="Database subnet groups use only private subnets",
@@ -81,7 +52,7 @@ def _public_subnet_reasons(view: View) -> dict[str, str]:
     pack_note="The subnets live in the network stack; a data stack alone cannot see their routes.",
 )
 def database_in_private_subnets(view: View, env: Environment) -> Iterator[Finding]:
-    public = _public_subnet_reasons(view)
+    public = public_subnet_reasons(view)
     for group in view.of_type(RDS_SUBNET_GROUP):
         for subnet_id in as_list(group.get("subnetIds")):
             matches = [s for s in view.of_type(SUBNET) if subnet_id in s.refs()]

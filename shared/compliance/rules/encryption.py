@@ -17,15 +17,16 @@ from ...aws_types import (
 from ..model import (
     Environment,
     Resource,
-    as_list,
     first,
     get,
-    is_mapping,
-    parse_json,
     text,
     truthy,
 )
 from ..registry import rule
+from ._common import limits_to_accounts, public_statements
+
+# Condition keys that pin a '*' principal of a key policy to named accounts.
+KMS_CONDITION_KEYS = {"kms:calleraccount", "aws:principalaccount", "aws:sourceaccount", "aws:sourceowner"}
 
 
 def _cmk_problem(value: Any, what: str) -> str | None:
@@ -52,42 +53,6 @@ def kms_key_rotation(res: Resource, env: Environment) -> Iterator[str]:
         yield "key rotation is off (enableKeyRotation is not true)"
 
 
-def _public_statements(policy: Any) -> Iterator[dict[str, Any]]:
-    doc = parse_json(policy)
-    if not is_mapping(doc):
-        return
-    for statement in as_list(doc.get("Statement")):
-        if not is_mapping(statement) or statement.get("Effect") != "Allow":
-            continue
-        principal = statement.get("Principal")
-        principals = (
-            [principal] if isinstance(principal, str) else as_list(get(principal, "AWS")) if is_mapping(principal) else []
-        )
-        if "*" in principals:
-            yield statement
-
-
-ACCOUNT_CONDITION_KEYS = {"kms:calleraccount", "aws:principalaccount", "aws:sourceaccount", "aws:sourceowner"}
-# Only positive, exact comparisons limit a '*' principal: StringNotEquals opens the key to every
-# other account, a Null check or an ...IfExists operator passes when the key is absent, and a
-# wildcard value matches anyone.
-LIMITING_OPERATORS = {"stringequals", "stringequalsignorecase", "arnequals"}
-
-
-def _limits_to_accounts(condition: Any) -> bool:
-    """Whether a Condition block pins the caller to named accounts."""
-    if not is_mapping(condition):
-        return False
-    for operator, block in condition.items():
-        if str(operator).lower() not in LIMITING_OPERATORS or not is_mapping(block):
-            continue
-        for key, value in block.items():
-            values = [text(v) for v in as_list(value)]
-            if key.lower() in ACCOUNT_CONDITION_KEYS and values and not any("*" in v or "?" in v or not v for v in values):
-                return True
-    return False
-
-
 @rule(
     "kms-key-not-public",
     title="KMS key policies grant '*' principals only within this account",
@@ -97,8 +62,8 @@ def _limits_to_accounts(condition: Any) -> bool:
     types=(KMS_KEY, KMS_KEY_POLICY),
 )
 def kms_key_not_public(res: Resource, env: Environment) -> Iterator[str]:
-    for statement in _public_statements(res.get("policy")):
-        if not _limits_to_accounts(statement.get("Condition")):
+    for statement in public_statements(res.get("policy")):
+        if not limits_to_accounts(statement.get("Condition"), KMS_CONDITION_KEYS):
             yield (
                 f"statement {statement.get('Sid', '(no Sid)')!r} allows Principal '*' without a StringEquals "
                 "condition naming the account(s) (kms:CallerAccount, aws:PrincipalAccount, ...)"

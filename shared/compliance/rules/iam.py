@@ -80,6 +80,13 @@ AWS_MANAGED_WILDCARD_RESOURCE = {
     "ReadOnlyAccess": "read access to every resource of every service",
     "ViewOnlyAccess": "list/describe access to every resource of many services",
     "AmazonEC2ContainerRegistryReadOnly": "image pulls from every repository",
+    # CodeDeploy's service roles: write the few statements a deployment group needs instead, with the
+    # service, task set, listener and alarm ARNs (the payments layer's BlueGreenDeployment does).
+    "AWSCodeDeployRoleForECS": "ECS task set changes, listener and rule changes, S3 reads and SNS publishing on every "
+    "service, load balancer, bucket and topic",
+    "AWSCodeDeployRoleForECSLimited": "ECS task set changes and load balancer reads and changes on every service and "
+    "load balancer",
+    "AWSCodeDeployRole": "Auto Scaling, EC2, Elastic Load Balancing and SNS actions on every resource",
 }
 # A Resource ARN naming every resource of a type ("arn:aws:dynamodb:...:table/*", "...:secret:*") is '*' in disguise.
 # (S3 ARNs carry no resource type: "arn:aws:s3:::bucket/*" is every object of one bucket, which is fine.)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ...aws_types import (
+    DISTRIBUTION,
     LISTENERS,
     LOAD_BALANCERS,
     WEB_ACL_ASSOCIATION,
@@ -17,6 +18,7 @@ from ..model import (
     as_list,
     first,
     get,
+    known,
     refers,
     text,
     truthy,
@@ -24,8 +26,9 @@ from ..model import (
 from ..registry import AppliesTo, Scope, rule
 
 WAF_LAYER_NOTE = (
-    "The WAF association lives in the edge stack, the load balancer in the compute stack: one stack "
-    "cannot see both. `invoke check` judges it over the whole plan."
+    "The ML API load balancer's WAF association lives in the edge stack, the load balancer in the compute stack: one "
+    "stack cannot see both (the payments stack declares its own web ACL next to its load balancer, and is judged "
+    "there). `invoke check` judges it over the whole plan."
 )
 
 
@@ -97,8 +100,8 @@ def alb_tls_policy(res: Resource, env: Environment) -> Iterator[str]:
     "alb-behind-waf",
     title="Every application load balancer is associated with a WAF web ACL",
     controls=("FSBP ELB.16", "Config alb-waf-enabled"),
-    fix="Associate a REGIONAL aws.wafv2.WebAcl with the ALB (aws.wafv2.WebAclAssociation(resource_arn=albArn, ...)) "
-    "in the edge layer.",
+    fix="Associate a REGIONAL aws.wafv2.WebAcl with the ALB (aws.wafv2.WebAclAssociation(resource_arn=albArn, ...)): "
+    "the edge layer does it for compute's ALB, the payments layer for its own (no CloudFront in front of it).",
     scope=Scope.STACK,
     pack_note=WAF_LAYER_NOTE,
 )
@@ -128,3 +131,39 @@ def alb_behind_waf(view: View, env: Environment) -> Iterator[Finding]:
 def alb_deletion_protection(res: Resource, env: Environment) -> Iterator[str]:
     if not truthy(res.get("enableDeletionProtection")):
         yield "enableDeletionProtection is not true"
+
+
+PUBLIC_HTTPS_NOTE = (
+    "Whether a CloudFront distribution fronts the load balancer is decided in the edge stack; this stack declares "
+    "none, so an HTTP-only load balancer is left to `invoke check`, which judges it over the whole plan."
+)
+
+
+@rule(
+    "alb-internet-facing-https",
+    title="An internet-facing load balancer that no CloudFront distribution fronts serves HTTPS in protected environments",
+    controls=("FSBP ELB.1", "PCI DSS 4.2.1"),
+    fix="Give the load balancer a certificate and an HTTPS listener (mlapi-payments:albDomainName and hostedZoneId for "
+    "the payments ALB, which faces the internet directly); its HTTP listener then only redirects to HTTPS.",
+    scope=Scope.STACK,
+    applies_to=AppliesTo.PROTECTED,
+    waiver="an ephemeral environment may run without a domain, hence without a certificate; it serves no customer traffic",
+    pack_note=PUBLIC_HTTPS_NOTE,
+)
+def alb_internet_facing_https(view: View, env: Environment) -> Iterator[Finding]:
+    distributions = view.of_type(DISTRIBUTION)
+    origins = {text(get(origin, "domainName")) for d in distributions for origin in as_list(d.get("origins"))} - {""}
+    for lb in view.of_type(*LOAD_BALANCERS):
+        if text(lb.get("loadBalancerType")) not in ("", "application") or truthy(lb.get("internal")):
+            continue
+        listeners = [lyr for lyr in view.of_type(*LISTENERS) if refers(lyr, "loadBalancerArn", lb)]
+        if any(text(lyr.get("protocol")).upper() == "HTTPS" for lyr in listeners):
+            continue
+        # Behind CloudFront, viewers get HTTPS from the distribution; cloudfront-origin-https judges the hop to the ALB.
+        if text(known(lb.outputs, "dnsName")) in origins:
+            continue
+        message = "internet-facing with no HTTPS listener: clients reach it over plain HTTP"
+        if not view.whole and not distributions:
+            yield Finding(lb, message, not_judged=PUBLIC_HTTPS_NOTE)
+        else:
+            yield Finding(lb, message)

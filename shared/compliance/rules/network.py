@@ -19,6 +19,7 @@ from ...aws_types import (
     SG_RULE,
     SUBNET,
     VPC,
+    VPC_ENDPOINT,
 )
 from ...errors import ConfigError
 from ...naming import Namer
@@ -37,7 +38,10 @@ from ..model import (
     truthy,
 )
 from ..registry import AppliesTo, Scope, rule
-from ._common import WORLD
+from ._common import WORLD, limits_to_accounts, public_statements, public_subnet_reasons
+
+# Condition keys that pin a '*' principal of an endpoint policy to named accounts or the organization.
+ENDPOINT_CONDITION_KEYS = {"aws:principalaccount", "aws:principalorgid", "aws:resourceaccount", "aws:resourceorgid"}
 
 
 @rule(
@@ -432,3 +436,142 @@ def vpc_flow_logs(view: View, env: Environment) -> Iterator[Finding]:
 def task_no_public_ip(res: Resource, env: Environment) -> Iterator[str]:
     if truthy(get(first(res.get("networkConfiguration")) or {}, "assignPublicIp")):
         yield "assignPublicIp is true"
+
+
+# -- interface VPC endpoints ----------------------------------------------------------------------
+def _interface(res: Resource) -> bool:
+    return text(res.get("vpcEndpointType")) == "Interface"
+
+
+@rule(
+    "vpc-endpoint-private-dns",
+    title="Interface VPC endpoints answer for the service's own name, in subnets, behind a security group",
+    controls=("MLAPI private endpoints",),
+    fix="Set private_dns_enabled=True, subnet_ids=<the private subnets, one per AZ> and security_group_ids="
+    "[<the endpoints' own security group>] on the interface endpoint.",
+    types=(VPC_ENDPOINT,),
+)
+def vpc_endpoint_private_dns(res: Resource, env: Environment) -> Iterator[str]:
+    if not _interface(res):
+        return  # gateway endpoints are routes: no DNS, no subnets, no security group
+    # Without private DNS the SDKs keep resolving the public name: traffic still leaves through the NAT.
+    if not truthy(res.get("privateDnsEnabled")):
+        yield "privateDnsEnabled is not true: clients still resolve the service's public endpoint"
+    if not as_list(res.get("subnetIds")):
+        yield "the endpoint has no subnets (one network interface per private subnet)"
+    if not as_list(res.get("securityGroupIds")):
+        yield "the endpoint names no security group: it gets the VPC's default group"
+
+
+def _endpoint_groups(view: View, endpoint: Resource) -> list[Resource]:
+    return referenced(view, endpoint, "securityGroupIds", SECURITY_GROUP)
+
+
+@dataclass(frozen=True)
+class _Ingress:
+    declared_by: Resource
+    protocol: str
+    ports: tuple[int, int] | None
+    cidrs: tuple[str, ...]
+
+
+def _ingress_of(view: View, group: Resource) -> Iterator[_Ingress]:
+    """Every ingress permission of ``group`` with all its CIDR sources (named sources need none)."""
+    for res in view.of_type(SG_INGRESS):
+        if refers(res, "securityGroupId", group):
+            protocol = text(res.get("ipProtocol")).lower()
+            yield _Ingress(
+                res,
+                protocol,
+                _port_range(protocol, res.get("fromPort"), res.get("toPort")),
+                _cidrs(res.inputs, "cidrIpv4", "cidrIpv6"),
+            )
+    for res in view.of_type(SG_RULE):
+        if res.get("type") == "ingress" and refers(res, "securityGroupId", group):
+            protocol = text(res.get("protocol")).lower()
+            yield _Ingress(
+                res,
+                protocol,
+                _port_range(protocol, res.get("fromPort"), res.get("toPort")),
+                _cidrs(res.inputs, "cidrBlocks", "ipv6CidrBlocks"),
+            )
+    for block in as_list(group.get("ingress")):
+        protocol = text(get(block, "protocol")).lower()
+        yield _Ingress(
+            group,
+            protocol,
+            _port_range(protocol, get(block, "fromPort"), get(block, "toPort")),
+            _cidrs(block, "cidrBlocks", "ipv6CidrBlocks"),
+        )
+
+
+@rule(
+    "vpc-endpoint-sg-https-only",
+    title="Interface endpoints' security groups admit only HTTPS (443), from security groups or the VPC's own range",
+    controls=("MLAPI private endpoints", "FSBP EC2.18"),
+    fix="Give the endpoints a security group of their own whose only ingress is tcp 443 from the client tasks' "
+    "security groups (referenced_security_group_id), or at widest from the VPC's CIDR.",
+    scope=Scope.STACK,
+    pack_note="Judged within the stack that declares the endpoints, their security group and the VPC (the network stack).",
+)
+def vpc_endpoint_sg_https_only(view: View, env: Environment) -> Iterator[Finding]:
+    seen: set[str] = set()
+    for endpoint in view.of_type(VPC_ENDPOINT):
+        if not _interface(endpoint):
+            continue
+        vpc_ranges = {
+            text(vpc.get("cidrBlock")) for vpc in referenced(view, endpoint, "vpcId", VPC) if text(vpc.get("cidrBlock"))
+        }
+        for group in _endpoint_groups(view, endpoint):
+            if group.urn in seen:
+                continue
+            seen.add(group.urn)
+            for ingress in _ingress_of(view, group):
+                where = f"ingress of {group.label()} (used by interface endpoints)"
+                if ingress.protocol not in ("tcp", "6") or ingress.ports != (443, 443):
+                    yield Finding(
+                        ingress.declared_by,
+                        f"{where} admits {ingress.protocol or 'unset'} {_describe(ingress.ports)}: endpoints serve HTTPS 443 only",
+                    )
+                for cidr in ingress.cidrs:
+                    if cidr in WORLD or cidr not in vpc_ranges:
+                        yield Finding(
+                            ingress.declared_by,
+                            f"{where} admits {cidr}: only security groups or the VPC's own range "
+                            f"({', '.join(sorted(vpc_ranges)) or 'not in view'}) may reach the endpoints",
+                        )
+
+
+@rule(
+    "vpc-endpoint-in-private-subnets",
+    title="Interface endpoints' network interfaces sit in private subnets",
+    controls=("MLAPI private endpoints",),
+    fix="Build the interface endpoints' subnet_ids from the network layer's private subnets.",
+    scope=Scope.STACK,
+    pack_note="Judged within the stack that declares the endpoints and the subnets (the network stack).",
+)
+def vpc_endpoint_in_private_subnets(view: View, env: Environment) -> Iterator[Finding]:
+    public = public_subnet_reasons(view)
+    for endpoint in view.of_type(VPC_ENDPOINT):
+        if not _interface(endpoint):
+            continue
+        for subnet in referenced(view, endpoint, "subnetIds", SUBNET):
+            if subnet.urn in public:
+                yield Finding(endpoint, f"subnet {subnet.label()} is public: {public[subnet.urn]}")
+
+
+@rule(
+    "vpc-endpoint-policy-scoped",
+    title="A VPC endpoint policy grants '*' principals only within named accounts or the organization",
+    controls=("MLAPI private endpoints",),
+    fix="Leave the policy out (the service's default) or give each statement with Principal '*' a StringEquals "
+    "condition on aws:PrincipalAccount (or aws:PrincipalOrgID / aws:ResourceAccount) naming the account(s).",
+    types=(VPC_ENDPOINT,),
+)
+def vpc_endpoint_policy_scoped(res: Resource, env: Environment) -> Iterator[str]:
+    for statement in public_statements(res.get("policy")):
+        if not limits_to_accounts(statement.get("Condition"), ENDPOINT_CONDITION_KEYS):
+            yield (
+                f"statement {statement.get('Sid', '(no Sid)')!r} allows Principal '*' without a StringEquals condition "
+                "naming the account(s) or organization"
+            )
