@@ -336,11 +336,26 @@ def _deploy(action, env: str, **options):
         raise Exit("interrupted (no Pulumi command was running)", code=130) from None
 
 
+_PARALLEL_HELP = (
+    "layers run at once (default: every layer whose upstreams are done); 1 runs them one after another in manifest order"
+)
+
+
+def _parallel(value: int | str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise Exit(f"error: --parallel must be a whole number of layers, 1 or more (got {value!r}).", code=2) from None
+
+
 @task(
     help={
         **_DEPLOY_HELP,
         **_HEALTH_HELP,
         "check_idempotent": "after every layer is up, preview each with --expect-no-changes and fail naming any layer that would change again",
+        "parallel": _PARALLEL_HELP,
     }
 )
 def up_all(
@@ -353,12 +368,14 @@ def up_all(
     health_check: bool = True,
     health_timeout: float = 900,
     check_idempotent: bool = False,
+    parallel: int | None = None,
 ) -> None:
-    """Deploy every layer in manifest order (create/select stack <env>, set config, pulumi up), then print a summary.
+    """Deploy the environment's layers (environments/<env>.yaml `layers`, else all), each as soon as the layers it reads are deployed.
 
     Pre-flight checks run first (including the account's ECS service-linked role, quotas and the
     Aurora engine version) and nothing is touched unless all pass. A layer that runs a service
-    counts as deployed only once the service is healthy. Stops at the first failing layer.
+    counts as deployed only once the service is healthy. After a failure no new layer starts;
+    running ones finish; the summary says which ran, failed or never started.
     Example: invoke up-all --env pr-42 --region eu-west-1 --check-idempotent
     """
     _deploy(
@@ -371,18 +388,21 @@ def up_all(
         health_check=health_check,
         health_timeout=float(health_timeout),
         check_idempotent=check_idempotent,
+        parallel=_parallel(parallel),
     )
 
 
-@task(help=_DESTROY_HELP)
-def down_all(c, env, attempts=3, retry_delay=60, keep_stacks=False, secrets_provider=None):
-    """Destroy every layer in reverse manifest order; missing stacks are skipped, failed destroys retried.
+@task(help={**_DESTROY_HELP, "parallel": _PARALLEL_HELP.replace("upstreams are done", "readers are gone")})
+def down_all(c, env, attempts=3, retry_delay=60, keep_stacks=False, secrets_provider=None, parallel=None):
+    """Destroy every layer that has a stack (selected or not), each once every layer that reads it is gone.
 
-    Exits non-zero, saying what, if anything is left. Safe to run twice. Example: invoke down-all --env pr-42
+    Missing stacks are skipped, failed destroys retried. Exits non-zero, saying what, if anything is
+    left. Safe to run twice. Example: invoke down-all --env pr-42
     """
     _deploy(
         lambda d: d.down_all(),
         env,
+        parallel=_parallel(parallel),
         attempts=attempts,
         retry_delay=retry_delay,
         keep_stacks=keep_stacks,

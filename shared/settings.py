@@ -219,7 +219,10 @@ class EnvironmentSettings:
             )
 
         selected = tuple(
-            layer.name for layer in manifest.select(reader.string_list("layers", ()), setting=reader.setting("layers"))
+            layer.name
+            for layer in manifest.select(
+                reader.string_list("layers", ()), setting=reader.setting("layers"), layers=manifest.LAYERS
+            )
         )
         extra_tags = _extra_tags(reader)
 

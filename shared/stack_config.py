@@ -15,8 +15,9 @@ from typing import Any
 
 import yaml
 
+from . import manifest
 from .errors import ConfigError, PlatformError
-from .manifest import LAYERS, REPO_ROOT, Layer, ordered, select
+from .manifest import REPO_ROOT, Layer
 from .settings import ENVIRONMENT_KEYS
 
 ENVIRONMENTS_DIR = REPO_ROOT / "environments"
@@ -79,10 +80,10 @@ def environment_layers(env: str) -> tuple[Layer, ...]:
         names = _load_yaml(path).get("layers")
     setting = f"{path.name}: layers" if path is not None else "layers"
     if names is None or names == []:
-        return tuple(ordered(LAYERS))
+        return tuple(manifest.ordered(manifest.LAYERS))
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise ConfigError(setting, names, "a list of layer names, for example [network, data, compute]")
-    return tuple(ordered(select(names, setting=setting)))
+    return tuple(manifest.ordered(manifest.select(names, setting=setting, layers=manifest.LAYERS)))
 
 
 @dataclass(frozen=True)

@@ -162,7 +162,9 @@ def _render_layer(
         secret_keys=cfg.secret_keys,
         stack_outputs=outputs_by_stack,
     )
-    protected, decommissioning = (is_true(cfg.values.get(f"{layer.project}:{key}", "false")) for key in ("protect", "decommission"))
+    protected, decommissioning = (
+        is_true(cfg.values.get(f"{layer.project}:{key}", "false")) for key in ("protect", "decommission")
+    )
     return LayerPlan(layer, rendered, cfg.sources, time.perf_counter() - started, protected, decommissioning)
 
 
