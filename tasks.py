@@ -52,7 +52,7 @@ def plan(c, env, region=None, out=None, quiet=False):
 
     region = region or _default_region(env)
     try:
-        result = build_plan(env, region)
+        result = build_plan(env, region, parallel=True)
     except (ConfigError, PlatformError) as exc:
         raise _user_error(exc) from None
     target = Path(out) if out else ROOT / "plans" / f"{env}.plan.json"
@@ -235,6 +235,7 @@ def bench(c, env="bench", region="us-east-1", repeat=3):
     import_cmd = [py, "-c", "import pulumi, pulumi_aws"]
     import_used_cmd = [py, "-c", f"import pulumi, pulumi_aws; {load_classes}"]
     plan_cmd = [py, "-c", f"from shared.plan.document import build_plan; build_plan({env!r}, {region!r})"]
+    parallel_cmd = [py, "-c", f"from shared.plan.document import build_plan; build_plan({env!r}, {region!r}, parallel=True)"]
 
     def best(cmd: list[str]) -> float:
         times = []
@@ -250,11 +251,61 @@ def bench(c, env="bench", region="us-east-1", repeat=3):
     import_s = best(import_cmd)
     import_used_s = best(import_used_cmd)
     plan_s = best(plan_cmd)
+    parallel_s = best(parallel_cmd)
     print(f"import pulumi + pulumi_aws                    : {import_s:6.2f} s")
     print(f"  ... and the {len(classes):2d} resource classes the plan uses : {import_used_s:6.2f} s")
-    print(f"whole-environment plan                        : {plan_s:6.2f} s (its own interpreter start and imports included)")
-    print(f"ratio plan / bare import                      : {plan_s / import_s:6.2f}")
-    print(f"ratio plan / import of what the plan uses     : {plan_s / import_used_s:6.2f}")
+    print(f"whole-environment plan, serial                : {plan_s:6.2f} s (its own interpreter start and imports included)")
+    print(f"whole-environment plan, one process per layer : {parallel_s:6.2f} s (what `invoke plan` runs)")
+    print(f"ratio serial plan / bare import               : {plan_s / import_s:6.2f}")
+    print(f"ratio serial plan / import of what it uses    : {plan_s / import_used_s:6.2f}")
+    print(
+        f"ratio parallel plan / import of what it uses  : {parallel_s / import_used_s:6.2f} (below 1.0 only when the layer processes find free cores)"
+    )
+
+
+@task(
+    help={
+        "package": "upgrade only this package (e.g. pulumi-aws); default: every package to the newest allowed by pyproject.toml"
+    }
+)
+def lock(c, package=None):
+    """Re-resolve requirements.lock (exact versions with hashes) from pyproject.toml, on purpose.
+
+    The lock decides pulumi-aws and so the AWS provider plugin every deploy uses: commit the new
+    lock, and every machine that runs scripts/bootstrap.sh deploys with the same one. Run it after
+    adding a dependency to pyproject.toml too. Needs uv (installed by bootstrap) and PyPI.
+    """
+    uv = Path(sys.executable).with_name("uv")
+    if not uv.exists():
+        raise Exit("error: uv is not in this virtualenv; run scripts/bootstrap.sh first.", code=2)
+    upgrade = ["--upgrade-package", package] if package else ["--upgrade"]
+    cmd = [
+        str(uv),
+        "pip",
+        "compile",
+        "pyproject.toml",
+        "--extra",
+        "dev",
+        "--generate-hashes",
+        "--universal",
+        "--quiet",
+        *upgrade,
+        "-o",
+        "requirements.lock",
+    ]
+    if subprocess.run(cmd, cwd=ROOT).returncode != 0:
+        raise Exit("error: could not resolve the dependencies (see uv's message above).", code=1)
+    pinned = next(
+        (
+            line.split("==")[1].split()[0]
+            for line in (ROOT / "requirements.lock").read_text().splitlines()
+            if line.startswith("pulumi-aws==")
+        ),
+        "?",
+    )
+    print(
+        f"requirements.lock updated; pulumi-aws {pinned} (its provider plugin is what deploys will use). Install it: scripts/bootstrap.sh"
+    )
 
 
 # What `invoke lint` type-checks: the shared library (strict, see pyproject.toml), every layer's
@@ -289,10 +340,16 @@ def lint(c, fix=False):
     print("lint passed: ruff check, ruff format, mypy")
 
 
-@task(help={"args": "extra pytest arguments, quoted"})
-def test(c, args=""):
-    """Run the test suite (offline: mock runtime, moto and a recording stand-in for the Pulumi CLI)."""
-    result = c.run(f"{sys.executable} -m pytest {args}", warn=True, pty=False)
+@task(
+    help={
+        "args": "extra pytest arguments, quoted",
+        "workers": "pytest-xdist workers (default: auto, one per CPU; 0 runs in this process)",
+    }
+)
+def test(c, args="", workers="auto"):
+    """Run the test suite (offline: mock runtime, moto and a recording stand-in for the Pulumi CLI) in parallel workers."""
+    parallel = f"-n {workers}" if str(workers) != "0" and "-n" not in args.split() else ""
+    result = c.run(f"{sys.executable} -m pytest {parallel} {args}", warn=True, pty=False)
     if result.exited not in (0,):
         raise Exit(code=result.exited)
 
@@ -531,6 +588,7 @@ ns = Collection(
     bench,
     lint,
     test,
+    lock,
     up_all,
     down_all,
     up,

@@ -14,6 +14,7 @@ Rules every operation keeps:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -724,7 +725,7 @@ class Deployer:
                     while len(running) < limit and (layer := next_ready()) is not None:
                         pending.remove(layer)
                         console.start(layer.name)
-                        running[pool.submit(record, layer, time.monotonic(), lambda layer=layer: step(layer))] = layer
+                        running[pool.submit(record, layer, time.monotonic(), functools.partial(step, layer))] = layer
                     if not running:
                         break
                     done, _ = wait(list(running), timeout=0.25, return_when=FIRST_COMPLETED)
@@ -736,7 +737,7 @@ class Deployer:
                     console.refresh()
         finally:
             for sig, handler in previous.items():
-                signal.signal(sig, handler)  # type: ignore[arg-type]
+                signal.signal(sig, handler)
             console.close()
             self.out = outer
             if self.cli is not None:

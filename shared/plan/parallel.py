@@ -19,9 +19,9 @@ import multiprocessing
 import re
 from collections.abc import Sequence
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import Any, cast
 
-from .. import manifest
+from .. import APP, manifest
 from ..errors import PlatformError
 from ..references import stack_reference_name
 from .document import LayerPlan, _render_layer
@@ -51,7 +51,7 @@ def _preload(layer: manifest.Layer) -> None:
             importlib.import_module(module)
     # The layer's own package (and the shared modules it imports); forgotten again afterwards so
     # the program imports it as Pulumi would, but what it imported stays loaded.
-    package = f"{manifest.APP}_{layer.name}"
+    package = f"{APP}_{layer.name}"
     with _program_directory(layer.directory), contextlib.suppress(ImportError):
         importlib.import_module(package)
 
@@ -81,7 +81,7 @@ def _worker(
         conn.close()
 
 
-def _context() -> multiprocessing.context.BaseContext:
+def _context() -> Any:  # a multiprocessing context; typeshed's BaseContext lacks Process
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
@@ -118,10 +118,11 @@ def render_layers(
                     pipes[layer.name].send(outputs_by_stack)
                     sent.add(layer.name)
             waiting = {pipes[name]: name for name in sent if name not in results}
-            for conn in wait(list(waiting)):
-                name = waiting[conn]  # type: ignore[index]
+            for ready in wait(list(waiting)):
+                conn = cast(Connection, ready)
+                name = waiting[conn]
                 try:
-                    kind, payload = conn.recv()  # type: ignore[union-attr]
+                    kind, payload = conn.recv()
                 except EOFError:
                     failure = PlatformError(f"the process rendering layer {name} ended without a result")
                     break
