@@ -219,10 +219,7 @@ class EnvironmentSettings:
             )
 
         selected = tuple(
-            layer.name
-            for layer in manifest.select(
-                reader.string_list("layers", ()), setting=reader.setting("layers"), layers=manifest.LAYERS
-            )
+            layer.name for layer in manifest.select(reader.string_list("layers", ()), setting=reader.setting("layers"))
         )
         extra_tags = _extra_tags(reader)
 

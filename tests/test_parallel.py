@@ -41,6 +41,13 @@ def graph(tmp_path, monkeypatch):
 
     for obj, name, value in test_deploy.patch_targets(tmp_path):
         monkeypatch.setattr(obj, name, value)
+    # The layers' settings validate `layers` against the manifest select() defaults to: the fake one.
+    select = manifest.select
+    monkeypatch.setattr(
+        manifest,
+        "select",
+        lambda names, *, setting="layers", layers=None: select(names, setting=setting, layers=layers or manifest.LAYERS),
+    )
     test_deploy.set_domain(tmp_path)
     s = Standin(tmp_path)
     monkeypatch.setenv("PATH", f"{s.bin}{os.pathsep}{os.environ.get('PATH', '')}")
@@ -188,6 +195,9 @@ import test_deploy
 test_deploy.FAKE_LAYERS = {graph!r}
 for obj, name, value in test_deploy.patch_targets(Path({tmp!r})):
     setattr(obj, name, value)
+from shared import manifest
+_select = manifest.select
+manifest.select = lambda names, *, setting="layers", layers=None: _select(names, setting=setting, layers=layers or manifest.LAYERS)
 test_deploy.set_domain(Path({tmp!r}))
 import tasks
 with mock_aws():
