@@ -617,6 +617,8 @@ class Deployer:
             self._summary(f"up-all {self.env}: stopped at {', '.join(failed)}", results)
             deployed = [r.layer for r in results if r.result.startswith("deployed")]
             never = [r.layer for r in results if r.result == "not run"]
+            index = [lyr.name for lyr in self.layers].index(first.layer.name)
+            not_after = all(r.result == "not run" for r in results[index + 1 :])
             others = "".join(
                 f"Layer {f.layer.name} failed too: could not {f.step}.\n{self._error_text(f)}\n" for f in walk.failures[1:]
             )
@@ -624,7 +626,8 @@ class Deployer:
                 f"up-all stopped at layer {first.layer.name} (stack {self.env}): could not {first.step}.\n"
                 f"{self._error_text(first)}\n{others}"
                 + (f"Deployed: {', '.join(deployed)}. " if deployed else "")
-                + (f"Not started: {', '.join(never)}.\n" if never else "Every other layer ran.\n")
+                + (f"Not started: {', '.join(never)}. " if never else "")
+                + ("Nothing after it ran.\n" if not_after else "Layers after it in manifest order ran at the same time.\n")
                 + f"Next: fix the cause, then run {self._next('up-all')} again (deployed layers come back unchanged), "
                 f"or only this layer: {self._next('up', first.layer)}. To remove what exists: {self._next('down-all')}."
             ) from None
