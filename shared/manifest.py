@@ -41,6 +41,12 @@ LAYERS: tuple[Layer, ...] = (
         "ECR, ECS cluster (Fargate/Fargate Spot), task definition and roles, service, ALB, autoscaling, logs, alarms",
     ),
     Layer(
+        "payments",
+        ("network", "data"),
+        "Payment processor: ECR, ECS cluster (Fargate/Fargate Spot), CodeDeploy blue/green service behind its own ALB, "
+        "its own log KMS key, autoscaling on CPU and memory, alarms",
+    ),
+    Layer(
         "edge",
         ("network", "compute"),
         "CloudFront, ACM certificate (us-east-1), Route 53 records, WAF (CLOUDFRONT and REGIONAL), error pages, CloudFront-only ALB ingress",

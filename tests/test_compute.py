@@ -891,7 +891,8 @@ PINNED_ALARMS = {
     "alb-5xx": ("HTTPCode_ELB_5XX_Count", "Sum", "GreaterThanOrEqualToThreshold", 10, 300, 1, "notBreaching"),
     "cpu-high": ("CPUUtilization", "Average", "GreaterThanOrEqualToThreshold", 80, 60, 5, "missing"),
     "memory-high": ("MemoryUtilization", "Average", "GreaterThanOrEqualToThreshold", 80, 60, 5, "missing"),
-    "tasks-below-minimum": ("RunningTaskCount", "Minimum", "LessThanThreshold", 2, 60, 5, "breaching"),
+    # "missing", not "breaching": a new environment has no Container Insights data yet (docs/services.md).
+    "tasks-below-minimum": ("RunningTaskCount", "Minimum", "LessThanThreshold", 2, 60, 5, "missing"),
 }
 
 

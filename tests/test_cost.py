@@ -15,7 +15,7 @@ from conftest import plan_layers
 
 from shared.cost import refresh as price_refresh
 from shared.cost.estimate import FREE, NOT_PRICED, PRICED, Estimate, estimate, split_tasks
-from shared.cost.prices import REGIONAL_KEYS, load_table
+from shared.cost.prices import GLOBAL_KEYS, REGIONAL_KEYS, load_table
 from shared.cost.report import compare, format_comparison, format_table, to_document
 from shared.cost.runner import DOC, DOC_BLOCKS, DOC_REGION, REGENERATE, doc_block, quoted_blocks, render_plan
 from shared.cost.usage import ASSUMPTIONS, Usage, load_usage
@@ -388,6 +388,30 @@ def test_price_table_is_dated_sourced_and_complete():
     assert TABLE.document["asOf"] and "list prices" in TABLE.document["description"] and TABLE.document["currency"] == "USD"
     for region in TABLE.regions:
         assert set(REGIONAL_KEYS) <= set(TABLE.document["regions"][region])
+
+
+def test_price_table_records_how_each_price_was_checked():
+    checked = TABLE.document["checked"]
+    assert checked["on"] and "checked on" in TABLE.document["source"]
+    regions = set(TABLE.regions)
+    assert set(checked["regional"]) == set(REGIONAL_KEYS)
+    for key, record in checked["regional"].items():
+        confirmed, unconfirmed = set(record["confirmed"]), set(record["unconfirmed"])
+        assert confirmed | unconfirmed == regions and not confirmed & unconfirmed, key
+        assert not confirmed or record["sources"], f"{key} is confirmed without a source"
+        assert set(record["sources"]) <= set(checked["sources"]), key
+    assert set(checked["global"]) == set(GLOBAL_KEYS)
+    for key, record in checked["global"].items():
+        assert not record["confirmed"] or record["sources"], key
+        assert set(record["sources"]) <= set(checked["sources"]), key
+
+
+def test_fargate_spot_is_priced_at_the_documented_maximum_discount():
+    # Spot has no list price; the table uses AWS's stated ceiling ("up to 70%" off), see docs/cost.md.
+    for region in TABLE.regions:
+        prices = TABLE.document["regions"][region]
+        assert prices["fargateSpotVcpuHour"] == pytest.approx(0.3 * prices["fargateVcpuHour"]), region
+        assert prices["fargateSpotGbHour"] == pytest.approx(0.3 * prices["fargateGbHour"]), region
 
 
 def test_price_table_with_a_missing_price_is_refused(tmp_path):

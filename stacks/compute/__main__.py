@@ -2,20 +2,21 @@
 
 import pulumi
 
-from mlapi_compute.alarms import Alarms, AlarmsArgs
-from mlapi_compute.autoscaling import Autoscaling, AutoscalingArgs
-from mlapi_compute.cluster import CapacityStrategy, Cluster, ClusterArgs
-from mlapi_compute.load_balancer import LoadBalancer, LoadBalancerArgs
-from mlapi_compute.logs import ServiceLogs, ServiceLogsArgs
-from mlapi_compute.registry import ImageRegistry, ImageRegistryArgs
-from mlapi_compute.roles import TaskRoles, TaskRolesArgs
-from mlapi_compute.service import ApiService, ApiServiceArgs
-from mlapi_compute.settings import LAYER, ComputeSettings
-from mlapi_compute.task import ServiceTask, ServiceTaskArgs, secret_arns
+from mlapi_compute import application
+from mlapi_compute.settings import API_PATHS, HEALTH_CHECK_PATH, LAYER, ComputeSettings
 from mlapi_compute.upstream import read_data, read_network
 from shared import contracts
 from shared.aws_identity import AwsIdentity
 from shared.provider import aws_provider, with_provider
+from shared.service.alarms import Alarms, AlarmsArgs
+from shared.service.autoscaling import Autoscaling, AutoscalingArgs, requests_per_task
+from shared.service.cluster import CapacityStrategy, Cluster, ClusterArgs
+from shared.service.load_balancer import LoadBalancer, LoadBalancerArgs
+from shared.service.logs import ServiceLogs, ServiceLogsArgs
+from shared.service.registry import ImageRegistry, ImageRegistryArgs
+from shared.service.roles import TaskRoles, TaskRolesArgs
+from shared.service.service import ApiService, ApiServiceArgs
+from shared.service.task import ServiceTask, ServiceTaskArgs
 
 settings = ComputeSettings.load()
 env = settings.env
@@ -32,9 +33,13 @@ registry = ImageRegistry(
         namer=env.namer, kms_key_arn=data.kms_key_arn, keep_images=settings.ecr_keep_images, blocks_deletion=env.blocks_deletion
     ),
     opts,
+    layer=LAYER,
 )
 logs = ServiceLogs(
-    "logs", ServiceLogsArgs(namer=env.namer, kms_key_arn=data.kms_key_arn, retention_days=settings.log_retention_days), opts
+    "logs",
+    ServiceLogsArgs(namer=env.namer, kms_key_arn=data.kms_key_arn, retention_days=settings.log_retention_days),
+    opts,
+    layer=LAYER,
 )
 cluster = Cluster(
     "ecs",
@@ -42,6 +47,7 @@ cluster = Cluster(
         namer=env.namer, strategy=strategy, kms_key_arn=data.kms_key_arn, enable_execute_command=settings.enable_execute_command
     ),
     opts,
+    layer=LAYER,
 )
 roles = TaskRoles(
     "roles",
@@ -51,12 +57,16 @@ roles = TaskRoles(
         identity=identity,
         repository_arn=registry.repository.arn,
         log_group_arn=logs.log_group.arn,
-        secret_arns=secret_arns(data),
-        kms_key_arn=data.kms_key_arn,
-        session_table_arn=data.session_table_arn,
+        secret_arns=application.secret_arns(data),
+        secret_kms_key_arn=data.kms_key_arn,
+        exec_kms_key_arn=data.kms_key_arn,
         enable_execute_command=settings.enable_execute_command,
+        execution_role_description="ECS starts the API tasks with it: image pull, logs, injected secrets",
+        task_role_description="The API application's own permissions: session table items, ECS Exec",
+        application_statements=application.task_role_statements(data, env.region),
     ),
     opts,
+    layer=LAYER,
 )
 image = (
     pulumi.Output.concat(registry.repository.repository_url, ":", settings.image_tag)
@@ -74,13 +84,15 @@ task = ServiceTask(
         cpu=settings.cpu,
         memory=settings.memory,
         log_group_name=logs.log_group.name,
-        data=data,
+        environment=application.environment(data),
+        secrets=application.secrets(data),
         execution_role_arn=roles.execution_role.arn,
         task_role_arn=roles.task_role.arn,
         readonly_root_filesystem=settings.readonly_root_filesystem,
         enable_execute_command=settings.enable_execute_command,
     ),
     opts,
+    layer=LAYER,
 )
 lb = LoadBalancer(
     "lb",
@@ -95,8 +107,12 @@ lb = LoadBalancer(
         ssl_policy=settings.alb_ssl_policy,
         domain_name=settings.alb_domain_name,
         hosted_zone_id=settings.hosted_zone_id,
+        # Each API version, then the health check (so an external probe, or CloudFront's, sees
+        # what the target group sees).
+        routes=(("api-v1", 10, API_PATHS[0]), ("api-v2", 20, API_PATHS[1]), ("health", 30, HEALTH_CHECK_PATH)),
     ),
     opts,
+    layer=LAYER,
 )
 service = ApiService(
     "api",
@@ -115,6 +131,7 @@ service = ApiService(
         depends_on=[cluster.capacity_providers, *lb.rules, *roles.policies],
     ),
     opts,
+    layer=LAYER,
 )
 Autoscaling(
     "scaling",
@@ -122,28 +139,28 @@ Autoscaling(
         namer=env.namer,
         cluster_name=cluster.cluster.name,
         service_name=service.service.name,
-        alb_arn_suffix=lb.alb.arn_suffix,
-        target_group_arn_suffix=lb.target_group.arn_suffix,
         min_tasks=settings.min_tasks,
         max_tasks=settings.max_tasks,
-        target_requests_per_task=settings.target_requests_per_task,
+        metrics=[requests_per_task(lb.alb.arn_suffix, lb.target_group.arn_suffix, settings.target_requests_per_task)],
         scale_out_cooldown=settings.scale_out_cooldown,
         scale_in_cooldown=settings.scale_in_cooldown,
     ),
     opts,
+    layer=LAYER,
 )
 Alarms(
     "alarms",
     AlarmsArgs(
         namer=env.namer,
         alb_arn_suffix=lb.alb.arn_suffix,
-        target_group_arn_suffix=lb.target_group.arn_suffix,
+        target_groups={"": lb.target_group.arn_suffix},
         cluster_name=cluster.cluster.name,
         service_name=service.service.name,
         min_tasks=settings.min_tasks,
         topic_arn=settings.alarm_topic_arn,
     ),
     opts,
+    layer=LAYER,
 )
 
 contracts.export(

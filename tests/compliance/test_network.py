@@ -60,7 +60,11 @@ def test_internet_mode_may_open_only_the_ports_the_load_balancer_listens_on():
     from conftest import plan_layers
 
     def judged(ports: list) -> tuple[list[str], list[str]]:
-        plan = plan_layers("compute", env=ENV, config={"network": {"albIngressSource": "internet", "albListenerPorts": ports}})
+        # With payments too: the network layer opens the payments load balancer's ports whenever the
+        # environment has that layer, and only its listeners justify them.
+        plan = plan_layers(
+            "compute", "payments", env=ENV, config={"network": {"albIngressSource": "internet", "albListenerPorts": ports}}
+        )
         document = json.loads(json.dumps(plan.document()))
         states = {reg.urn: reg.state for lp in plan.layers for reg in lp.rendered.registrations}
         offline = [r.finding.message for r in _offline("sg-no-world-ingress", document, states, False)]

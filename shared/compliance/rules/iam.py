@@ -49,6 +49,11 @@ RESOURCE_STAR_ACTIONS = frozenset(
         "xray:GetSamplingRules",
         "xray:GetSamplingTargets",
         "sts:GetCallerIdentity",
+        # Elastic Load Balancing's reads (CodeDeploy's blue/green traffic shifting needs them).
+        "elasticloadbalancing:DescribeListeners",
+        "elasticloadbalancing:DescribeRules",
+        "elasticloadbalancing:DescribeTargetGroups",
+        "elasticloadbalancing:DescribeTargetHealth",
     }
 )
 # Listing actions that IAM authorizes against an account-level pseudo-ARN rather than one resource

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from shared.naming import Namer
-from shared.tags import name_tag
+from ..naming import Namer
+from ..tags import name_tag
+from . import component_type
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,8 @@ class ImageRegistryArgs:
     keep_images: int
     # Refuse to delete a repository that holds images (EnvironmentSettings.blocks_deletion).
     blocks_deletion: bool
+    # The resource part of the repository's name (``mlapi-<part>-<suffix>``).
+    name_part: str = "api"
 
 
 def lifecycle_policy(keep_images: int) -> str:
@@ -37,11 +40,11 @@ def lifecycle_policy(keep_images: int) -> str:
 
 
 class ImageRegistry(pulumi.ComponentResource):
-    def __init__(self, name: str, args: ImageRegistryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("mlapi:compute:ImageRegistry", name, None, opts)
+    def __init__(self, name: str, args: ImageRegistryArgs, opts: pulumi.ResourceOptions | None = None, *, layer: str) -> None:
+        super().__init__(component_type(layer, "ImageRegistry"), name, None, opts)
         n = args.namer
         child = pulumi.ResourceOptions(parent=self)
-        repo_name = n.name("api", kind="ecr")
+        repo_name = n.name(args.name_part, kind="ecr")
         self.repository = aws.ecr.Repository(
             f"{name}-repository",
             name=repo_name,

@@ -1,4 +1,4 @@
-"""The Fargate task definition of the API service and its container definition."""
+"""The Fargate task definition of a service and its one container definition."""
 
 from __future__ import annotations
 
@@ -11,12 +11,10 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from shared import contracts
-from shared.errors import PlatformError
-from shared.naming import Namer
-from shared.tags import name_tag
-
-from .upstream import DataInputs
+from ..naming import Namer
+from ..tags import name_tag
+from . import component_type
+from .timing import STOP_TIMEOUT_SECONDS
 
 CONTAINER_NAME = "api"
 # The module minus its docstring (which explains it to readers of this repository, not of the task).
@@ -50,6 +48,9 @@ class ContainerSpec:
     placeholder: bool
     readonly_root_filesystem: bool
     mounts: Mapping[str, str] = field(default_factory=dict)  # volume name -> container path
+    name: str = CONTAINER_NAME
+    # Seconds between SIGTERM and SIGKILL (see timing.py: longer than the load balancer's drain).
+    stop_timeout: int = STOP_TIMEOUT_SECONDS
 
 
 def mounts(readonly_root_filesystem: bool, enable_execute_command: bool) -> dict[str, str]:
@@ -62,7 +63,7 @@ def mounts(readonly_root_filesystem: bool, enable_execute_command: bool) -> dict
 def container_definitions(spec: ContainerSpec) -> str:
     environment = dict(spec.environment)
     container: dict[str, Any] = {
-        "name": CONTAINER_NAME,
+        "name": spec.name,
         "image": spec.image,
         "essential": True,
         "portMappings": [
@@ -73,7 +74,7 @@ def container_definitions(spec: ContainerSpec) -> str:
             "options": {
                 "awslogs-group": spec.log_group,
                 "awslogs-region": spec.region,
-                "awslogs-stream-prefix": CONTAINER_NAME,
+                "awslogs-stream-prefix": spec.name,
                 # A slow log API must not block the application's writes to stdout.
                 "mode": "non-blocking",
                 "max-buffer-size": "25m",
@@ -83,6 +84,7 @@ def container_definitions(spec: ContainerSpec) -> str:
         "privileged": False,
         # An init process reaps ECS Exec's child processes and forwards SIGTERM to the app.
         "linuxParameters": {"initProcessEnabled": True},
+        "stopTimeout": spec.stop_timeout,
         "mountPoints": [{"sourceVolume": name, "containerPath": path, "readOnly": False} for name, path in spec.mounts.items()],
     }
     if spec.placeholder:
@@ -94,26 +96,10 @@ def container_definitions(spec: ContainerSpec) -> str:
     return json.dumps([container], sort_keys=True)
 
 
-def injected_secrets(master_secret_arn: str, application_secrets: Mapping[str, str]) -> dict[str, str]:
-    """Variable -> valueFrom: the RDS-managed master secret's JSON keys and each application secret."""
-    secrets = {
-        "DB_USERNAME": f"{master_secret_arn}:username::",
-        "DB_PASSWORD": f"{master_secret_arn}:password::",
-    }
-    for name, arn in sorted(application_secrets.items()):
-        variable = contracts.secret_variable(name)
-        if variable in secrets:
-            raise PlatformError(
-                f"application secret {name!r} (data layer output applicationSecretArns) would be injected as "
-                f"{variable}, which another secret already uses; rename it in mlapi-data config."
-            )
-        secrets[variable] = arn
-    return secrets
-
-
-def secret_arns(data: DataInputs) -> pulumi.Output[list[str]]:
-    """The ARNs of every secret the task definition injects (what the execution role may read)."""
-    return pulumi.Output.all(data.master_secret_arn, data.application_secret_arns).apply(lambda v: sorted({v[0], *v[1].values()}))
+def database_secrets(secret_arn: str) -> dict[str, str]:
+    """Variable -> valueFrom for a Secrets Manager secret holding RDS credentials (JSON keys
+    ``username`` and ``password``, as in an RDS-managed master user secret)."""
+    return {"DB_USERNAME": f"{secret_arn}:username::", "DB_PASSWORD": f"{secret_arn}:password::"}
 
 
 @dataclass(frozen=True)
@@ -126,18 +112,24 @@ class ServiceTaskArgs:
     cpu: int
     memory: int
     log_group_name: pulumi.Input[str]
-    data: DataInputs
+    # Plain settings the application reads (AWS_REGION and PORT are added here).
+    environment: pulumi.Input[Mapping[str, str]]
+    # Variable -> Secrets Manager valueFrom, injected by ECS at start (never in the definition).
+    secrets: pulumi.Input[Mapping[str, str]]
     execution_role_arn: pulumi.Input[str]
     task_role_arn: pulumi.Input[str]
     readonly_root_filesystem: bool
     enable_execute_command: bool
+    # The family is mlapi-<part>-<suffix>.
+    family_part: str = "api"
+    container_name: str = CONTAINER_NAME
+    stop_timeout: int = STOP_TIMEOUT_SECONDS
 
 
 class ServiceTask(pulumi.ComponentResource):
-    def __init__(self, name: str, args: ServiceTaskArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("mlapi:compute:ServiceTask", name, None, opts)
+    def __init__(self, name: str, args: ServiceTaskArgs, opts: pulumi.ResourceOptions | None = None, *, layer: str) -> None:
+        super().__init__(component_type(layer, "ServiceTask"), name, None, opts)
         n = args.namer
-        data = args.data
         volume_mounts = mounts(args.readonly_root_filesystem, args.enable_execute_command)
 
         def render(v: dict[str, Any]) -> str:
@@ -147,19 +139,13 @@ class ServiceTask(pulumi.ComponentResource):
                     port=v["port"],
                     region=args.region,
                     log_group=v["log_group"],
-                    environment={
-                        "AWS_REGION": args.region,
-                        "PORT": str(v["port"]),
-                        "DB_HOST": v["db_host"],
-                        "DB_READER_HOST": v["db_reader_host"],
-                        "DB_PORT": str(v["db_port"]),
-                        "DB_NAME": v["db_name"],
-                        "SESSION_TABLE_NAME": v["table"],
-                    },
-                    secrets=injected_secrets(v["master_secret"], v["app_secrets"]),
+                    environment={**v["environment"], "AWS_REGION": args.region, "PORT": str(v["port"])},
+                    secrets=v["secrets"],
                     placeholder=args.placeholder,
                     readonly_root_filesystem=args.readonly_root_filesystem,
                     mounts=volume_mounts,
+                    name=args.container_name,
+                    stop_timeout=args.stop_timeout,
                 )
             )
 
@@ -167,16 +153,11 @@ class ServiceTask(pulumi.ComponentResource):
             image=args.image,
             port=args.port,
             log_group=args.log_group_name,
-            db_host=data.cluster_endpoint,
-            db_reader_host=data.reader_endpoint,
-            db_port=data.database_port,
-            db_name=data.database_name,
-            table=data.session_table_name,
-            master_secret=data.master_secret_arn,
-            app_secrets=data.application_secret_arns,
+            environment=args.environment,
+            secrets=args.secrets,
         ).apply(render)
 
-        family = n.name("api", kind="ecs")
+        family = n.name(args.family_part, kind="ecs")
         self.task_definition = aws.ecs.TaskDefinition(
             f"{name}-definition",
             family=family,
@@ -196,4 +177,5 @@ class ServiceTask(pulumi.ComponentResource):
             tags=name_tag(family),
             opts=pulumi.ResourceOptions(parent=self),
         )
+        self.family = family
         self.register_outputs({"taskDefinitionArn": self.task_definition.arn})

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from shared.naming import Namer
-from shared.tags import name_tag
+from ..naming import Namer
+from ..tags import name_tag
+from . import component_type
 
 
 @dataclass(frozen=True)
@@ -31,17 +32,19 @@ class ClusterArgs:
     strategy: CapacityStrategy
     kms_key_arn: pulumi.Input[str]
     enable_execute_command: bool
+    # The resource part of the cluster's name (``mlapi-<part>-<suffix>``).
+    name_part: str = "cluster"
 
 
 class Cluster(pulumi.ComponentResource):
-    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("mlapi:compute:Cluster", name, None, opts)
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None, *, layer: str) -> None:
+        super().__init__(component_type(layer, "Cluster"), name, None, opts)
         n = args.namer
         child = pulumi.ResourceOptions(parent=self)
-        cluster_name = n.name("cluster", kind="ecs")
+        cluster_name = n.name(args.name_part, kind="ecs")
         configuration = None
         if args.enable_execute_command:
-            # ECS Exec sessions are encrypted with the data layer's key and their output goes to
+            # ECS Exec sessions are encrypted with the given key and their output goes to
             # the task's own (encrypted) awslogs group, so who ran what stays auditable.
             configuration = aws.ecs.ClusterConfigurationArgs(
                 execute_command_configuration=aws.ecs.ClusterConfigurationExecuteCommandConfigurationArgs(

@@ -2,8 +2,8 @@
 
 * execution role (used by ECS to start a task): pull the image, write the log group, read the
   secrets it injects and decrypt them with the data layer's key;
-* task role (used by the application): the session table's items, and ECS Exec's channels and
-  session logs.
+* task role (used by the application): what the layer grants its application (``application_statements``,
+  for example the compute layer's session table), and ECS Exec's channels and session logs.
 
 Two resources are ``*`` because AWS offers nothing narrower: ``ecr:GetAuthorizationToken``
 (a registry-wide token; the action has no resource type) and the ``ssmmessages:*Channel`` actions
@@ -19,24 +19,13 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from shared import policies
-from shared.aws_identity import AwsIdentity
-from shared.naming import Namer
-from shared.tags import name_tag
+from .. import policies
+from ..aws_identity import AwsIdentity
+from ..naming import Namer
+from ..tags import name_tag
+from . import component_type
 
 ECR_PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
-# Item-level access only: no Scan (sessions are read by key), no table administration.
-SESSION_TABLE_ACTIONS = (
-    "dynamodb:BatchGetItem",
-    "dynamodb:BatchWriteItem",
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:DescribeTable",
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:Query",
-    "dynamodb:UpdateItem",
-)
 ECS_EXEC_ACTIONS = (
     "ssmmessages:CreateControlChannel",
     "ssmmessages:CreateDataChannel",
@@ -53,28 +42,36 @@ class TaskRolesArgs:
     repository_arn: pulumi.Input[str]
     log_group_arn: pulumi.Input[str]
     secret_arns: pulumi.Input[Sequence[str]]
-    kms_key_arn: pulumi.Input[str]
-    session_table_arn: pulumi.Input[str]
+    # The key the injected secrets are encrypted with.
+    secret_kms_key_arn: pulumi.Input[str]
+    # The key the cluster encrypts ECS Exec sessions with.
+    exec_kms_key_arn: pulumi.Input[str]
     enable_execute_command: bool
+    execution_role_description: str
+    task_role_description: str
+    # The application's own permissions, first in the task role's policy.
+    application_statements: Sequence[object] = ()
+    # Role names are mlapi-<prefix>task-execution-<suffix> and mlapi-<prefix>task-<suffix>.
+    name_prefix: str = ""
 
 
-def _via(service: str, region: str) -> dict[str, object]:
+def via(service: str, region: str) -> dict[str, object]:
     return {"StringEquals": {"kms:ViaService": f"{service}.{region}.amazonaws.com"}}
 
 
 class TaskRoles(pulumi.ComponentResource):
-    def __init__(self, name: str, args: TaskRolesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("mlapi:compute:TaskRoles", name, None, opts)
+    def __init__(self, name: str, args: TaskRolesArgs, opts: pulumi.ResourceOptions | None = None, *, layer: str) -> None:
+        super().__init__(component_type(layer, "TaskRoles"), name, None, opts)
         n = args.namer
         child = pulumi.ResourceOptions(parent=self)
         trust = policies.assume_role_policy("ecs-tasks.amazonaws.com", args.identity)
 
         self.execution_role = aws.iam.Role(
             f"{name}-execution",
-            name=n.name("task-execution", kind="iam-role"),
-            description="ECS starts the API tasks with it: image pull, logs, injected secrets",
+            name=n.name(f"{args.name_prefix}task-execution", kind="iam-role"),
+            description=args.execution_role_description,
             assume_role_policy=trust,
-            tags=name_tag(n.name("task-execution")),
+            tags=name_tag(n.name(f"{args.name_prefix}task-execution")),
             opts=child,
         )
         execution_policy = aws.iam.RolePolicy(
@@ -99,8 +96,8 @@ class TaskRoles(pulumi.ComponentResource):
                 policies.statement(
                     "DecryptInjectedSecrets",
                     ["kms:Decrypt"],
-                    [args.kms_key_arn],
-                    Condition=_via("secretsmanager", args.region),
+                    [args.secret_kms_key_arn],
+                    Condition=via("secretsmanager", args.region),
                 ),
             ),
             opts=child,
@@ -108,32 +105,19 @@ class TaskRoles(pulumi.ComponentResource):
 
         self.task_role = aws.iam.Role(
             f"{name}-task",
-            name=n.name("task", kind="iam-role"),
-            description="The API application's own permissions: session table items, ECS Exec",
+            name=n.name(f"{args.name_prefix}task", kind="iam-role"),
+            description=args.task_role_description,
             assume_role_policy=trust,
-            tags=name_tag(n.name("task")),
+            tags=name_tag(n.name(f"{args.name_prefix}task")),
             opts=child,
         )
-        statements: list[object] = [
-            policies.statement(
-                "SessionTableItems",
-                SESSION_TABLE_ACTIONS,
-                [args.session_table_arn, pulumi.Output.concat(args.session_table_arn, "/index/*")],
-            ),
-            # The table is encrypted with the data layer's key; usable only through DynamoDB.
-            policies.statement(
-                "SessionTableEncryption",
-                ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"],
-                [args.kms_key_arn],
-                Condition=_via("dynamodb", args.region),
-            ),
-        ]
+        statements: list[object] = list(args.application_statements)
         if args.enable_execute_command:
             statements += [
                 # Session Manager's message gateway has no resource types: "*" is the only form.
                 policies.statement("EcsExecChannels", ECS_EXEC_ACTIONS, ["*"]),
-                # The cluster encrypts ECS Exec sessions with the data layer's key.
-                policies.statement("EcsExecSessionDecrypt", ["kms:Decrypt"], [args.kms_key_arn]),
+                # The cluster encrypts ECS Exec sessions with this key.
+                policies.statement("EcsExecSessionDecrypt", ["kms:Decrypt"], [args.exec_kms_key_arn]),
                 # With the cluster's DEFAULT exec logging, the SSM agent inside the task writes each
                 # session's commands and output to the container's awslogs group with the *task*
                 # role (ECS Exec "logging and auditing"); without these the audit trail is lost.
@@ -151,13 +135,17 @@ class TaskRoles(pulumi.ComponentResource):
                     [policies.log_group_arn(args.identity, args.region, "*")],
                 ),
             ]
-        task_policy = aws.iam.RolePolicy(
-            f"{name}-task-policy",
-            role=self.task_role.id,
-            policy=policies.document(*statements),
-            opts=child,
-        )
         # What a task needs before it can start: the service waits for these (IAM is eventually
         # consistent, and a task started before its policy exists fails to pull or to read secrets).
-        self.policies = [execution_policy, task_policy]
+        self.policies = [execution_policy]
+        # IAM refuses a policy without statements: an application that needs no AWS access and
+        # no ECS Exec gets a role with no permissions at all.
+        if statements:
+            task_policy = aws.iam.RolePolicy(
+                f"{name}-task-policy",
+                role=self.task_role.id,
+                policy=policies.document(*statements),
+                opts=child,
+            )
+            self.policies.append(task_policy)
         self.register_outputs({"executionRoleArn": self.execution_role.arn, "taskRoleArn": self.task_role.arn})

@@ -1,0 +1,1 @@
+"""Components of the payments layer (importable on their own for tests)."""
