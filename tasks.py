@@ -2,6 +2,7 @@
 
 Offline (no Pulumi CLI, no AWS account): plan, check, bench, test.
 Deploying (Pulumi CLI + AWS credentials): up-all, down-all, up, down, preview, refresh, outputs.
+After deploying (AWS credentials, the outputs file): release, verify.
 """
 
 from __future__ import annotations
@@ -579,6 +580,105 @@ def outputs(c, env, out=None, secrets_provider=None):
     _deploy(lambda d: d.write_outputs(Path(out) if out else None), env, secrets_provider=secrets_provider)
 
 
+# --- After deploying (AWS credentials + the outputs file); the logic lives in shared/deploy/release.py
+# and shared/verify/ --------------------------------------------------------------------------------
+
+_OUTPUTS_HELP = "the flat outputs file `invoke outputs` writes (default: cfn-outputs/flat-outputs.json)"
+
+
+@task(
+    help={
+        "layer": "a blue/green layer (payments)",
+        "env": _ENV_HELP,
+        "image_tag": "tag of the image to ship; it must already be in the layer's ECR repository",
+        "outputs": _OUTPUTS_HELP,
+        "timeout": "seconds to follow the deployment before giving up on watching it (it goes on without us)",
+        "region": "AWS region (default: environments/<env>.yaml aws:region, else the region in the outputs' ARNs)",
+    }
+)
+def release(c, layer, env, image_tag, outputs=None, timeout=3600, region=None):
+    """Ship an image to a blue/green layer: new task definition revision, CodeDeploy deployment, followed to the end.
+
+    Exits 0 when the deployment succeeds, 1 when it fails, is stopped or rolls back (with CodeDeploy's
+    reason), 2 on bad input (checked before anything changes). Needs AWS credentials.
+    Example: invoke release --layer payments --env pr-42 --image-tag 1.4.2
+    """
+    from shared.deploy import outputs as flat_outputs
+    from shared.deploy.release import Release, ReleaseFailed, ReleaseTarget, clients, validate_tag
+    from shared.deploy.session import session_for
+    from shared.errors import ConfigError, PlatformError
+
+    path = Path(outputs) if outputs else flat_outputs.DEFAULT_PATH
+    try:
+        if int(timeout) <= 0:
+            raise ConfigError("--timeout", timeout, "a positive number of seconds")
+        validate_tag(image_tag)
+        flat = flat_outputs.read(path)
+        target = ReleaseTarget.from_outputs(layer, flat_outputs.layer_outputs(flat, layer), source=str(path))
+        session = session_for(env, flat, region)
+        Release(target, image_tag, timeout=float(timeout), **clients(session)).run()
+    except (ConfigError, PlatformError) as exc:
+        raise _user_error(exc) from None
+    except ReleaseFailed as exc:
+        raise Exit(f"release failed: {exc}", code=1) from None
+
+
+@task(
+    iterable=["url"],
+    help={
+        "env": _ENV_HELP,
+        "outputs": _OUTPUTS_HELP,
+        "layer": "verify only this layer (default: every layer the environment has)",
+        "wait": "seconds to keep retrying the checks that settle after a deploy (HTTP answers, targets, tasks, log events)",
+        "region": "AWS region (default: environments/<env>.yaml aws:region, else the region in the outputs' ARNs)",
+        "url": "TARGET=BASE_URL: send that target's HTTP checks elsewhere (targets: site, site-http, alb, payments-test-listener); repeatable",
+    },
+)
+def verify(c, env, outputs=None, layer=None, wait=0, region=None, url=None):
+    """Check that a deployed environment works and is configured as promised: one row per check.
+
+    Read-only (Describe/Get/List calls and HTTP GETs). Exits 0 when every check passes, 1 when any
+    fails, 2 on bad input (no outputs file, an output missing, no AWS credentials).
+    Example: invoke verify --env pr-42 --wait 600
+    """
+    from shared.deploy import outputs as flat_outputs
+    from shared.deploy.session import session_for
+    from shared.errors import ConfigError, PlatformError
+    from shared.verify import URL_TARGETS, client_factory
+    from shared.verify import verify as run_verify
+
+    path = Path(outputs) if outputs else flat_outputs.DEFAULT_PATH
+    try:
+        if float(wait) < 0:
+            raise ConfigError("--wait", wait, "a number of seconds, 0 or more")
+        urls = {}
+        for item in url or ():
+            target, _, base = item.partition("=")
+            if target not in URL_TARGETS or not base.startswith(("http://", "https://")):
+                raise ConfigError("--url", item, f"TARGET=http(s)://..., TARGET one of {', '.join(URL_TARGETS)}")
+            urls[target] = base
+        flat = flat_outputs.read(path)
+        session = session_for(env, flat, region)
+        report = run_verify(
+            env,
+            flat,
+            clients=client_factory(session),
+            region=session.region_name,
+            only=layer,
+            urls=urls,
+            wait=float(wait),
+            out=print,
+        )
+    except (ConfigError, PlatformError) as exc:
+        raise _user_error(exc) from None
+    print(report.format())
+    if not report.passed:
+        raise Exit(
+            f"{len(report.failures)} check(s) failed: see the FAIL rows above (docs/verify.md says what each usually means)",
+            code=1,
+        )
+
+
 ns = Collection(
     plan,
     check,
@@ -598,4 +698,6 @@ ns = Collection(
     outputs,
     idempotence,
     account_setup,
+    release,
+    verify,
 )

@@ -769,7 +769,8 @@ def test_outputs_skip_missing_layers_and_refuse_an_empty_environment(deploy, mon
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     run_task(tasks.outputs, env=ENV, out=str(deploy.root / "o.json"))
-    assert json.loads((deploy.root / "o.json").read_text()) == {"net.vpcId": "vpc-9", "vpcId": "vpc-9"}
+    # plain and snake_case names too (the seeds' integration tests read vpc_id)
+    assert json.loads((deploy.root / "o.json").read_text()) == {"net.vpcId": "vpc-9", "vpcId": "vpc-9", "vpc_id": "vpc-9"}
 
 
 def test_default_state_and_outputs_live_in_git_ignored_directories():

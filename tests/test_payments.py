@@ -258,12 +258,15 @@ def test_codedeploy_role_is_scoped_to_this_service_its_listeners_alarms_and_task
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
     cd = statements(role_policies(payments)[f"mlapi-payments-codedeploy-{ENV}"])
     cluster, service = f"mlapi-payments-cluster-{ENV}", f"mlapi-payments-{ENV}"
-    assert cd["ReadService"]["Resource"] == [f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/{cluster}/{service}"]
+    assert cd["ShiftService"]["Resource"] == [f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/{cluster}/{service}"]
     assert cd["ManageTaskSets"]["Resource"] == [f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-set/{cluster}/{service}/*"]
+    assert cd["TagNewTaskSets"]["Condition"] == {"StringEquals": {"ecs:CreateAction": "CreateTaskSet"}}
     listeners = by_logical_name(payments, LISTENER)
     production, test = listeners["lb-production"].state["arn"], listeners["lb-test"].state["arn"]
-    assert cd["ShiftTraffic"]["Resource"][:2] == [production, test]
-    assert cd["ShiftTraffic"]["Resource"][2] == production.replace(":listener/", ":listener-rule/") + "/*"
+    assert cd["ShiftTraffic"]["Resource"] == [production, test]
+    assert cd["ShiftTrafficRules"]["Resource"] == [
+        arn.replace(":listener/", ":listener-rule/") + "/*" for arn in (production, test)
+    ]
     role_arns = {r.inputs["name"]: r.state["arn"] for r in payments.of_type(ROLE)}
     assert cd["PassTaskRoles"]["Resource"] == [
         role_arns[f"mlapi-payments-task-execution-{ENV}"],
@@ -274,6 +277,43 @@ def test_codedeploy_role_is_scoped_to_this_service_its_listeners_alarms_and_task
     assert set(cd["ReadRollbackAlarms"]["Resource"]) <= alarm_arns
     # No managed policy (AWSCodeDeployRoleForECS grants "*" on ECS, ELB, S3, Lambda, SNS, PassRole).
     assert not payments.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+
+
+# What CodeDeploy calls during an ECS blue/green release without hooks or an S3 AppSpec (the
+# managed AWSCodeDeployRoleForECS minus Lambda, SNS and S3), and the resource type IAM authorizes
+# each against (Service Authorization Reference; "" = no resource type, only "*").
+CODEDEPLOY_ECS_ACTIONS = {
+    "ecs:DescribeServices": "service",
+    "ecs:UpdateServicePrimaryTaskSet": "service",
+    "ecs:CreateTaskSet": "task-set",
+    "ecs:DeleteTaskSet": "task-set",
+    "elasticloadbalancing:DescribeListeners": "",
+    "elasticloadbalancing:DescribeRules": "",
+    "elasticloadbalancing:DescribeTargetGroups": "",
+    "elasticloadbalancing:ModifyListener": "listener",
+    "elasticloadbalancing:ModifyRule": "listener-rule",
+    "cloudwatch:DescribeAlarms": "alarm",
+    "iam:PassRole": "role",
+}
+
+
+def resource_type(arn: str) -> str:
+    """The IAM resource type an ARN names: service/..., task-set/..., listener/app/..., alarm:..."""
+    if arn == "*":
+        return ""
+    resource = arn.split(":", 5)[5]
+    return resource.split("/", 1)[0].split(":", 1)[0]
+
+
+def test_codedeploy_role_grants_every_release_call_on_the_resource_type_iam_checks(payments):
+    """A release is the first time these permissions are used: an action missing, or granted on an
+    ARN of another type (CreateTaskSet on the service instead of a task set), is denied then."""
+    granted: dict[str, set[str]] = {}
+    for s in role_policies(payments)[f"mlapi-payments-codedeploy-{ENV}"]["Statement"]:
+        for action in s["Action"]:
+            granted.setdefault(action, set()).update(resource_type(arn) for arn in s["Resource"])
+    for action, expected in CODEDEPLOY_ECS_ACTIONS.items():
+        assert granted.get(action) == {expected}, (action, granted.get(action))
 
 
 def test_no_policy_has_wildcard_actions_or_star_resources_beyond_the_documented_exceptions(payments):

@@ -28,7 +28,12 @@ ELB_DESCRIBE_ACTIONS = (
     "elasticloadbalancing:DescribeTargetGroups",
     "elasticloadbalancing:DescribeTargetHealth",
 )
-ECS_TASK_SET_ACTIONS = ("ecs:DeleteTaskSet", "ecs:DescribeTaskSets", "ecs:UpdateServicePrimaryTaskSet")
+# What CodeDeploy calls on ECS, grouped by the resource type IAM authorizes each against (Service
+# Authorization Reference, Amazon ECS): DescribeServices and UpdateServicePrimaryTaskSet on the
+# service; CreateTaskSet, DeleteTaskSet and DescribeTaskSets on a task set (for CreateTaskSet, the
+# one being created). An action granted on the wrong type is simply denied: the first release fails.
+ECS_SERVICE_ACTIONS = ("ecs:DescribeServices", "ecs:UpdateServicePrimaryTaskSet")
+ECS_TASK_SET_ACTIONS = ("ecs:CreateTaskSet", "ecs:DeleteTaskSet", "ecs:DescribeTaskSets")
 
 
 @dataclass(frozen=True)
@@ -78,19 +83,27 @@ class BlueGreenDeployment(pulumi.ComponentResource):
             f"{name}-policy",
             role=self.role.id,
             policy=policies.document(
-                policies.statement("ReadService", ["ecs:DescribeServices", "ecs:CreateTaskSet"], [service_arn]),
+                policies.statement("ShiftService", ECS_SERVICE_ACTIONS, [service_arn]),
                 policies.statement("ManageTaskSets", ECS_TASK_SET_ACTIONS, [task_sets_arn]),
+                # CreateTaskSet with tags is also authorized as ecs:TagResource; allowed only while
+                # creating this service's task sets, never to retag anything existing.
+                policies.statement(
+                    "TagNewTaskSets",
+                    ["ecs:TagResource"],
+                    [task_sets_arn],
+                    Condition={"StringEquals": {"ecs:CreateAction": "CreateTaskSet"}},
+                ),
                 # Elastic Load Balancing authorizes Describe* only against "*" (no resource types).
                 policies.statement("ReadLoadBalancing", ELB_DESCRIBE_ACTIONS, ["*"]),
                 policies.statement(
                     "ShiftTraffic",
-                    ["elasticloadbalancing:ModifyListener", "elasticloadbalancing:ModifyRule"],
-                    [
-                        args.production_listener_arn,
-                        args.test_listener_arn,
-                        _rules_of(args.production_listener_arn),
-                        _rules_of(args.test_listener_arn),
-                    ],
+                    ["elasticloadbalancing:ModifyListener"],
+                    [args.production_listener_arn, args.test_listener_arn],
+                ),
+                policies.statement(
+                    "ShiftTrafficRules",
+                    ["elasticloadbalancing:ModifyRule"],
+                    [_rules_of(args.production_listener_arn), _rules_of(args.test_listener_arn)],
                 ),
                 policies.statement("ReadRollbackAlarms", ["cloudwatch:DescribeAlarms"], list(args.alarm_arns)),
                 policies.statement(

@@ -1,0 +1,348 @@
+"""``invoke release``: ship a new image to a blue/green (CodeDeploy) layer and follow it to the end.
+
+Steps, all through boto3 against the deployed environment (nothing goes through Pulumi):
+
+1. read the layer's outputs from the flat outputs file (``invoke outputs``) and check, before any
+   AWS call, that the layer is blue/green and the image tag is one ECR accepts;
+2. check the tag exists in the layer's repository (``ecr:DescribeImages``): CodeDeploy would
+   otherwise start, fail to pull, and roll back minutes later;
+3. register a new revision of the task family, a copy of the service's current one with only the
+   image of the application container changed;
+4. start a CodeDeploy deployment (an ECS AppSpec naming that revision, container and port) and
+   poll it, printing status changes and lifecycle events, until it succeeds, fails, stops or the
+   timeout passes.
+
+Pulumi's state still records the revision it registered; the layer's program must ignore changes
+to the service's task definition (and load balancers, which CodeDeploy swaps) or the next
+``pulumi up`` reverts the release.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigError, PlatformError
+
+# Docker's tag grammar, which ECR enforces: a word character, then up to 127 of [A-Za-z0-9_.-].
+IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+BLUE_GREEN_OUTPUTS = (
+    "clusterName",
+    "serviceName",
+    "ecrRepositoryUrl",
+    "taskDefinitionArn",
+    "taskFamily",
+    "containerName",
+    "containerPort",
+    "codedeployApplicationName",
+    "codedeployDeploymentGroupName",
+)
+# The fields of DescribeTaskDefinition that RegisterTaskDefinition accepts back; everything else
+# (ARN, revision, status, registeredAt, compatibilities, ...) is AWS's bookkeeping.
+_REGISTER_FIELDS = (
+    "family",
+    "taskRoleArn",
+    "executionRoleArn",
+    "networkMode",
+    "containerDefinitions",
+    "volumes",
+    "placementConstraints",
+    "requiresCompatibilities",
+    "cpu",
+    "memory",
+    "pidMode",
+    "ipcMode",
+    "proxyConfiguration",
+    "inferenceAccelerators",
+    "ephemeralStorage",
+    "runtimePlatform",
+    "enableFaultInjection",
+)
+SUCCEEDED = "Succeeded"
+FAILED_STATUSES = ("Failed", "Stopped")
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def _clock() -> float:
+    return time.monotonic()
+
+
+def clients(session: Any) -> dict[str, Any]:
+    """The boto3 clients a release uses, from ``session`` (tests replace this to script CodeDeploy)."""
+    return {name: session.client(name) for name in ("ecr", "ecs", "codedeploy")}
+
+
+class ReleaseFailed(Exception):
+    """The deployment ran and did not succeed (or did not finish in time): exit code 1."""
+
+
+@dataclass(frozen=True)
+class ReleaseTarget:
+    """What a blue/green layer's outputs say about where an image goes."""
+
+    layer: str
+    cluster_name: str
+    service_name: str
+    repository_url: str
+    task_definition_arn: str
+    task_family: str
+    container_name: str
+    container_port: int
+    application: str
+    deployment_group: str
+
+    @property
+    def repository_name(self) -> str:
+        # <account>.dkr.ecr.<region>.amazonaws.com/<name>: the name may itself contain slashes.
+        return self.repository_url.split("/", 1)[1] if "/" in self.repository_url else self.repository_url
+
+    @classmethod
+    def from_outputs(cls, layer: str, outputs: Mapping[str, Any], *, source: str) -> ReleaseTarget:
+        if not outputs:
+            raise PlatformError(
+                f"{source} has no outputs of layer {layer}: deploy it (`invoke up --layer {layer} --env <env>`) "
+                "and write the file again with `invoke outputs --env <env>`"
+            )
+        if "codedeployApplicationName" not in outputs:
+            raise PlatformError(
+                f"layer {layer} has no blue/green deployment (no codedeployApplicationName output): `invoke release` "
+                "ships images to blue/green layers only (payments); a rolling layer takes a new image with `invoke up`"
+            )
+        missing = [name for name in BLUE_GREEN_OUTPUTS if outputs.get(name) in (None, "")]
+        if missing:
+            raise PlatformError(
+                f"{source} lacks output(s) {', '.join(f'{layer}.{n}' for n in missing)}: the stack predates them or "
+                f"the file is stale; run `invoke up --layer {layer} --env <env>` then `invoke outputs --env <env>`"
+            )
+        try:
+            port = int(outputs["containerPort"])
+        except (TypeError, ValueError):
+            raise PlatformError(f"{source}: {layer}.containerPort is {outputs['containerPort']!r}, not a port number") from None
+        return cls(
+            layer=layer,
+            cluster_name=str(outputs["clusterName"]),
+            service_name=str(outputs["serviceName"]),
+            repository_url=str(outputs["ecrRepositoryUrl"]),
+            task_definition_arn=str(outputs["taskDefinitionArn"]),
+            task_family=str(outputs["taskFamily"]),
+            container_name=str(outputs["containerName"]),
+            container_port=port,
+            application=str(outputs["codedeployApplicationName"]),
+            deployment_group=str(outputs["codedeployDeploymentGroupName"]),
+        )
+
+
+def validate_tag(tag: object) -> str:
+    if not isinstance(tag, str) or not IMAGE_TAG.match(tag):
+        raise ConfigError(
+            "--image-tag",
+            tag,
+            "an image tag ECR accepts: 1 to 128 characters of letters, digits, '_', '.' and '-', "
+            "not starting with '.' or '-' (for example 1.4.2 or git-3f9c2ab)",
+        )
+    return tag
+
+
+def appspec(task_definition_arn: str, container_name: str, container_port: int) -> str:
+    """The ECS AppSpec (version 0.0) CodeDeploy needs, as the JSON string content it accepts."""
+    return json.dumps(
+        {
+            "version": 0.0,
+            "Resources": [
+                {
+                    "TargetService": {
+                        "Type": "AWS::ECS::Service",
+                        "Properties": {
+                            "TaskDefinition": task_definition_arn,
+                            "LoadBalancerInfo": {"ContainerName": container_name, "ContainerPort": container_port},
+                        },
+                    }
+                }
+            ],
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    deployment_id: str
+    task_definition_arn: str
+    image: str
+    status: str
+
+
+class Release:
+    """One release of ``image_tag`` to ``target``; clients are boto3 clients (or test doubles)."""
+
+    def __init__(
+        self,
+        target: ReleaseTarget,
+        image_tag: str,
+        *,
+        ecr: Any,
+        ecs: Any,
+        codedeploy: Any,
+        out: Callable[[str], None] = print,
+        timeout: float = 3600.0,
+        poll_seconds: float = 15.0,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.target = target
+        self.tag = validate_tag(image_tag)
+        self.ecr, self.ecs, self.codedeploy = ecr, ecs, codedeploy
+        self.out = out
+        self.timeout = timeout
+        self.poll_seconds = poll_seconds
+        self.sleep = sleep or _sleep
+        self.clock = clock or _clock
+
+    @property
+    def image(self) -> str:
+        return f"{self.target.repository_url}:{self.tag}"
+
+    def run(self) -> Outcome:
+        self.check_image()
+        base = self.current_definition()
+        arn = self.register(base)
+        deployment_id = self.start(arn)
+        status = self.follow(deployment_id)
+        return Outcome(deployment_id=deployment_id, task_definition_arn=arn, image=self.image, status=status)
+
+    # -- before anything changes ---------------------------------------------------------------
+
+    def check_image(self) -> None:
+        try:
+            self.ecr.describe_images(repositoryName=self.target.repository_name, imageIds=[{"imageTag": self.tag}])
+        except self.ecr.exceptions.ImageNotFoundException:
+            raise PlatformError(
+                f"image tag {self.tag!r} is not in repository {self.target.repository_name}: push {self.image} first "
+                "(docker push), then release it"
+            ) from None
+        except self.ecr.exceptions.RepositoryNotFoundException:
+            raise PlatformError(
+                f"repository {self.target.repository_name} does not exist: the outputs file is stale or from another "
+                "account; write it again with `invoke outputs --env <env>`"
+            ) from None
+
+    def current_definition(self) -> dict[str, Any]:
+        """The definition the service runs now (a previous release's revision, or Pulumi's)."""
+        services = self.ecs.describe_services(cluster=self.target.cluster_name, services=[self.target.service_name])
+        running = [s for s in services.get("services", []) if s.get("status") == "ACTIVE"]
+        # Under CODE_DEPLOY the PRIMARY task set is what serves production traffic.
+        primary = [ts for s in running for ts in s.get("taskSets", []) if ts.get("status") == "PRIMARY"]
+        if primary:
+            source = primary[0]["taskDefinition"]
+        else:
+            source = running[0]["taskDefinition"] if running else self.target.task_definition_arn
+        definition: dict[str, Any] = self.ecs.describe_task_definition(taskDefinition=source, include=["TAGS"])
+        task = definition["taskDefinition"]
+        if task.get("family") != self.target.task_family:
+            raise PlatformError(
+                f"service {self.target.service_name} runs {source}, not a revision of family {self.target.task_family}: "
+                "the outputs file is stale; write it again with `invoke outputs --env <env>`"
+            )
+        names = [c.get("name") for c in task.get("containerDefinitions", [])]
+        if self.target.container_name not in names:
+            raise PlatformError(
+                f"task definition {source} has no container {self.target.container_name!r} (it has {', '.join(map(str, names))})"
+            )
+        return definition
+
+    # -- changes -------------------------------------------------------------------------------
+
+    def register(self, definition: Mapping[str, Any]) -> str:
+        task = definition["taskDefinition"]
+        request = {key: task[key] for key in _REGISTER_FIELDS if key in task}
+        request["containerDefinitions"] = [
+            {**container, "image": self.image} if container.get("name") == self.target.container_name else container
+            for container in task["containerDefinitions"]
+        ]
+        if definition.get("tags"):
+            request["tags"] = definition["tags"]
+        registered = self.ecs.register_task_definition(**request)["taskDefinition"]
+        arn = str(registered["taskDefinitionArn"])
+        self.out(f"Registered {arn} ({self.target.container_name} -> {self.image})")
+        return arn
+
+    def start(self, task_definition_arn: str) -> str:
+        response = self.codedeploy.create_deployment(
+            applicationName=self.target.application,
+            deploymentGroupName=self.target.deployment_group,
+            description=f"invoke release {self.image}",
+            revision={
+                "revisionType": "AppSpecContent",
+                "appSpecContent": {
+                    "content": appspec(task_definition_arn, self.target.container_name, self.target.container_port)
+                },
+            },
+        )
+        deployment_id = str(response["deploymentId"])
+        self.out(f"Started CodeDeploy deployment {deployment_id} ({self.target.application}/{self.target.deployment_group})")
+        return deployment_id
+
+    # -- following -----------------------------------------------------------------------------
+
+    def follow(self, deployment_id: str) -> str:
+        """Poll until the deployment ends; raise ReleaseFailed unless it succeeded."""
+        deadline = self.clock() + self.timeout
+        last_status = ""
+        seen_events: dict[str, str] = {}
+        while True:
+            info = self.codedeploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"]
+            status = str(info.get("status", ""))
+            if status != last_status:
+                self.out(f"  status: {status}")
+                last_status = status
+            for name, event_status in self.lifecycle_events(deployment_id):
+                if seen_events.get(name) != event_status:
+                    seen_events[name] = event_status
+                    self.out(f"    {name}: {event_status}")
+            if status == SUCCEEDED:
+                self.out(f"Deployment {deployment_id} succeeded: {self.target.service_name} runs {self.image}")
+                return status
+            if status in FAILED_STATUSES:
+                raise ReleaseFailed(self.failure_text(deployment_id, info))
+            if self.clock() >= deadline:
+                raise ReleaseFailed(
+                    f"deployment {deployment_id} is still {status or 'starting'} after {self.timeout:g} s; it goes on "
+                    f"without us: follow it with `aws deploy get-deployment --deployment-id {deployment_id}` "
+                    "(or stop it with `aws deploy stop-deployment --auto-rollback-enabled`)"
+                )
+            self.sleep(self.poll_seconds)
+
+    def lifecycle_events(self, deployment_id: str) -> list[tuple[str, str]]:
+        """(event, status) of the deployment's ECS target, in CodeDeploy's order."""
+        target_ids = self.codedeploy.list_deployment_targets(deploymentId=deployment_id).get("targetIds", [])
+        if not target_ids:
+            return []
+        targets = self.codedeploy.batch_get_deployment_targets(deploymentId=deployment_id, targetIds=target_ids)
+        events: list[tuple[str, str]] = []
+        for target in targets.get("deploymentTargets", []):
+            for event in (target.get("ecsTarget") or {}).get("lifecycleEvents", []):
+                events.append((str(event.get("lifecycleEventName")), str(event.get("status"))))
+        return events
+
+    def failure_text(self, deployment_id: str, info: Mapping[str, Any]) -> str:
+        error = info.get("errorInformation") or {}
+        reason = f"{error.get('code', 'no error code')}: {error.get('message', 'CodeDeploy gave no message')}"
+        rollback = info.get("rollbackInfo") or {}
+        if rollback.get("rollbackDeploymentId"):
+            rolled = f"rolled back by deployment {rollback['rollbackDeploymentId']}: the service is back on its previous task definition"
+            if rollback.get("rollbackMessage"):
+                rolled += f" ({rollback['rollbackMessage']})"
+        elif rollback.get("rollbackMessage"):
+            rolled = f"rollback: {rollback['rollbackMessage']}"
+        else:
+            rolled = (
+                "not rolled back: check which task set serves production traffic "
+                f"(aws ecs describe-services --cluster {self.target.cluster_name} --services {self.target.service_name})"
+            )
+        return f"deployment {deployment_id} {str(info.get('status', '')).lower()}: {reason}; {rolled}"
