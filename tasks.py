@@ -53,7 +53,7 @@ def plan(c, env, region=None, out=None, quiet=False):
 
     region = region or _default_region(env)
     try:
-        result = build_plan(env, region)
+        result = build_plan(env, region, parallel=True)
     except (ConfigError, PlatformError) as exc:
         raise _user_error(exc) from None
     target = Path(out) if out else ROOT / "plans" / f"{env}.plan.json"
@@ -236,6 +236,7 @@ def bench(c, env="bench", region="us-east-1", repeat=3):
     import_cmd = [py, "-c", "import pulumi, pulumi_aws"]
     import_used_cmd = [py, "-c", f"import pulumi, pulumi_aws; {load_classes}"]
     plan_cmd = [py, "-c", f"from shared.plan.document import build_plan; build_plan({env!r}, {region!r})"]
+    parallel_cmd = [py, "-c", f"from shared.plan.document import build_plan; build_plan({env!r}, {region!r}, parallel=True)"]
 
     def best(cmd: list[str]) -> float:
         times = []
@@ -251,11 +252,61 @@ def bench(c, env="bench", region="us-east-1", repeat=3):
     import_s = best(import_cmd)
     import_used_s = best(import_used_cmd)
     plan_s = best(plan_cmd)
+    parallel_s = best(parallel_cmd)
     print(f"import pulumi + pulumi_aws                    : {import_s:6.2f} s")
     print(f"  ... and the {len(classes):2d} resource classes the plan uses : {import_used_s:6.2f} s")
-    print(f"whole-environment plan                        : {plan_s:6.2f} s (its own interpreter start and imports included)")
-    print(f"ratio plan / bare import                      : {plan_s / import_s:6.2f}")
-    print(f"ratio plan / import of what the plan uses     : {plan_s / import_used_s:6.2f}")
+    print(f"whole-environment plan, serial                : {plan_s:6.2f} s (its own interpreter start and imports included)")
+    print(f"whole-environment plan, one process per layer : {parallel_s:6.2f} s (what `invoke plan` runs)")
+    print(f"ratio serial plan / bare import               : {plan_s / import_s:6.2f}")
+    print(f"ratio serial plan / import of what it uses    : {plan_s / import_used_s:6.2f}")
+    print(
+        f"ratio parallel plan / import of what it uses  : {parallel_s / import_used_s:6.2f} (below 1.0 only when the layer processes find free cores)"
+    )
+
+
+@task(
+    help={
+        "package": "upgrade only this package (e.g. pulumi-aws); default: every package to the newest allowed by pyproject.toml"
+    }
+)
+def lock(c, package=None):
+    """Re-resolve requirements.lock (exact versions with hashes) from pyproject.toml, on purpose.
+
+    The lock decides pulumi-aws and so the AWS provider plugin every deploy uses: commit the new
+    lock, and every machine that runs scripts/bootstrap.sh deploys with the same one. Run it after
+    adding a dependency to pyproject.toml too. Needs uv (installed by bootstrap) and PyPI.
+    """
+    uv = Path(sys.executable).with_name("uv")
+    if not uv.exists():
+        raise Exit("error: uv is not in this virtualenv; run scripts/bootstrap.sh first.", code=2)
+    upgrade = ["--upgrade-package", package] if package else ["--upgrade"]
+    cmd = [
+        str(uv),
+        "pip",
+        "compile",
+        "pyproject.toml",
+        "--extra",
+        "dev",
+        "--generate-hashes",
+        "--universal",
+        "--quiet",
+        *upgrade,
+        "-o",
+        "requirements.lock",
+    ]
+    if subprocess.run(cmd, cwd=ROOT).returncode != 0:
+        raise Exit("error: could not resolve the dependencies (see uv's message above).", code=1)
+    pinned = next(
+        (
+            line.split("==")[1].split()[0]
+            for line in (ROOT / "requirements.lock").read_text().splitlines()
+            if line.startswith("pulumi-aws==")
+        ),
+        "?",
+    )
+    print(
+        f"requirements.lock updated; pulumi-aws {pinned} (its provider plugin is what deploys will use). Install it: scripts/bootstrap.sh"
+    )
 
 
 # What `invoke lint` type-checks: the shared library (strict, see pyproject.toml), every layer's
@@ -290,10 +341,16 @@ def lint(c, fix=False):
     print("lint passed: ruff check, ruff format, mypy")
 
 
-@task(help={"args": "extra pytest arguments, quoted"})
-def test(c, args=""):
-    """Run the test suite (offline: mock runtime, moto and a recording stand-in for the Pulumi CLI)."""
-    result = c.run(f"{sys.executable} -m pytest {args}", warn=True, pty=False)
+@task(
+    help={
+        "args": "extra pytest arguments, quoted",
+        "workers": "pytest-xdist workers (default: auto, one per CPU; 0 runs in this process)",
+    }
+)
+def test(c, args="", workers="auto"):
+    """Run the test suite (offline: mock runtime, moto and a recording stand-in for the Pulumi CLI) in parallel workers."""
+    parallel = f"-n {workers}" if str(workers) != "0" and "-n" not in args.split() else ""
+    result = c.run(f"{sys.executable} -m pytest {parallel} {args}", warn=True, pty=False)
     if result.exited not in (0,):
         raise Exit(code=result.exited)
 
@@ -337,11 +394,26 @@ def _deploy(action, env: str, **options):
         raise Exit("interrupted (no Pulumi command was running)", code=130) from None
 
 
+_PARALLEL_HELP = (
+    "layers run at once (default: every layer whose upstreams are done); 1 runs them one after another in manifest order"
+)
+
+
+def _parallel(value: int | str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise Exit(f"error: --parallel must be a whole number of layers, 1 or more (got {value!r}).", code=2) from None
+
+
 @task(
     help={
         **_DEPLOY_HELP,
         **_HEALTH_HELP,
         "check_idempotent": "after every layer is up, preview each with --expect-no-changes and fail naming any layer that would change again",
+        "parallel": _PARALLEL_HELP,
     }
 )
 def up_all(
@@ -354,12 +426,14 @@ def up_all(
     health_check: bool = True,
     health_timeout: float = 900,
     check_idempotent: bool = False,
+    parallel: int | None = None,
 ) -> None:
-    """Deploy every layer in manifest order (create/select stack <env>, set config, pulumi up), then print a summary.
+    """Deploy the environment's layers (environments/<env>.yaml `layers`, else all), each as soon as the layers it reads are deployed.
 
     Pre-flight checks run first (including the account's ECS service-linked role, quotas and the
     Aurora engine version) and nothing is touched unless all pass. A layer that runs a service
-    counts as deployed only once the service is healthy. Stops at the first failing layer.
+    counts as deployed only once the service is healthy. After a failure no new layer starts;
+    running ones finish; the summary says which ran, failed or never started.
     Example: invoke up-all --env pr-42 --region eu-west-1 --check-idempotent
     """
     _deploy(
@@ -372,18 +446,21 @@ def up_all(
         health_check=health_check,
         health_timeout=float(health_timeout),
         check_idempotent=check_idempotent,
+        parallel=_parallel(parallel),
     )
 
 
-@task(help=_DESTROY_HELP)
-def down_all(c, env, attempts=3, retry_delay=60, keep_stacks=False, secrets_provider=None):
-    """Destroy every layer in reverse manifest order; missing stacks are skipped, failed destroys retried.
+@task(help={**_DESTROY_HELP, "parallel": _PARALLEL_HELP.replace("upstreams are done", "readers are gone")})
+def down_all(c, env, attempts=3, retry_delay=60, keep_stacks=False, secrets_provider=None, parallel=None):
+    """Destroy every layer that has a stack (selected or not), each once every layer that reads it is gone.
 
-    Exits non-zero, saying what, if anything is left. Safe to run twice. Example: invoke down-all --env pr-42
+    Missing stacks are skipped, failed destroys retried. Exits non-zero, saying what, if anything is
+    left. Safe to run twice. Example: invoke down-all --env pr-42
     """
     _deploy(
         lambda d: d.down_all(),
         env,
+        parallel=_parallel(parallel),
         attempts=attempts,
         retry_delay=retry_delay,
         keep_stacks=keep_stacks,
@@ -611,6 +688,7 @@ ns = Collection(
     bench,
     lint,
     test,
+    lock,
     up_all,
     down_all,
     up,

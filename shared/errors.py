@@ -25,6 +25,14 @@ class ConfigError(pulumi.RunError):
             message += f" {hint}"
         super().__init__(message)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Picklable (the parallel offline plan sends errors between processes) with all its fields.
+        return (_config_error, (self.setting, self.value, self.allowed, self.hint))
+
+
+def _config_error(setting: str, value: Any, allowed: str, hint: str) -> ConfigError:
+    return ConfigError(setting, value, allowed, hint=hint)
+
 
 class PlatformError(pulumi.RunError):
     """Any other user-facing failure (a missing upstream layer, a missing tool)."""

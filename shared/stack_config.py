@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from . import manifest
 from .errors import ConfigError, PlatformError
 from .manifest import REPO_ROOT, Layer
 from .settings import ENVIRONMENT_KEYS
@@ -63,6 +64,26 @@ def environment_region(env: str) -> str | None:
     except (yaml.YAMLError, AttributeError):
         return None
     return str(region) if region else None
+
+
+def environment_layers(env: str) -> tuple[Layer, ...]:
+    """The layers environment ``env`` has, in dependency order: the ``layers:`` of
+    ``environments/<env>.yaml``, else every layer of the manifest.
+
+    The one reader of that choice for every task (offline plan, compliance check, deploys and
+    pre-flight), so they never disagree. Raises ConfigError for a value that is not a list of
+    layer names, or a selection that drops a layer a selected layer reads.
+    """
+    path = environment_file(env)
+    names: object = None
+    if path is not None:
+        names = _load_yaml(path).get("layers")
+    setting = f"{path.name}: layers" if path is not None else "layers"
+    if names is None or names == []:
+        return tuple(manifest.ordered(manifest.LAYERS))
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(setting, names, "a list of layer names, for example [network, data, compute]")
+    return tuple(manifest.ordered(manifest.select(names, setting=setting, layers=manifest.LAYERS)))
 
 
 @dataclass(frozen=True)

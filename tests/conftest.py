@@ -17,6 +17,24 @@ for layer_dir in sorted((ROOT / "stacks").iterdir()):
 from shared import manifest  # noqa: E402
 from shared.plan.document import Plan, build_plan  # noqa: E402
 
+# Identical renders are shared for the session (each xdist worker has its own): tests only read
+# plans, and most ask for the same few. Keyed by every argument; a test that changes files the
+# render reads (environment or stack files) uses its own env name, so it never hits a stale entry.
+# A test that patches the render machinery to observe a render (a recording RegisterResource)
+# must see a real render: then nothing is cached or reused.
+_RENDERED: dict[str, Plan] = {}
+
+
+def _hooks() -> tuple[object, ...]:
+    from shared.plan import engine, mocks
+
+    methods = ("RegisterResource", "ReadResource", "Invoke", "RegisterResourceOutputs", "new_resource", "call")
+    patched = [vars(cls).get(name) for cls in (engine.RecordingMonitor, mocks.PlatformMocks) for name in methods]
+    return (*patched, engine.render_program, engine.run_main)
+
+
+_PRISTINE = _hooks()
+
 
 def plan_layers(
     *names: str,
@@ -24,7 +42,18 @@ def plan_layers(
     region: str = "us-east-1",
     config: dict[str, dict[str, Any]] | None = None,
 ) -> Plan:
-    """Render the named layers (and everything they read, first) with per-layer config overrides."""
+    """Render the named layers (and everything they read, first) with per-layer config overrides.
+
+    Memoized per session: do not mutate the returned plan."""
+    if _hooks() != _PRISTINE:
+        return _render(*names, env=env, region=region, config=config)
+    key = json.dumps([sorted(names), env, region, config or {}], sort_keys=True, default=str)
+    if key not in _RENDERED:
+        _RENDERED[key] = _render(*names, env=env, region=region, config=config)
+    return _RENDERED[key]
+
+
+def _render(*names: str, env: str, region: str, config: dict[str, dict[str, Any]] | None) -> Plan:
     wanted: set[str] = set()
 
     def add(name: str) -> None:

@@ -36,9 +36,16 @@ Stacks live in the JSON file ``$FAKE_PULUMI_STATE``, which the tests also use to
   optional ``lock_holder`` ``"user@host (pid N)"`` names who holds it;
 * ``hang``: ``"<command> <project>"`` waits for SIGINT, counts each one in ``<state>.sigint``,
   then cancels like the engine does;
-* ``echo_secrets``: print the passphrase during ``up`` (to prove the caller scrubs it).
+* ``echo_secrets``: print the passphrase during ``up`` (to prove the caller scrubs it);
+* ``delay``: ``{"<command>": seconds}`` (or ``"<command> <project>"``) makes that command (last word: up, destroy, ...) take that
+  long before it touches state, so parallel runs overlap observably.
+
+Every invocation also appends ``{"command", "project", "start", "end"}`` (wall-clock seconds) to
+``$FAKE_PULUMI_LOG.times``. Concurrent invocations (a parallel up-all) are safe: the state is read
+and written under an exclusive lock, and the ``delay``/``hang`` waits happen outside it.
 """
 
+import fcntl
 import hashlib
 import json
 import os
@@ -258,12 +265,51 @@ def load(path):
     return json.loads(Path(path).read_text()) if Path(path).exists() else {}
 
 
+_LOCK = {}
+
+
+def _unlock():
+    fd = _LOCK.pop("fd", None)
+    if fd is not None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def timed_main(argv):
+    """``main`` with the configured delay first (outside the lock) and its times recorded."""
+    started = time.time()
+    state_path = os.environ["FAKE_PULUMI_STATE"]
+    command = " ".join(argv[:2]) if argv[:1] in (["stack"], ["config"]) else " ".join(argv[:1])
+    project = None
+    try:
+        if "--cwd" in argv:
+            project = yaml.safe_load((Path(argv[argv.index("--cwd") + 1]) / "Pulumi.yaml").read_text())["name"]
+        delays = load(state_path).get("delay") or {}
+        delay = delays.get(f"{command.split(' ')[-1]} {project}", delays.get(command.split(" ")[-1]))
+        if delay:
+            time.sleep(float(delay))
+    except (OSError, ValueError, IndexError, KeyError, TypeError):
+        pass
+    fd = os.open(state_path + ".lock", os.O_CREAT | os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    _LOCK["fd"] = fd
+    try:
+        return main(argv)
+    finally:
+        _unlock()
+        with open(os.environ["FAKE_PULUMI_LOG"] + ".times", "a") as times:
+            times.write(json.dumps({"command": command, "project": project, "start": started, "end": time.time()}) + "\n")
+
+
 def main(argv):
     state_path = os.environ["FAKE_PULUMI_STATE"]
     state = load(state_path)
 
     def save():
-        Path(state_path).write_text(json.dumps(state, indent=1))
+        # Atomic: a concurrent invocation reading the delay outside the lock never sees half a file.
+        tmp = Path(state_path + f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(state, indent=1))
+        os.replace(tmp, state_path)
 
     def fail(message, code=255):
         print(f"error: {message}", file=sys.stderr)
@@ -459,6 +505,7 @@ def main(argv):
                 counter.write_text(str(len(seen)))
 
             signal.signal(signal.SIGINT, on_sigint)
+            _unlock()  # a hanging engine holds its own stack's lock, not other stacks'
             Path(state_path + ".ready").write_text("ready")
             deadline = time.time() + 30
             while not seen and time.time() < deadline:
@@ -536,4 +583,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(timed_main(sys.argv[1:]))

@@ -3,6 +3,7 @@ moto lacks an API), the health gate (moto ECS/ELBv2 and recorded failure respons
 and the idempotence check (the recording stand-in), and the create order that AWS's eventual
 consistency needs (the mock runtime's registrations)."""
 
+# ruff: noqa: F811  (the deploy fixtures imported below are pytest fixtures, named again as test parameters)
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -12,14 +13,14 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from conftest import layer_of, plan_layers
-from test_deploy import ENV, REGION, failing, run_task, tasks
+
+# The stand-in and moto fixtures of the deploy tests, imported by name: a module-level
+# `pytest_plugins` is not honoured when xdist's worker has already imported test_deploy.
+from test_deploy import ENV, REGION, aws, deploy, failing, run_task, standin, tasks  # noqa: F401
 
 from shared import contracts
 from shared.deploy import account, health, preflight
 from shared.deploy.cli import Backend
-
-# The stand-in and moto fixtures (standin, aws, deploy) of the deploy tests.
-pytest_plugins = ("test_deploy",)
 
 ACCOUNT = "123456789012"
 

@@ -245,6 +245,42 @@ class Pulumi:
                 )
 
 
+# CLIs run by worker threads (a parallel up-all): signal handlers only run on the main thread, so
+# the main thread forwards through this registry (:func:`interrupt_running`).
+_RUNNING: set[_InterruptForwarder] = set()
+_RUNNING_LOCK = threading.Lock()
+_STOPPING = threading.Event()
+
+
+def interrupt_running() -> int:
+    """Ask every CLI that worker threads run to cancel (one SIGINT each, however often this is
+    called); a command a worker is about to start is not started. Returns how many were running."""
+    _STOPPING.set()
+    with _RUNNING_LOCK:
+        guards = list(_RUNNING)
+    for guard in guards:
+        guard.count += 1
+        guard.pending += 1
+        guard._forward()
+    return len(guards)
+
+
+def reset_interrupts() -> None:
+    """Start of a parallel run: no interrupt seen yet."""
+    _STOPPING.clear()
+
+
+# Pulumi Cloud has answered 404 for a stack that exists while several updates of one project
+# run at once (pulumi/pulumi#8122). Only the service's own "[404] Not found" is meant; a 404 from
+# AWS inside a resource error is not transient.
+_CLOUD_404 = re.compile(r"^error: \[404\] not found", re.IGNORECASE | re.MULTILINE)
+
+
+def transient_cloud_error(result: Result) -> bool:
+    """Whether ``result`` failed with Pulumi Cloud's spurious 404 (retrying the command helps)."""
+    return not result.ok and bool(_CLOUD_404.search(result.text))
+
+
 class _InterruptForwarder:
     """While the CLI runs, SIGINT/SIGTERM to us become one SIGINT to it; later ones only count."""
 
@@ -280,6 +316,11 @@ class _InterruptForwarder:
         if threading.current_thread() is threading.main_thread():
             for sig in self.SIGNALS:
                 self._previous[sig] = signal.signal(sig, self._handle)
+        else:
+            with _RUNNING_LOCK:
+                _RUNNING.add(self)
+                if _STOPPING.is_set():
+                    self.count = self.pending = 1
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -290,6 +331,8 @@ class _InterruptForwarder:
                 self._forward()
                 self.proc.wait()
         finally:
+            with _RUNNING_LOCK:
+                _RUNNING.discard(self)
             for sig, handler in self._previous.items():
                 signal.signal(sig, handler)  # type: ignore[arg-type]
 
@@ -409,8 +452,11 @@ __all__ = [
     "backend_for",
     "child_environment",
     "describe_lock",
+    "interrupt_running",
     "locate",
     "lock_verdict",
     "parse_version",
     "permanent_failure",
+    "reset_interrupts",
+    "transient_cloud_error",
 ]

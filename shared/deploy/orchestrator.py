@@ -14,19 +14,25 @@ Rules every operation keeps:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .. import manifest
-from ..stack_config import environment_file, to_config_string
+from ..errors import ConfigError, PlatformError
+from ..stack_config import environment_file, environment_layers, to_config_string
 from . import cli, health, outputs, preflight
 from .cli import Pulumi, Result, backend_for, child_environment, describe_lock
 
@@ -35,6 +41,8 @@ _sleep = time.sleep
 # The wait before a destroy retry doubles after each failed attempt, up to this many seconds (or
 # up to --retry-delay itself when that is larger: an explicit first wait is honoured as given).
 MAX_RETRY_DELAY = 600.0
+# Pulumi Cloud's spurious 404s under parallel updates (pulumi/pulumi#8122) go away on a retry.
+CLOUD_404_RETRIES = 2
 
 # A resource line of `pulumi preview --diff`: + create, - delete, ~ update, +- / -+ replace, ...
 _DIFF_LINE = re.compile(r"^\s*(?:\+-|-\+|\+\+|--|[+~-])\s+\S")
@@ -78,6 +86,80 @@ class LayerResult:
     seconds: float | None = None
 
 
+@dataclass
+class _Walk:
+    """What a walk over the layer graph did: per-layer results, failures, the interruption."""
+
+    results: dict[str, LayerResult] = field(default_factory=dict)
+    failures: list[_StepFailed] = field(default_factory=list)
+    interrupted: Interrupted | None = None
+
+
+def _live_output(environ: Mapping[str, str]) -> bool:
+    """A live status line only on a terminal, never in CI (logs keep plain lines)."""
+    return sys.stdout.isatty() and environ.get("CI", "").lower() not in ("true", "1")
+
+
+class _Console:
+    """Thread-safe output for parallel layers: every line whole (the CLI's already carry their
+    ``[layer]`` prefix); on a terminal, a status line under them with each running layer's
+    resource changes so far and elapsed time."""
+
+    _CHANGE = re.compile(r"\b(created|updated|replaced|deleted)\b")
+
+    def __init__(self, out: Callable[[str], None], *, live: bool) -> None:
+        self.out, self.live = out, live
+        self.lock = threading.Lock()
+        self.started: dict[str, float] = {}
+        self.changes: dict[str, int] = {}
+        self.done: dict[str, str] = {}
+        self._drawn = False
+
+    def _clear(self) -> None:
+        if self._drawn:
+            sys.stdout.write("\r\x1b[K")
+            self._drawn = False
+
+    def _draw(self) -> None:
+        if not self.live or not self.started:
+            return
+        now = time.monotonic()
+        parts = [
+            f"{name} {self.done.get(name) or f'{self.changes.get(name, 0)} changes {now - t:.0f}s'}"
+            for name, t in self.started.items()
+        ]
+        sys.stdout.write("\r\x1b[K" + " | ".join(parts)[:200])
+        sys.stdout.flush()
+        self._drawn = True
+
+    def __call__(self, line: str) -> None:
+        with self.lock:
+            self._clear()
+            if line.startswith("[") and "] " in line:
+                name = line[1 : line.index("] ")]
+                if name in self.started and self._CHANGE.search(line[len(name) + 3 :]):
+                    self.changes[name] = self.changes.get(name, 0) + 1
+            self.out(line)
+            self._draw()
+
+    def start(self, name: str) -> None:
+        with self.lock:
+            self.started[name] = time.monotonic()
+
+    def finish(self, name: str, result: str) -> None:
+        with self.lock:
+            self.done[name] = result
+
+    def refresh(self) -> None:
+        with self.lock:
+            self._clear()
+            self._draw()
+
+    def close(self) -> None:
+        with self.lock:
+            self._clear()
+
+
 def describe_changes(changes: Mapping[str, Any]) -> str:
     parts = [f"{changes[key]} {word}" for key, word in _CHANGE_WORDS if changes.get(key)]
     return ", ".join(parts) or "no changes"
@@ -111,6 +193,7 @@ class Deployer:
         check_idempotent: bool = False,
         environ: Mapping[str, str] | None = None,
         layers: Sequence[manifest.Layer] | None = None,
+        parallel: int | None = None,
         out: Callable[[str], None] = cli.default_out,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
@@ -135,7 +218,18 @@ class Deployer:
         self.health_timeout = float(health_timeout)
         self.check_idempotent = check_idempotent
         self.environ = dict(os.environ if environ is None else environ)
-        self.layers = manifest.ordered(tuple(layers) if layers is not None else manifest.LAYERS)
+        if parallel is not None and int(parallel) < 1:
+            raise DeployError(f"--parallel must be 1 or more layers at once (got {parallel}).", code=2)
+        # None: every layer that is ready runs at once (the graph allows few: at most 2 today).
+        self.parallel = int(parallel) if parallel is not None else None
+        # Every layer of the manifest (down-all destroys whatever has a stack) and the ones this
+        # environment selects (everything else), from the one reader of that choice.
+        self.all_layers = manifest.ordered(tuple(layers) if layers is not None else manifest.LAYERS)
+        try:
+            selected = {lyr.name for lyr in environment_layers(env)} if layers is None else None
+        except (ConfigError, PlatformError) as exc:
+            raise DeployError(f"{exc}", code=2) from None
+        self.layers = [lyr for lyr in self.all_layers if selected is None or lyr.name in selected]
         self.out = out
         self._sleep = sleep
         self.backend = backend_for(self.environ, cli.DEFAULT_STATE_DIR)
@@ -147,6 +241,13 @@ class Deployer:
         for layer in self.layers:
             if layer.name == name:
                 return layer
+        if any(layer.name == name for layer in self.all_layers):
+            raise DeployError(
+                f"layer {name} is not part of environment {self.env}: environments/{self.env}.yaml selects "
+                f"layers: [{', '.join(lyr.name for lyr in self.layers)}]. Add {name} there to deploy it; "
+                f"{self._next('down-all')} destroys every layer that has a stack, selected or not.",
+                code=2,
+            )
         raise DeployError(f"unknown layer {name!r}; the layers are: {', '.join(lyr.name for lyr in self.layers)}", code=2)
 
     def _dependents(self, layer: manifest.Layer) -> list[manifest.Layer]:
@@ -217,6 +318,12 @@ class Deployer:
     def _run(self, args: list[str], *, prefix: str | None = None, echo: bool = False) -> Result:
         assert self.cli is not None, "pre-flight first"
         result = self.cli.run(args, prefix=prefix, echo=echo)
+        for _ in range(CLOUD_404_RETRIES):
+            if self.backend.self_managed or not cli.transient_cloud_error(result):
+                break
+            self.out(f"[{prefix or 'pulumi'}] Pulumi Cloud answered a spurious 404 (pulumi/pulumi#8122); retrying the command")
+            self._pause(2.0)
+            result = self.cli.run(args, prefix=prefix, echo=echo)
         if result.interrupted:
             where = f" of layer {prefix}" if prefix else ""
             refresh = f"`invoke refresh --layer {prefix} --env {self.env}`" if prefix else "`invoke refresh`"
@@ -489,33 +596,41 @@ class Deployer:
         return [layer.name for layer in deployed]
 
     def up_all(self) -> list[LayerResult]:
-        """Deploy every layer in manifest order; stop at the first failure."""
+        """Deploy every selected layer, each as soon as the layers it reads are deployed (up to
+        ``parallel`` at once); after a failure no new layer starts and running ones finish."""
         self._preflight(layers=self.layers, settings_layers=self.layers, need_region=True, account_checks=True)
-        results = [LayerResult(layer.name, "not run") for layer in self.layers]
-        for index, layer in enumerate(self.layers):
+        names = {layer.name for layer in self.layers}
+        waits = {layer.name: {r for r in layer.reads if r in names} for layer in self.layers}
+
+        def step(layer: manifest.Layer) -> LayerResult:
             self._banner(layer, "up")
-            started = time.monotonic()
-            try:
-                try:
-                    results[index] = self._up_one(layer)
-                except KeyboardInterrupt:
-                    raise self._interrupted_between(f"while preparing layer {layer.name}") from None
-            except Interrupted:
-                results[index] = LayerResult(layer.name, "interrupted", "-", time.monotonic() - started)
-                self._summary(f"up-all {self.env}: interrupted", results)
-                raise
-            except _StepFailed as failure:
-                results[index] = LayerResult(layer.name, "failed", failure.changes, time.monotonic() - started)
-                self._summary(f"up-all {self.env}: stopped at {layer.name}", results)
-                before = [lyr.name for lyr in self.layers[:index]]
-                raise DeployError(
-                    f"up-all stopped at layer {layer.name} (stack {self.env}): could not {failure.step}.\n"
-                    f"{self._error_text(failure)}\n"
-                    + (f"Deployed before it: {', '.join(before)}. " if before else "")
-                    + "Nothing after it ran.\n"
-                    f"Next: fix the cause, then run {self._next('up-all')} again (deployed layers come back unchanged), "
-                    f"or only this layer: {self._next('up', layer)}. To remove what exists: {self._next('down-all')}."
-                ) from None
+            return self._up_one(layer)
+
+        walk = self._walk(self.layers, waits, step, verb="up", stop_on_failure=True)
+        results = [walk.results.get(layer.name, LayerResult(layer.name, "not run")) for layer in self.layers]
+        if walk.interrupted is not None:
+            self._summary(f"up-all {self.env}: interrupted", results)
+            raise walk.interrupted
+        if walk.failures:
+            first = walk.failures[0]
+            failed = [f.layer.name for f in walk.failures]
+            self._summary(f"up-all {self.env}: stopped at {', '.join(failed)}", results)
+            deployed = [r.layer for r in results if r.result.startswith("deployed")]
+            never = [r.layer for r in results if r.result == "not run"]
+            index = [lyr.name for lyr in self.layers].index(first.layer.name)
+            not_after = all(r.result == "not run" for r in results[index + 1 :])
+            others = "".join(
+                f"Layer {f.layer.name} failed too: could not {f.step}.\n{self._error_text(f)}\n" for f in walk.failures[1:]
+            )
+            raise DeployError(
+                f"up-all stopped at layer {first.layer.name} (stack {self.env}): could not {first.step}.\n"
+                f"{self._error_text(first)}\n{others}"
+                + (f"Deployed: {', '.join(deployed)}. " if deployed else "")
+                + (f"Not started: {', '.join(never)}. " if never else "")
+                + ("Nothing after it ran.\n" if not_after else "Layers after it in manifest order ran at the same time.\n")
+                + f"Next: fix the cause, then run {self._next('up-all')} again (deployed layers come back unchanged), "
+                f"or only this layer: {self._next('up', first.layer)}. To remove what exists: {self._next('down-all')}."
+            ) from None
         self._summary(f"up-all {self.env}: every layer deployed", results)
         if self.check_idempotent:
             try:
@@ -529,6 +644,111 @@ class Deployer:
                 raise self._idempotence_error(problems)
             self.out(f"idempotence {self.env}: a second preview of every layer shows no changes")
         return results
+
+    def _walk(
+        self,
+        layers: Sequence[manifest.Layer],
+        waits: Mapping[str, set[str]],
+        step: Callable[[manifest.Layer], LayerResult],
+        *,
+        verb: str,
+        stop_on_failure: bool,
+    ) -> _Walk:
+        """Run ``step`` for every layer once every layer it ``waits`` for has finished.
+
+        Ties start in ``layers`` order, so ``parallel=1`` runs exactly that order in this thread.
+        With more, workers run steps (``_up_one`` / ``_destroy``) while this thread keeps the
+        signals: Ctrl-C (or SIGTERM) stops new layers from starting and is forwarded once to every
+        running CLI, which then cancels cleanly.
+        """
+        walk = _Walk()
+        pending = list(layers)
+        finished: set[str] = set()
+        limit = self.parallel or len(layers) or 1
+
+        def record(layer: manifest.Layer, started: float, run: Callable[[], LayerResult]) -> None:
+            try:
+                walk.results[layer.name] = run()
+            except _StepFailed as failure:
+                walk.results[layer.name] = LayerResult(layer.name, "failed", failure.changes, time.monotonic() - started)
+                walk.failures.append(failure)
+            except Interrupted as exc:
+                walk.results[layer.name] = LayerResult(layer.name, "interrupted", "-", time.monotonic() - started)
+                walk.interrupted = walk.interrupted or exc
+            finished.add(layer.name)
+
+        signals_seen = [0]
+
+        def next_ready() -> manifest.Layer | None:
+            if signals_seen[0] or walk.interrupted is not None or (stop_on_failure and walk.failures):
+                return None
+            return next((lyr for lyr in pending if waits[lyr.name] <= finished), None)
+
+        if limit == 1:
+            while (layer := next_ready()) is not None:
+                pending.remove(layer)
+                started = time.monotonic()
+
+                def inline(layer: manifest.Layer = layer) -> LayerResult:
+                    try:
+                        return step(layer)
+                    except KeyboardInterrupt:
+                        raise self._interrupted_between(
+                            f"while {'preparing' if verb == 'up' else 'destroying'} layer {layer.name}"
+                        ) from None
+
+                record(layer, started, inline)
+            return walk
+
+        console = _Console(self.out, live=_live_output(self.environ))
+        outer, self.out = self.out, console
+        if self.cli is not None:
+            self.cli.out = console
+        cli.reset_interrupts()
+
+        def on_signal(signum: int, frame: object) -> None:
+            signals_seen[0] += 1
+            cli.interrupt_running()
+
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            previous = {sig: signal.signal(sig, on_signal) for sig in cli._InterruptForwarder.SIGNALS}
+        told = 0
+        try:
+            with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="layer") as pool:
+                running: dict[Future[None], manifest.Layer] = {}
+                while True:
+                    if signals_seen[0] > told:
+                        told = signals_seen[0]
+                        console(
+                            "interrupted: asked every running Pulumi engine to cancel; waiting for them to stop cleanly"
+                            if told == 1
+                            else "still waiting for the Pulumi engines to finish cancelling (do not kill them: that leaves stacks locked)"
+                        )
+                    while len(running) < limit and (layer := next_ready()) is not None:
+                        pending.remove(layer)
+                        console.start(layer.name)
+                        running[pool.submit(record, layer, time.monotonic(), functools.partial(step, layer))] = layer
+                    if not running:
+                        break
+                    done, _ = wait(list(running), timeout=0.25, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        layer = running.pop(future)
+                        future.result()
+                        result = walk.results.get(layer.name)
+                        console.finish(layer.name, result.result if result else "?")
+                    console.refresh()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            console.close()
+            self.out = outer
+            if self.cli is not None:
+                self.cli.out = outer
+        if signals_seen[0] and walk.interrupted is None:
+            # Ctrl-C arrived while no CLI ran (between a layer's commands): nothing was cancelled.
+            walk.interrupted = self._interrupted_between(f"during {verb}-all")
+        return walk
 
     def _require_upstreams(self, layer: manifest.Layer, action: str) -> None:
         missing = [name for name in layer.reads if not self._deployed(self.layer(name))]
@@ -651,7 +871,7 @@ class Deployer:
         """Destroy every layer in reverse order; skip missing stacks; retry; report what is left."""
         self._preflight(layers=self.layers)
         try:
-            alive = {layer.name: self.stack_entry(layer) is not None for layer in self.layers}
+            alive = {layer.name: self.stack_entry(layer) is not None for layer in self.all_layers}
         except _StepFailed as failure:
             raise DeployError(
                 f"down-all could not list the stacks of {failure.layer.name}:\n{self._error_text(failure)}"
@@ -666,38 +886,44 @@ class Deployer:
                     "from CI or another clone, set PULUMI_BACKEND_URL to the backend that deploy used and run "
                     "down-all again: stacks in another backend are not seen here, and their resources keep running."
                 )
-        results: dict[str, LayerResult] = {}
+        unselected = [lyr.name for lyr in self.all_layers if alive[lyr.name] and lyr not in self.layers]
+        if unselected:
+            self.out(
+                f"note: {', '.join(unselected)} {'are' if len(unselected) > 1 else 'is'} not selected by environments/{self.env}.yaml "
+                f"but {'have stacks' if len(unselected) > 1 else 'has a stack'} of {self.env}: destroying "
+                f"{'them' if len(unselected) > 1 else 'it'} too (down-all removes every layer that has a stack)."
+            )
         left: list[str] = []
-        for layer in reversed(self.layers):
+        everything = tuple(self.all_layers)
+        # Reverse graph order: a layer waits until every layer that reads it has finished.
+        waits = {lyr.name: {d.name for d in manifest.dependents(lyr.name, everything)} for lyr in everything}
+
+        def step(layer: manifest.Layer) -> LayerResult:
             if not alive[layer.name]:
-                results[layer.name] = LayerResult(layer.name, "no stack (skipped)")
-                continue
-            holders = [d.name for d in self._dependents(layer) if alive[d.name]]
+                return LayerResult(layer.name, "no stack (skipped)")
+            holders = [d.name for d in manifest.dependents(layer.name, everything) if alive[d.name]]
             if holders:
-                results[layer.name] = LayerResult(layer.name, "kept")
                 left.append(
                     f"{layer.name}: not destroyed, because {', '.join(holders)} still read(s) it and could not be destroyed"
                 )
-                continue
+                return LayerResult(layer.name, "kept")
             self._banner(layer, "destroy")
-            try:
-                try:
-                    outcome, problem = self._destroy(layer)
-                except KeyboardInterrupt:
-                    raise self._interrupted_between(f"while destroying layer {layer.name}") from None
-            except Interrupted:
-                results[layer.name] = LayerResult(layer.name, "interrupted")
-                self._summary(
-                    f"down-all {self.env}: interrupted",
-                    [results.get(lyr.name, LayerResult(lyr.name, "not run")) for lyr in reversed(self.layers)],
-                )
-                raise
-            results[layer.name] = outcome
+            outcome, problem = self._destroy(layer)
             if outcome.result.startswith("destroyed"):
                 alive[layer.name] = False
             if problem:
                 left.append(problem)
-        ordered = [results[layer.name] for layer in reversed(self.layers)]
+            return outcome
+
+        walk = self._walk(list(reversed(everything)), waits, step, verb="destroy", stop_on_failure=False)
+        results = walk.results
+        if walk.interrupted is not None:
+            self._summary(
+                f"down-all {self.env}: interrupted",
+                [results.get(lyr.name, LayerResult(lyr.name, "not run")) for lyr in reversed(everything)],
+            )
+            raise walk.interrupted
+        ordered = [results[layer.name] for layer in reversed(everything)]
         if left:
             self._summary(f"down-all {self.env}: something is left", ordered)
             raise DeployError(

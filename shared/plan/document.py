@@ -17,7 +17,7 @@ from ..errors import ConfigError, PlatformError
 from ..naming import validate_suffix
 from ..references import stack_reference_name
 from ..settings import validate_region
-from ..stack_config import assemble
+from ..stack_config import assemble, environment_layers
 from .engine import ORGANIZATION, Rendered, render_program, run_main
 
 FORMAT = 1
@@ -131,51 +131,74 @@ class Plan:
         return "\n".join(lines)
 
 
+def _render_layer(
+    layer: manifest.Layer,
+    env: str,
+    region: str,
+    overrides: dict[str, dict[str, Any]] | None,
+    outputs_by_stack: dict[str, dict[str, Any]],
+) -> LayerPlan:
+    """Render one layer with its upstream layers' raw outputs (keyed by stack reference name)."""
+    for upstream in layer.reads:
+        if stack_reference_name(ORGANIZATION, upstream, env) not in outputs_by_stack:
+            raise PlatformError(f"layer {layer.name} reads {upstream}, which is not part of this plan")
+    cfg = assemble(
+        layer,
+        env,
+        overrides={
+            "aws:region": region,
+            "environmentSuffix": env,
+            "pulumiOrg": ORGANIZATION,
+            **(overrides or {}).get(layer.name, {}),
+        },
+    )
+    started = time.perf_counter()
+    rendered = render_program(
+        run_main(layer.directory),
+        project=layer.project,
+        stack=env,
+        region=region,
+        config=cfg.values,
+        secret_keys=cfg.secret_keys,
+        stack_outputs=outputs_by_stack,
+    )
+    protected, decommissioning = (
+        is_true(cfg.values.get(f"{layer.project}:{key}", "false")) for key in ("protect", "decommission")
+    )
+    return LayerPlan(layer, rendered, cfg.sources, time.perf_counter() - started, protected, decommissioning)
+
+
 def build_plan(
     env: str,
     region: str,
     *,
     layers: Sequence[manifest.Layer] | None = None,
     overrides: dict[str, dict[str, Any]] | None = None,
+    parallel: bool = False,
 ) -> Plan:
-    """Render ``layers`` (default: the whole manifest) in dependency order.
+    """Render ``layers`` (default: the environment's, see :func:`environment_layers`) in dependency order.
+
+    ``parallel`` renders each layer in its own process, started at once: every process imports
+    what its layer uses while upstream layers render, and renders as soon as the outputs it reads
+    exist. The document is the same, byte for byte (each layer's rendering depends only on its
+    config and upstream outputs). Serial is the default for callers that render many plans in one
+    process (tests), where the imports are already paid.
 
     Raises ConfigError/PlatformError (one-paragraph messages) for bad input, before writing anything.
     """
     validate_suffix(env, "--env")
     validate_region(region, "--region")
-    ordered = manifest.ordered(tuple(layers) if layers is not None else manifest.LAYERS)
+    ordered = manifest.ordered(tuple(layers) if layers is not None else environment_layers(env))
+    if parallel and len(ordered) > 1:
+        from .parallel import render_layers
+
+        return Plan(env=env, region=region, layers=render_layers(ordered, env, region, overrides))
     outputs_by_stack: dict[str, dict[str, Any]] = {}
     plans: list[LayerPlan] = []
     for layer in ordered:
-        for upstream in layer.reads:
-            if stack_reference_name(ORGANIZATION, upstream, env) not in outputs_by_stack:
-                raise PlatformError(f"layer {layer.name} reads {upstream}, which is not part of this plan")
-        cfg = assemble(
-            layer,
-            env,
-            overrides={
-                "aws:region": region,
-                "environmentSuffix": env,
-                "pulumiOrg": ORGANIZATION,
-                **(overrides or {}).get(layer.name, {}),
-            },
-        )
-        started = time.perf_counter()
-        rendered = render_program(
-            run_main(layer.directory),
-            project=layer.project,
-            stack=env,
-            region=region,
-            config=cfg.values,
-            secret_keys=cfg.secret_keys,
-            stack_outputs=outputs_by_stack,
-        )
-        outputs_by_stack[stack_reference_name(ORGANIZATION, layer.name, env)] = rendered.raw_outputs
-        protected, decommissioning = (
-            is_true(cfg.values.get(f"{layer.project}:{key}", "false")) for key in ("protect", "decommission")
-        )
-        plans.append(LayerPlan(layer, rendered, cfg.sources, time.perf_counter() - started, protected, decommissioning))
+        plan = _render_layer(layer, env, region, overrides, outputs_by_stack)
+        outputs_by_stack[stack_reference_name(ORGANIZATION, layer.name, env)] = plan.rendered.raw_outputs
+        plans.append(plan)
     return Plan(env=env, region=region, layers=plans)
 
 

@@ -251,7 +251,9 @@ def render_program(
         registrations=sorted(monitor.registrations, key=lambda r: r.urn),
         outputs=monitor.stack_outputs,
         raw_outputs=monitor.raw_stack_outputs,
-        stack_references=list(mocks.stack_references),
+        # Sorted like the registrations: the mock monitor answers reads on executor threads, so the
+        # order they arrive in is timing, not meaning; the document must not depend on it.
+        stack_references=sorted(mocks.stack_references),
     )
 
 

@@ -1,0 +1,270 @@
+"""Layer selection in every task, deploys that follow the layer graph, and the parallel offline plan.
+
+Deploys run against the recording stand-in (tests/pulumi_standin.py) with a graph that has a
+parallel branch: ``pay`` reads net and db, like payments, next to ``app`` (net, db) and ``cdn`` (app).
+Each stand-in command records its start and end time, so overlap and order are read from its log.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import test_deploy
+from conftest import ROOT
+from test_deploy import ENV, REGION, TESTS, Standin, failing, run_task
+
+import tasks
+from shared import manifest
+from shared.errors import ConfigError
+from shared.plan.document import build_plan
+from shared.plan.parallel import preload_modules
+from shared.stack_config import environment_layers
+
+GRAPH = (("net", ()), ("db", ("net",)), ("app", ("net", "db")), ("pay", ("net", "db")), ("cdn", ("app",)))
+READS = dict(GRAPH)
+
+
+@pytest.fixture
+def graph(tmp_path, monkeypatch):
+    """The stand-in with the five-layer graph (patched in before the fake layers are built)."""
+    monkeypatch.setattr(test_deploy, "FAKE_LAYERS", GRAPH)
+    from moto import mock_aws
+
+    for obj, name, value in test_deploy.patch_targets(tmp_path):
+        monkeypatch.setattr(obj, name, value)
+    # The layers' settings validate `layers` against the manifest select() defaults to: the fake one.
+    select = manifest.select
+    monkeypatch.setattr(
+        manifest,
+        "select",
+        lambda names, *, setting="layers", layers=None: select(names, setting=setting, layers=layers or manifest.LAYERS),
+    )
+    test_deploy.set_domain(tmp_path)
+    s = Standin(tmp_path)
+    monkeypatch.setenv("PATH", f"{s.bin}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setenv("FAKE_PULUMI_LOG", str(s.log_path))
+    monkeypatch.setenv("FAKE_PULUMI_STATE", str(s.state_path))
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", test_deploy.PASSPHRASE)
+    for var in ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE_FILE", "PULUMI_ACCESS_TOKEN", "AWS_PROFILE", "AWS_REGION"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret-key")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setattr(test_deploy.orchestrator, "_sleep", lambda seconds: None)
+    with mock_aws():
+        yield s
+
+
+def times(s: Standin, command: str) -> dict[str, dict[str, float]]:
+    """{layer: {start, end}} of the stand-in's runs of ``command`` (the last run of each layer)."""
+    path = Path(str(s.log_path) + ".times")
+    found: dict[str, dict[str, float]] = {}
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        if record["command"] == command and record["project"]:
+            found[record["project"].removeprefix("mlapi-")] = record
+    return found
+
+
+def select_layers(s: Standin, *names: str) -> None:
+    (s.root / "environments" / f"{ENV}.yaml").write_text(f"layers: [{', '.join(names)}]\n")
+
+
+# -- layer selection ------------------------------------------------------------------------------------
+
+
+def test_environment_layers_reads_the_selection_and_refuses_bad_ones(tmp_path, monkeypatch):
+    from shared import stack_config
+
+    monkeypatch.setattr(stack_config, "ENVIRONMENTS_DIR", tmp_path)
+    assert [lyr.name for lyr in environment_layers("none")] == [lyr.name for lyr in manifest.LAYERS]
+    (tmp_path / "sel.yaml").write_text("layers: [data, network]\n")
+    assert [lyr.name for lyr in environment_layers("sel")] == ["network", "data"]
+    (tmp_path / "drop.yaml").write_text("layers: [network, compute]\n")
+    with pytest.raises(ConfigError, match="compute reads data"):
+        environment_layers("drop")
+    (tmp_path / "word.yaml").write_text("layers: network\n")
+    with pytest.raises(ConfigError, match="a list of layer names"):
+        environment_layers("word")
+
+
+def test_plan_and_check_render_only_the_selected_layers(tmp_path, monkeypatch):
+    from shared import stack_config
+    from shared.compliance.offline import load
+
+    monkeypatch.setattr(stack_config, "ENVIRONMENTS_DIR", tmp_path / "environments")
+    monkeypatch.setattr(stack_config, "REPO_ROOT", tmp_path)
+    (tmp_path / "environments").mkdir()
+    (tmp_path / "environments" / "netonly.yaml").write_text("layers: [network]\n")
+    assert [lp.layer.name for lp in build_plan("netonly", "us-east-1").layers] == ["network"]
+    view, _, _ = load("netonly", region="us-east-1", twin=False)
+    assert list(view.layers) == ["network"]
+
+
+def test_up_all_deploys_only_the_selection_and_up_refuses_other_layers(graph):
+    select_layers(graph, "net", "db", "pay")
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    assert sorted(graph.layers_of("up")) == ["db", "net", "pay"]
+    exc = failing(tasks.up, layer="app", env=ENV, region=REGION)
+    assert exc.code == 2 and "not part of environment t1" in exc.message and "layers: [net, db, pay]" in exc.message
+    assert graph.layers_of("up") == ["net", "db", "pay"]  # nothing more ran
+
+
+def test_down_all_also_destroys_layers_the_file_no_longer_selects_in_reverse_graph_order(graph, capsys):
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    select_layers(graph, "net", "db")
+    capsys.readouterr()
+    run_task(tasks.down_all, env=ENV, retry_delay=0)
+    out = capsys.readouterr().out
+    assert "app, pay, cdn are not selected" in out and "destroying them too" in out
+    assert graph.stacks() == set()
+    ran = times(graph, "destroy")
+    for layer, reads in READS.items():
+        for upstream in reads:  # an upstream is destroyed only after each layer that reads it is gone
+            assert ran[upstream]["start"] >= ran[layer]["end"], (upstream, layer)
+
+
+# -- parallel deploys -----------------------------------------------------------------------------------
+
+
+def test_up_all_runs_independent_layers_at_once_and_never_before_what_they_read(graph):
+    graph.configure(delay={"up": 1.0})
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    ran = times(graph, "up")
+    assert set(ran) == set(READS)
+    for layer, reads in READS.items():
+        for upstream in reads:
+            assert ran[layer]["start"] >= ran[upstream]["end"], (layer, upstream)
+    # app and pay both read only net and db: they ran at the same time.
+    assert ran["app"]["start"] < ran["pay"]["end"] and ran["pay"]["start"] < ran["app"]["end"]
+
+
+def test_parallel_1_keeps_the_manifest_order_one_at_a_time(graph):
+    graph.configure(delay={"up": 0.3})
+    run_task(tasks.up_all, env=ENV, region=REGION, parallel=1)
+    assert graph.layers_of("up") == ["net", "db", "app", "pay", "cdn"]
+    ran = sorted(times(graph, "up").values(), key=lambda r: r["start"])
+    assert all(a["end"] <= b["start"] for a, b in itertools.pairwise(ran))
+
+
+def test_parallel_must_be_a_positive_number(graph):
+    assert failing(tasks.up_all, env=ENV, region=REGION, parallel=0).code == 2
+    assert "whole number" in failing(tasks.up_all, env=ENV, region=REGION, parallel="two").message
+    assert not graph.touched_state()
+
+
+def test_a_failure_lets_running_layers_finish_and_starts_no_new_one(graph, capsys):
+    # pay fails at once while app is still deploying: app finishes, cdn (which reads app) never starts.
+    graph.configure(delay={"up mlapi-app": 2.0}, fail={"up mlapi-pay": {"times": -1, "message": "quota exceeded"}})
+    exc = failing(tasks.up_all, env=ENV, region=REGION)
+    out = capsys.readouterr().out
+    assert exc.code == 1 and "layer pay" in exc.message and "quota exceeded" in exc.message
+    assert "Not started: cdn" in exc.message
+    assert sorted(graph.layers_of("up")) == ["app", "db", "net", "pay"]  # app ran to the end; cdn never started
+    rows = {line.split()[0]: line for line in out[out.index("up-all t1: stopped at pay") :].splitlines()[1:] if line.strip()}
+    assert "deployed" in rows["app"] and "failed" in rows["pay"] and "not run" in rows["cdn"]
+
+
+def test_lines_are_prefixed_by_their_layer_and_plain_in_ci(graph, capsys):
+    graph.configure(delay={"up": 0.5})
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    out = capsys.readouterr().out
+    assert "[app] Updating (t1)" in out and "[pay] Updating (t1)" in out
+    assert "\r" not in out and "\x1b[" not in out  # CI=true: no live status line
+
+
+DRIVER = """
+import sys
+from pathlib import Path
+sys.path[:0] = [{tests!r}, {root!r}]
+from moto import mock_aws
+from invoke import Context, Exit
+import test_deploy
+test_deploy.FAKE_LAYERS = {graph!r}
+for obj, name, value in test_deploy.patch_targets(Path({tmp!r})):
+    setattr(obj, name, value)
+from shared import manifest
+_select = manifest.select
+manifest.select = lambda names, *, setting="layers", layers=None: _select(names, setting=setting, layers=layers or manifest.LAYERS)
+test_deploy.set_domain(Path({tmp!r}))
+import tasks
+with mock_aws():
+    try:
+        tasks.up_all(Context(), env="t1", region="eu-west-1")
+    except Exit as exc:
+        print(exc.message, file=sys.stderr)
+        sys.exit(exc.code)
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="process groups and SIGINT semantics are POSIX")
+def test_ctrl_c_reaches_every_running_cli_once_and_no_new_layer_starts(graph, tmp_path):
+    graph.configure(hang="up mlapi-app", delay={"up": 0.5})
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER.format(tests=str(TESTS), root=str(ROOT), tmp=str(tmp_path), graph=GRAPH))
+    proc = subprocess.Popen(
+        [sys.executable, str(driver)],
+        cwd=ROOT,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    ready = Path(str(graph.state_path) + ".ready")
+    deadline = time.time() + 120
+    while not ready.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert ready.exists(), proc.communicate()
+    os.killpg(proc.pid, signal.SIGINT)
+    time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGINT)  # a second Ctrl-C is not forwarded again
+    out, err = proc.communicate(timeout=120)
+    assert Path(str(graph.state_path) + ".sigint").read_text() == "1"
+    assert proc.returncode == 130, err
+    assert "asked every running Pulumi engine to cancel" in out
+    # Which running command's interruption is reported first depends on timing (pay may be between
+    # its own commands); app's engine got exactly one SIGINT (above) and waited for it.
+    assert "interrupted during `pulumi " in err
+    assert "cdn" not in {r["project"].removeprefix("mlapi-") for r in graph.calls("up")}
+    assert "interrupted" in out[out.index("up-all t1: interrupted") :]
+
+
+def test_a_spurious_pulumi_cloud_404_is_retried():
+    from shared.deploy import cli
+
+    spurious = cli.Result(["up"], 255, "", "error: [404] Not found: Stack 'org/mlapi-app/t1' not found")
+    assert cli.transient_cloud_error(spurious)
+    assert not cli.transient_cloud_error(cli.Result(["up"], 255, "", "error: creating VPC: 404 NoSuchEntity"))
+
+
+# -- the parallel offline plan ---------------------------------------------------------------------------
+
+
+def test_the_parallel_plan_is_byte_identical_to_the_serial_one(default_plan):
+    parallel = build_plan("demo", "us-east-1", parallel=True)
+    assert [lp.layer.name for lp in parallel.layers] == [lp.layer.name for lp in default_plan.layers]
+    assert json.dumps(parallel.document(), sort_keys=True) == json.dumps(default_plan.document(), sort_keys=True)
+
+
+def test_a_layer_process_error_reaches_the_caller_as_the_same_error():
+    with pytest.raises(ConfigError, match="vpcCidr"):
+        build_plan("demo", "us-east-1", parallel=True, overrides={"network": {"vpcCidr": "10.0.0.0/33"}})
+
+
+def test_each_layer_process_preloads_only_the_modules_its_own_source_names():
+    modules: dict[str, Any] = {lyr.name: preload_modules(lyr) for lyr in manifest.LAYERS}
+    assert "pulumi_aws.ec2" in modules["network"] and "pulumi_aws.cloudfront" not in modules["network"]
+    assert "pulumi_aws.cloudfront" in modules["edge"] and "pulumi_aws.rds" in modules["data"]
