@@ -9,17 +9,14 @@ real run uses (:func:`shared.stack_config.assemble`) and loaded through the laye
 class *outside* the offline plan, so a layer's own rules for real runs apply (for example sample
 domain names that the offline plan accepts and a deployment must not). A layer may add checks
 that need more than its settings with a function ``preflight(config: dict[str, str]) -> list[str]``
-in its ``mlapi_<layer>/settings.py``.
+in the module of its settings class (the class its ``shared/manifest.py`` entry names).
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import os
 import subprocess
-import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -315,35 +312,6 @@ def check_identity(pre: Preflight, layers: Sequence[manifest.Layer], environ: Ma
             )
 
 
-@contextlib.contextmanager
-def _layer_on_path(directory: Path) -> Iterator[None]:
-    """Import a layer's package as its program would, then forget it (layers' packages differ)."""
-    before = set(sys.modules)
-    sys.path.insert(0, str(directory))
-    importlib.invalidate_caches()
-    try:
-        yield
-    finally:
-        with contextlib.suppress(ValueError):
-            sys.path.remove(str(directory))
-        for name in set(sys.modules) - before:
-            path = getattr(sys.modules[name], "__file__", None) or ""
-            if path.startswith(str(directory)):
-                del sys.modules[name]
-
-
-def _settings_class(module: Any) -> Any:
-    for value in vars(module).values():
-        if (
-            isinstance(value, type)
-            and value.__name__.endswith("Settings")
-            and value.__module__ == module.__name__
-            and callable(getattr(value, "load", None))
-        ):
-            return value
-    raise PlatformError(f"{module.__name__} defines no settings class (a class named *Settings with a load classmethod)")
-
-
 def load_layer_settings(layer: manifest.Layer, env: str, values: Mapping[str, str], environ: Mapping[str, str]) -> list[str]:
     """Load ``layer``'s settings from ``values`` as a real run would; returns its hook's problems."""
     return _load_layer_settings(layer, env, values, environ)[1]
@@ -356,9 +324,13 @@ def _load_layer_settings(
     env_settings = EnvironmentSettings.load(
         layer.name, reader, project=layer.project, stack=env, aws_lookup=lambda key: values.get(f"aws:{key}"), environ=environ
     )
-    with _layer_on_path(layer.directory):
-        module = importlib.import_module(f"mlapi_{layer.name}.settings")
-        loaded = _settings_class(module).load(reader, env=env_settings)
+    # Loaded with the layer's directory on sys.path, as its program runs: load() may import more of its package.
+    with manifest.layer_on_path(layer.directory):
+        try:
+            module, settings_class = layer.settings_module_and_class()
+        except LookupError as exc:
+            raise PlatformError(str(exc)) from None
+        loaded = settings_class.load(reader, env=env_settings)
         hook = getattr(module, "preflight", None)
         return loaded, (list(hook(dict(values))) if callable(hook) else [])
 
