@@ -296,12 +296,9 @@ def check_identity(pre: Preflight, layers: Sequence[manifest.Layer], environ: Ma
         except (ConfigError, PlatformError):
             continue  # reported by check_layer_settings
         where = ", ".join(cfg.sources[1:]) or _rel(layer.directory / "Pulumi.yaml")
-        suffix = cfg.values.get(f"{layer.project}:environmentSuffix")
-        if suffix and suffix != pre.env:
-            pre.problems.append(
-                f"{layer.name}: environmentSuffix is {suffix!r} ({where}) but the stack is {pre.env!r}. The deploy tasks use "
-                f"the stack name as the suffix so two environments never share a resource name: remove environmentSuffix, or use --env {suffix}."
-            )
+        mismatch = cfg.suffix_mismatch(layer.project, pre.env)
+        if mismatch:
+            pre.problems.append(f"{layer.name}: {mismatch}")
         org = cfg.values.get(f"{layer.project}:pulumiOrg") or environ.get("PULUMI_ORG", "").strip()
         if not cfg.values.get(f"{layer.project}:pulumiOrg") and org:
             where = "environment variable PULUMI_ORG"
@@ -349,7 +346,7 @@ def check_layer_settings(pre: Preflight, layers: Sequence[manifest.Layer], envir
         except ConfigError as exc:
             if exc.setting in cfg.secret_keys:
                 continue  # an encrypted value cannot be read here; the real run checks it
-            pre.problems.append(f"{layer.name}: {exc}")
+            pre.problems.append(f"{layer.name}: {cfg.locate(exc)}")
             continue
         except PlatformError as exc:
             pre.problems.append(f"{layer.name}: {exc}")
