@@ -16,6 +16,7 @@ import yaml
 
 from . import contracts, manifest
 from .settings import ENVIRONMENT_KEYS
+from .stack_config import yaml_problem
 
 VIRTUALENV = "../../.venv"
 
@@ -49,7 +50,7 @@ def _project_problems(layer: manifest.Layer) -> list[str]:
     try:
         project = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        return [f"{_rel(path)} is not valid YAML ({exc})"]
+        return [yaml_problem(path, exc)]
     if not isinstance(project, dict):
         return [f"{_rel(path)} is not a YAML mapping"]
     found: list[str] = []
