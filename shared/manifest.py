@@ -125,6 +125,7 @@ LAYERS: tuple[Layer, ...] = (
         ("network", "data"),
         "Payment processor: ECR, ECS cluster (Fargate/Fargate Spot), CodeDeploy blue/green service behind its own ALB, "
         "its own log KMS key, autoscaling on CPU and memory, alarms",
+        settings="mlapi_payments.settings:PaymentsSettings",
     ),
     Layer(
         "edge",
