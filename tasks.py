@@ -1,6 +1,6 @@
 """Tasks for the ML API platform: `invoke --list`, `invoke --help <task>`.
 
-Offline (no Pulumi CLI, no AWS account): plan, check, bench, test.
+Offline (no Pulumi CLI, no AWS account): plan, check, bench, lint, test, docs.
 Deploying (Pulumi CLI + AWS credentials): up-all, down-all, up, down, preview, refresh, outputs.
 After deploying (AWS credentials, the outputs file): release, verify.
 """
@@ -355,6 +355,26 @@ def test(c, args="", workers="auto"):
         raise Exit(code=result.exited)
 
 
+@task(help={"check": "only report which files are stale (exit 1), write nothing"})
+def docs(c, check=False):
+    """Regenerate the documentation blocks that come from the code.
+
+    README.md's layers table and layer outputs (shared/manifest.py, shared/contracts.py) and
+    docs/configuration.md's configuration tables (each layer's Pulumi.yaml config: block), between
+    their `<!-- generated: ... -->` markers. Every layer of the manifest is included.
+    """
+    from shared import docs as generated
+    from shared.errors import PlatformError
+
+    try:
+        changed = generated.stale() if check else generated.write()
+    except PlatformError as exc:
+        raise _user_error(exc) from None
+    if check and changed:
+        raise Exit(f"stale generated documentation in {', '.join(changed)}: run `invoke docs`", code=1)
+    print(f"rewrote {', '.join(changed)}" if changed else "generated documentation is up to date")
+
+
 # --- Deploying (Pulumi CLI + AWS credentials); the logic lives in shared/deploy/ -----------------
 
 _ENV_HELP = "environment suffix: the stack name of every layer and part of every resource name"
@@ -689,6 +709,7 @@ ns = Collection(
     lint,
     test,
     lock,
+    docs,
     up_all,
     down_all,
     up,

@@ -7,20 +7,31 @@ from typing import Any
 import pulumi
 
 
+def quote(value: Any) -> str:
+    """A value as every message shows it: text in single quotes, booleans as YAML writes them,
+    anything else (numbers, lists, maps) as Python prints it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
+
+
 class ConfigError(pulumi.RunError):
     """A setting has a value the platform cannot use.
 
     Subclasses :class:`pulumi.RunError`, which the Pulumi engine prints without a Python
-    traceback; the offline plan and the invoke tasks print it the same way.
+    traceback; the offline plan and the invoke tasks print it the same way. ``origin`` is the
+    file the value came from, when it is known (see :meth:`shared.stack_config.StackConfig.locate`).
     """
 
-    def __init__(self, setting: str, value: Any, allowed: str, *, hint: str = "") -> None:
+    def __init__(self, setting: str, value: Any, allowed: str, *, hint: str = "", origin: str = "") -> None:
         self.setting = setting
         self.value = value
         self.allowed = allowed
         self.hint = hint
-        shown = "(not set)" if value is None or value == "" else repr(value)
-        message = f"Invalid setting {setting} = {shown}: {allowed}."
+        self.origin = origin
+        shown = "(not set)" if value is None or value == "" else quote(value)
+        where = f" in {origin}" if origin else ""
+        message = f"Invalid setting {setting} = {shown}{where}: {allowed}."
         if hint:
             message += f" {hint}"
         super().__init__(message)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from . import manifest
-from .errors import ConfigError, PlatformError
+from .errors import ConfigError, PlatformError, quote
 from .manifest import REPO_ROOT, Layer
 from .settings import ENVIRONMENT_KEYS
 
@@ -31,19 +31,41 @@ def to_config_string(value: Any) -> str:
     return str(value)
 
 
-def _load_yaml(path: Path) -> dict[str, Any]:
+def relative(path: Path) -> str:
+    """``path`` as users see it: relative to the repository when it is inside."""
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def yaml_problem(path: Path, exc: yaml.YAMLError) -> str:
+    """One sentence naming the file, line and column of a YAML syntax error (PyYAML's own text
+    spans several lines and calls the file ``<unicode string>``)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    started = ""
+    if context and context_mark is not None and mark is not None and context_mark.line != mark.line:
+        started = f" ({context} that starts at line {context_mark.line + 1})"
+    return f"{relative(path)}{where} is not valid YAML: {problem}{started}. Fix the file and run the task again."
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML mapping from ``path``; PlatformError naming the file (and line) otherwise."""
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise PlatformError(f"{path} is not valid YAML: {exc}") from None
+        raise PlatformError(yaml_problem(path, exc)) from None
     if not isinstance(data, dict):
-        raise PlatformError(f"{path} must be a YAML mapping")
+        raise PlatformError(f"{relative(path)} must be a YAML mapping of key: value (found {type(data).__name__}).")
     return data
 
 
 def project_config_schema(layer: Layer) -> dict[str, dict[str, Any]]:
     """The ``config:`` block of the layer's Pulumi.yaml: key -> {type, default, description}."""
-    data = _load_yaml(layer.directory / "Pulumi.yaml")
+    data = read_yaml(layer.directory / "Pulumi.yaml")
     block = data.get("config") or {}
     return {key: (spec if isinstance(spec, dict) else {"default": spec}) for key, spec in block.items()}
 
@@ -77,7 +99,7 @@ def environment_layers(env: str) -> tuple[Layer, ...]:
     path = environment_file(env)
     names: object = None
     if path is not None:
-        names = _load_yaml(path).get("layers")
+        names = read_yaml(path).get("layers")
     setting = f"{path.name}: layers" if path is not None else "layers"
     if names is None or names == []:
         return tuple(manifest.ordered(manifest.LAYERS))
@@ -87,10 +109,47 @@ def environment_layers(env: str) -> tuple[Layer, ...]:
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where a config value was written: the file, the key as written there, and the value."""
+
+    file: str
+    key: str
+    value: Any
+
+
+@dataclass(frozen=True)
 class StackConfig:
     values: dict[str, str]
     secret_keys: tuple[str, ...]
     sources: tuple[str, ...]
+    # Qualified key -> the file that set it (environment file or stack file); defaults and task
+    # flags are not listed.
+    origins: dict[str, Origin] = field(default_factory=dict)
+
+    def locate(self, error: ConfigError) -> ConfigError:
+        """``error`` restated with the file and key the bad value came from, when a file set it.
+
+        A layer reads ``mlapi-network:protect``; the user wrote ``protect`` in
+        ``environments/<env>.yaml``, and that is what the message must name.
+        """
+        if error.origin:
+            return error
+        origin = self.origins.get(error.setting) or self.origins.get(error.setting.split(".", 1)[0])
+        if origin is None:
+            return error
+        key = origin.key + error.setting[len(error.setting.split(".", 1)[0]) :]
+        return ConfigError(key, error.value, error.allowed, hint=error.hint, origin=origin.file)
+
+    def suffix_mismatch(self, project: str, env: str) -> str | None:
+        """Why the environmentSuffix a file sets cannot be used with stack ``env``, or None."""
+        origin = self.origins.get(f"{project}:environmentSuffix")
+        if origin is None or str(origin.value).strip() in ("", env):
+            return None
+        return (
+            f"environmentSuffix is {quote(str(origin.value))} ({origin.file}) but the stack is {quote(env)}. The tasks use "
+            f"the stack name as the suffix so two environments never share a resource name: remove environmentSuffix from "
+            f"{origin.file}, or use --env {origin.value}."
+        )
 
 
 def assemble(layer: Layer, env: str, *, overrides: Mapping[str, Any] | None = None) -> StackConfig:
@@ -107,33 +166,47 @@ def assemble(layer: Layer, env: str, *, overrides: Mapping[str, Any] | None = No
         if "default" in spec and spec["default"] is not None and spec["default"] != "":
             values[qualify(key)] = to_config_string(spec["default"])
 
+    origins: dict[str, Origin] = {}
     env_path = environment_file(env)
     if env_path is not None:
-        sources.append(str(env_path.relative_to(REPO_ROOT)))
-        for key, value in _load_yaml(env_path).items():
+        env_file = relative(env_path)
+        sources.append(env_file)
+        for key, value in read_yaml(env_path).items():
+            key = str(key)
             if key == "aws:region":
                 values["aws:region"] = to_config_string(value)
+                origins["aws:region"] = Origin(env_file, key, value)
                 continue
             if key not in ENVIRONMENT_KEYS:
                 raise ConfigError(
-                    f"{env_path.name}: {key}",
+                    key,
                     value,
                     "environment files hold only environment-wide keys: " + ", ".join(["aws:region", *ENVIRONMENT_KEYS]),
+                    hint=f"Layer settings belong in stacks/<layer>/Pulumi.{env}.yaml.",
+                    origin=env_file,
                 )
             values[qualify(key)] = to_config_string(value)
+            origins[qualify(key)] = Origin(env_file, key, value)
 
     stack_path = layer.directory / f"Pulumi.{env}.yaml"
     if stack_path.exists():
-        sources.append(str(stack_path.relative_to(REPO_ROOT)))
-        for key, value in (_load_yaml(stack_path).get("config") or {}).items():
+        stack_file = relative(stack_path)
+        sources.append(stack_file)
+        config = read_yaml(stack_path).get("config") or {}
+        if not isinstance(config, dict):
+            raise PlatformError(f"{stack_file}: config: must be a mapping of key: value.")
+        for key, value in config.items():
+            key = str(key)
             full = qualify(key)
             namespace, _, bare = full.partition(":")
             if namespace == layer.project and bare not in schema:
                 raise ConfigError(
-                    f"{stack_path.name}: {full}",
+                    key,
                     value,
                     f"not a setting of the {layer.name} layer; its settings are " + ", ".join(sorted(schema)),
+                    origin=stack_file,
                 )
+            origins[full] = Origin(stack_file, key, value)
             if isinstance(value, dict) and "secure" in value:
                 # Encrypted with the stack's secrets provider: it cannot be read offline.
                 values[full] = "[secret]"
@@ -144,4 +217,4 @@ def assemble(layer: Layer, env: str, *, overrides: Mapping[str, Any] | None = No
     for key, value in (overrides or {}).items():
         if value is not None:
             values[qualify(key)] = to_config_string(value)
-    return StackConfig(values=values, secret_keys=tuple(secret_keys), sources=tuple(sources))
+    return StackConfig(values=values, secret_keys=tuple(secret_keys), sources=tuple(sources), origins=origins)

@@ -9,13 +9,15 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-for layer_dir in sorted((ROOT / "stacks").iterdir()):
-    if (layer_dir / "__main__.py").exists() and str(layer_dir) not in sys.path:
-        sys.path.insert(0, str(layer_dir))
+from shared import manifest
+from shared.plan.document import Plan, build_plan
 
-from shared import manifest  # noqa: E402
-from shared.plan.document import Plan, build_plan  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+# Tests import layer modules directly (``from mlapi_network.vpc import Vpc``), as each layer's
+# program does from its own directory: put the manifest's layer directories on the path.
+for _layer in manifest.LAYERS:
+    if str(_layer.directory) not in sys.path:
+        sys.path.insert(0, str(_layer.directory))
 
 # Identical renders are shared for the session (each xdist worker has its own): tests only read
 # plans, and most ask for the same few. Keyed by every argument; a test that changes files the

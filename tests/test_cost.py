@@ -440,7 +440,7 @@ def test_usage_file_nested_or_dotted(tmp_path):
     [
         ("hoursPerMonth: 800\n", ["usage.yaml: hoursPerMonth", "800", "from 0 to 744"]),
         ("aurora:\n  averageAcus: lots\n", ["usage.yaml: aurora.averageAcus", "'lots'", "a number"]),
-        ("requestsPerMonth: true\n", ["usage.yaml: requestsPerMonth", "True", "a number"]),
+        ("requestsPerMonth: true\n", ["usage.yaml: requestsPerMonth", "= true:", "a number"]),
         ("natGb: 5\n", ["usage.yaml: natGb", "natGbPerMonth"]),
         ("- 1\n- 2\n", ["usage.yaml", "a YAML mapping"]),
         ("a: [\n", ["usage.yaml", "not YAML"]),

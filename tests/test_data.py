@@ -468,7 +468,7 @@ def test_a_secret_in_another_account_is_refused_once_the_account_is_known():
     with pytest.raises(ConfigError) as failure:
         plan_layers("data", env=SUFFIX, region=REGION, config={"data": {"applicationSecretArns": secrets}})
     assert failure.value.setting == "mlapi-data:applicationSecretArns.model-api-key"
-    assert f"the environment's account {MOCK_ACCOUNT_ID} (this one is in {OTHER_ACCOUNT})" in str(failure.value)
+    assert f"the environment's account '{MOCK_ACCOUNT_ID}' (this one is in '{OTHER_ACCOUNT}')" in str(failure.value)
 
 
 # --- names ---------------------------------------------------------------------------------------
@@ -523,7 +523,7 @@ def test_settings_defaults():
         ({"minCapacity": "4", "maxCapacity": "2"}, "minCapacity", "'4'", "at most maxCapacity (2 ACUs)"),
         ({"minCapacity": "0", "engineVersion": "16.2"}, "minCapacity", "'0'", "0 (auto-pause) only with"),
         ({"minCapacity": "0", "engineVersion": "13.14"}, "minCapacity", "'0'", "13.15"),
-        ({"minCapacity": "0", "engineVersion": "15.6"}, "minCapacity", "'0'", "engineVersion is 15.6"),
+        ({"minCapacity": "0", "engineVersion": "15.6"}, "minCapacity", "'0'", "engineVersion is '15.6'"),
         ({"minCapacity": "0.25"}, "minCapacity", "'0.25'", "from 0 to 256 in steps of 0.5"),
         ({"minCapacity": "-1"}, "minCapacity", "'-1'", "from 0 to 256"),
         ({"maxCapacity": "300"}, "maxCapacity", "'300'", "from 1 to 256 in steps of 0.5"),
@@ -544,7 +544,7 @@ def test_settings_defaults():
         ({"backupRetentionDays": "0"}, "backupRetentionDays", "'0'", "from 1 to 35"),
         ({"backupWindow": "3am"}, "backupWindow", "'3am'", "hh:mm-hh:mm"),
         ({"backupWindow": "03:00-03:15"}, "backupWindow", "'03:00-03:15'", "at least 30 minutes"),
-        ({"backupWindow": "04:00-05:00"}, "maintenanceWindow", "'sun:04:30-sun:05:30'", "not overlapping"),
+        ({"backupWindow": "04:00-05:00"}, "backupWindow", "'04:00-05:00'", "does not overlap the weekly maintenanceWindow"),
         ({"maintenanceWindow": "sunday"}, "maintenanceWindow", "'sunday'", "ddd:hh:mm-ddd:hh:mm"),
         ({"logRetentionDays": "31"}, "logRetentionDays", "'31'", "retention periods"),
         (
@@ -563,7 +563,7 @@ def test_settings_defaults():
             {"applicationSecretArns": {"api-key": secret_arn("api-key", region="us-west-2")}},
             "applicationSecretArns.api-key",
             "us-west-2",
-            f"a secret in the environment's region {REGION} (this one is in us-west-2)",
+            f"a secret in the environment's region '{REGION}' (this one is in 'us-west-2')",
         ),
         ({"applicationSecretArns": {"api key!": secret_arn("x")}}, "applicationSecretArns", "'api key!'", "secret names are"),
         (
@@ -604,3 +604,33 @@ def test_aurora_instances_take_automatic_minor_upgrades(data):
     # Minor versions carry security fixes; they are applied in the cluster's maintenance window.
     instances = data.of_type(INSTANCE)
     assert instances and all(i.inputs["autoMinorVersionUpgrade"] is True for i in instances)
+
+
+@pytest.mark.parametrize(
+    "config, blamed, shown",
+    [
+        # Only the backup window was set: it is the one to move, and the maintenance window is the default.
+        (
+            {"backupWindow": "04:00-05:00"},
+            "backupWindow",
+            "backupWindow '04:00-05:00' and maintenanceWindow 'sun:04:30-sun:05:30' (the default) overlap on sun",
+        ),
+        # Only the maintenance window was set: it is blamed, and the backup window is the default.
+        (
+            {"maintenanceWindow": "tue:03:30-tue:04:30"},
+            "maintenanceWindow",
+            "backupWindow '03:00-04:00' (the default) and maintenanceWindow 'tue:03:30-tue:04:30' overlap on tue",
+        ),
+        # Both set: the weekly window is blamed, both are named as the user wrote them.
+        (
+            {"backupWindow": "22:00-23:00", "maintenanceWindow": "fri:22:30-fri:23:30"},
+            "maintenanceWindow",
+            "backupWindow '22:00-23:00' and maintenanceWindow 'fri:22:30-fri:23:30' overlap on fri",
+        ),
+    ],
+)
+def test_overlapping_windows_name_both_keys_and_blame_the_one_the_user_set(config, blamed, shown):
+    with pytest.raises(ConfigError) as caught:
+        load(config)
+    assert caught.value.setting == f"mlapi-data:{blamed}"
+    assert shown in str(caught.value)

@@ -76,7 +76,7 @@ def build_fake_layers(root: Path) -> tuple[manifest.Layer, ...]:
         (directory / "__main__.py").write_text("")
         (directory / f"mlapi_{name}" / "__init__.py").write_text("")
         (directory / f"mlapi_{name}" / "settings.py").write_text(SETTINGS.format(has_domain=name == "cdn", name=name))
-        layers.append(manifest.Layer(name, reads, f"fake {name}"))
+        layers.append(manifest.Layer(name, reads, f"fake {name}", settings=f"mlapi_{name}.settings:FakeSettings"))
     (root / "environments").mkdir(exist_ok=True)
     return tuple(layers)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from shared import contracts, manifest
+from shared import contracts, manifest, wiring
 from shared.config import ConfigReader
 from shared.references import Upstream, stack_reference_name
 from shared.runtime import offline_plan
@@ -30,39 +30,67 @@ def test_manifest_rejects_cycles_and_unknown_layers():
 
 
 @pytest.mark.parametrize("layer", manifest.LAYERS, ids=lambda lyr: lyr.name)
-def test_each_layer_is_its_own_pulumi_project_on_the_root_virtualenv(layer):
-    project = yaml.safe_load((layer.directory / "Pulumi.yaml").read_text())
-    assert project["name"] == layer.project
-    assert project["runtime"]["name"] == "python"
-    venv = (layer.directory / project["runtime"]["options"]["virtualenv"]).resolve()
-    assert venv == (manifest.REPO_ROOT / ".venv").resolve()
-    assert (layer.directory / "__main__.py").exists()
-    assert layer.name in contracts.CONTRACTS
+def test_each_layer_is_completely_wired(layer):
+    """Contract, settings class, program, Pulumi.yaml name, virtualenv and environment-wide keys."""
+    problems = wiring.problems(layer)
+    assert not problems, f"layer {layer.name} is not completely wired (see docs/adding-a-layer.md):\n- " + "\n- ".join(problems)
 
 
 @pytest.mark.parametrize("layer", manifest.LAYERS, ids=lambda lyr: lyr.name)
-def test_every_environment_key_is_documented_in_every_layer(layer):
-    schema = project_config_schema(layer)
-    for key, (default, _) in ENVIRONMENT_KEYS.items():
-        assert key in schema, f"{layer.project} Pulumi.yaml lacks {key}"
-        assert schema[key].get("description")
-        documented = schema[key].get("default")
-        assert documented == ("" if default is None else default)
+def test_each_layer_runs_on_the_root_virtualenv_with_its_declared_settings(layer):
+    project = yaml.safe_load((layer.directory / "Pulumi.yaml").read_text())
+    venv = (layer.directory / project["runtime"]["options"]["virtualenv"]).resolve()
+    assert venv == (manifest.REPO_ROOT / ".venv").resolve()
+    assert layer.settings_class().__module__ == f"{layer.package}.settings"
 
 
-def _layer_settings_loader(layer: manifest.Layer):
-    import importlib
+def _half_wired_layer(tmp_path, monkeypatch, *, pulumi_yaml: dict, settings: str) -> manifest.Layer:
+    """A layer named `extra` under tmp_path/stacks, wired only as far as the arguments say."""
+    monkeypatch.setattr(manifest, "STACKS_DIR", tmp_path / "stacks")
+    directory = tmp_path / "stacks" / "extra"
+    (directory / "mlapi_extra").mkdir(parents=True)
+    (directory / "mlapi_extra" / "__init__.py").write_text("")
+    (directory / "mlapi_extra" / "settings.py").write_text(
+        "class ExtraSettings:\n    @classmethod\n    def load(cls, reader=None, env=None):\n        return cls()\n"
+    )
+    (directory / "Pulumi.yaml").write_text(yaml.safe_dump(pulumi_yaml))
+    return manifest.Layer("extra", ("network",), "", settings=settings)
 
-    module = importlib.import_module(f"mlapi_{layer.name}.settings")
-    for value in vars(module).values():
-        if (
-            isinstance(value, type)
-            and value.__name__.endswith("Settings")
-            and hasattr(value, "load")
-            and value.__module__ == module.__name__
-        ):
-            return value
-    raise AssertionError(f"no settings class in mlapi_{layer.name}.settings")
+
+def test_wiring_names_every_gap_of_a_half_wired_layer(tmp_path, monkeypatch):
+    layer = _half_wired_layer(
+        tmp_path,
+        monkeypatch,
+        pulumi_yaml={"name": "mlapi-extra", "runtime": {"name": "python", "options": {"virtualenv": "venv"}}, "config": {}},
+        settings="",
+    )
+    text = "\n".join(wiring.problems(layer))
+    assert "no output contract: add CONTRACTS['extra']" in text
+    assert "no settings class" in text and "settings='mlapi_extra.settings:<SettingsClass>'" in text
+    assert "__main__.py is missing" in text
+    assert "virtualenv: ../../.venv" in text and "found virtualenv 'venv'" in text
+    for key in ENVIRONMENT_KEYS:
+        assert f"environment-wide key {key!r}" in text
+
+
+def test_wiring_accepts_the_same_layer_once_it_is_complete(tmp_path, monkeypatch):
+    network_yaml = yaml.safe_load((manifest.by_name("network").directory / "Pulumi.yaml").read_text())
+    env_block = {key: network_yaml["config"][key] for key in ENVIRONMENT_KEYS}
+    layer = _half_wired_layer(
+        tmp_path,
+        monkeypatch,
+        pulumi_yaml={"name": "mlapi-extra", "runtime": network_yaml["runtime"], "config": env_block},
+        settings="mlapi_extra.settings:ExtraSettings",
+    )
+    (layer.directory / "__main__.py").write_text("")
+    monkeypatch.setitem(contracts.CONTRACTS, "extra", {"thing": "A thing."})
+    assert wiring.problems(layer) == []
+    # A settings entry that names nothing loadable is reported, not guessed around.
+    broken = manifest.Layer("extra", (), "", settings="mlapi_extra.settings:Missing")
+    assert wiring.problems(broken) == [
+        "'mlapi_extra.settings:Missing' is not a class with a load() classmethod; declare it in shared/manifest.py as "
+        "Layer('extra', ..., settings='mlapi_extra.settings:<SettingsClass>') (see docs/adding-a-layer.md)"
+    ]
 
 
 @pytest.mark.parametrize("layer", manifest.LAYERS, ids=lambda lyr: lyr.name)
@@ -74,7 +102,7 @@ def test_every_key_a_layer_reads_is_documented_with_the_same_default(layer):
     # As the offline plan renders them: a real run refuses the documented sample settings some
     # layers ship as defaults (the edge layer's domain), and this test reads only the defaults.
     with offline_plan():
-        _layer_settings_loader(layer).load(reader, env=env)
+        layer.settings_class().load(reader, env=env)
     schema = project_config_schema(layer)
     for key, default in reader.read.items():
         assert key in schema, f"{layer.project}:{key} is read but not documented in Pulumi.yaml"

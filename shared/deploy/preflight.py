@@ -9,17 +9,14 @@ real run uses (:func:`shared.stack_config.assemble`) and loaded through the laye
 class *outside* the offline plan, so a layer's own rules for real runs apply (for example sample
 domain names that the offline plan accepts and a deployment must not). A layer may add checks
 that need more than its settings with a function ``preflight(config: dict[str, str]) -> list[str]``
-in its ``mlapi_<layer>/settings.py``.
+in the module of its settings class (the class its ``shared/manifest.py`` entry names).
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import os
 import subprocess
-import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -299,12 +296,9 @@ def check_identity(pre: Preflight, layers: Sequence[manifest.Layer], environ: Ma
         except (ConfigError, PlatformError):
             continue  # reported by check_layer_settings
         where = ", ".join(cfg.sources[1:]) or _rel(layer.directory / "Pulumi.yaml")
-        suffix = cfg.values.get(f"{layer.project}:environmentSuffix")
-        if suffix and suffix != pre.env:
-            pre.problems.append(
-                f"{layer.name}: environmentSuffix is {suffix!r} ({where}) but the stack is {pre.env!r}. The deploy tasks use "
-                f"the stack name as the suffix so two environments never share a resource name: remove environmentSuffix, or use --env {suffix}."
-            )
+        mismatch = cfg.suffix_mismatch(layer.project, pre.env)
+        if mismatch:
+            pre.problems.append(f"{layer.name}: {mismatch}")
         org = cfg.values.get(f"{layer.project}:pulumiOrg") or environ.get("PULUMI_ORG", "").strip()
         if not cfg.values.get(f"{layer.project}:pulumiOrg") and org:
             where = "environment variable PULUMI_ORG"
@@ -313,35 +307,6 @@ def check_identity(pre: Preflight, layers: Sequence[manifest.Layer], environ: Ma
                 f"{layer.name}: pulumiOrg is {org!r} ({where}), but on the self-managed backend {pre.backend.url} every stack is "
                 f"{SELF_MANAGED_ORG}/<project>/<stack>, so StackReferences would not resolve. Remove pulumiOrg, or use Pulumi Cloud."
             )
-
-
-@contextlib.contextmanager
-def _layer_on_path(directory: Path) -> Iterator[None]:
-    """Import a layer's package as its program would, then forget it (layers' packages differ)."""
-    before = set(sys.modules)
-    sys.path.insert(0, str(directory))
-    importlib.invalidate_caches()
-    try:
-        yield
-    finally:
-        with contextlib.suppress(ValueError):
-            sys.path.remove(str(directory))
-        for name in set(sys.modules) - before:
-            path = getattr(sys.modules[name], "__file__", None) or ""
-            if path.startswith(str(directory)):
-                del sys.modules[name]
-
-
-def _settings_class(module: Any) -> Any:
-    for value in vars(module).values():
-        if (
-            isinstance(value, type)
-            and value.__name__.endswith("Settings")
-            and value.__module__ == module.__name__
-            and callable(getattr(value, "load", None))
-        ):
-            return value
-    raise PlatformError(f"{module.__name__} defines no settings class (a class named *Settings with a load classmethod)")
 
 
 def load_layer_settings(layer: manifest.Layer, env: str, values: Mapping[str, str], environ: Mapping[str, str]) -> list[str]:
@@ -356,9 +321,13 @@ def _load_layer_settings(
     env_settings = EnvironmentSettings.load(
         layer.name, reader, project=layer.project, stack=env, aws_lookup=lambda key: values.get(f"aws:{key}"), environ=environ
     )
-    with _layer_on_path(layer.directory):
-        module = importlib.import_module(f"mlapi_{layer.name}.settings")
-        loaded = _settings_class(module).load(reader, env=env_settings)
+    # Loaded with the layer's directory on sys.path, as its program runs: load() may import more of its package.
+    with manifest.layer_on_path(layer.directory):
+        try:
+            module, settings_class = layer.settings_module_and_class()
+        except LookupError as exc:
+            raise PlatformError(str(exc)) from None
+        loaded = settings_class.load(reader, env=env_settings)
         hook = getattr(module, "preflight", None)
         return loaded, (list(hook(dict(values))) if callable(hook) else [])
 
@@ -377,7 +346,7 @@ def check_layer_settings(pre: Preflight, layers: Sequence[manifest.Layer], envir
         except ConfigError as exc:
             if exc.setting in cfg.secret_keys:
                 continue  # an encrypted value cannot be read here; the real run checks it
-            pre.problems.append(f"{layer.name}: {exc}")
+            pre.problems.append(f"{layer.name}: {cfg.locate(exc)}")
             continue
         except PlatformError as exc:
             pre.problems.append(f"{layer.name}: {exc}")

@@ -152,16 +152,24 @@ def _render_layer(
             **(overrides or {}).get(layer.name, {}),
         },
     )
+    mismatch = cfg.suffix_mismatch(layer.project, env)
+    if mismatch:
+        # The same refusal as the deploy tasks' pre-flight: a plan must show what up-all would build.
+        raise PlatformError(f"{layer.name}: {mismatch}")
     started = time.perf_counter()
-    rendered = render_program(
-        run_main(layer.directory),
-        project=layer.project,
-        stack=env,
-        region=region,
-        config=cfg.values,
-        secret_keys=cfg.secret_keys,
-        stack_outputs=outputs_by_stack,
-    )
+    try:
+        rendered = render_program(
+            run_main(layer.directory),
+            project=layer.project,
+            stack=env,
+            region=region,
+            config=cfg.values,
+            secret_keys=cfg.secret_keys,
+            stack_outputs=outputs_by_stack,
+        )
+    except ConfigError as exc:
+        # Name the file and key the user wrote (environments/<env>.yaml, a stack file), not the namespaced key.
+        raise cfg.locate(exc) from None
     protected, decommissioning = (
         is_true(cfg.values.get(f"{layer.project}:{key}", "false")) for key in ("protect", "decommission")
     )

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from ..config import ConfigReader
-from ..errors import ConfigError
+from ..errors import ConfigError, quote
 from .cluster import CapacityStrategy
 
 # TLS policies with TLS 1.3 and without TLS 1.0/1.1 (ELBSecurityPolicy-TLS13-1-2-2021-06 is AWS's
@@ -86,7 +86,7 @@ def read_alarm_topic(reader: ConfigReader, region: str) -> str | None:
             raise reader.fail(
                 "alarmTopicArn",
                 topic,
-                f"the ARN of an SNS topic in this environment's region ({region}); alarms can notify only topics in their own region",
+                f"the ARN of an SNS topic in this environment's region ({quote(region)}); alarms can notify only topics in their own region",
             )
     return topic
 

@@ -9,7 +9,7 @@ from mlapi_edge.origin_access import CloudFrontToAlb, CloudFrontToAlbArgs
 from mlapi_edge.origin_secret import OriginSecret, OriginSecretArgs
 from mlapi_edge.settings import CLOUDFRONT_REGION, LAYER, EdgeSettings
 from mlapi_edge.upstream import read_compute, read_network
-from mlapi_edge.waf import RequiredHeader, WebAcl, WebAclArgs
+from mlapi_edge.waf import AclDefaults, RequiredHeader, web_acl
 from shared import contracts
 from shared.aws_identity import AwsIdentity
 from shared.provider import aws_provider, with_provider
@@ -17,66 +17,30 @@ from shared.provider import aws_provider, with_provider
 settings = EdgeSettings.load()
 env = settings.env
 n = env.namer
-if settings.used_sample_domain:
-    pulumi.log.warn(
-        f"edge: using the SAMPLE domain settings ({settings.site_hostname}, hosted zone {settings.hosted_zone_id}); "
-        "only the offline plan accepts them, a real run needs parentDomain (or domainName) and hostedZoneId"
-    )
-elif not settings.custom_domain:
-    pulumi.log.warn("edge: acceptDefaultCertificate is true: the site is served only on its cloudfront.net name")
-if not settings.require_origin_secret:
-    pulumi.log.warn(
-        "edge: requireOriginSecret is false: the load balancer's web ACL admits requests from any CloudFront "
-        "distribution, so they can bypass this one's WAF; meant only for an ALB opened to clients on purpose "
-        "(mlapi-network:albIngressSource internet)"
-    )
+for warning in settings.warnings:
+    pulumi.log.warn(warning)
 
 regional = aws_provider(env)
 cloudfront = aws_provider(env, region=CLOUDFRONT_REGION, name=f"aws-{CLOUDFRONT_REGION}")
 compute = read_compute(env)
 network = read_network(env)
 identity = AwsIdentity.lookup(regional)
-
-
-def web_acl(
-    key: str,
-    scope: str,
-    region: str,
-    description: str,
-    opts: pulumi.ResourceOptions,
-    *,
-    rate_limit: int | None,
-    protects: pulumi.Input[str] | None = None,
-    required_header: RequiredHeader | None = None,
-) -> WebAcl:
-    acl_name = n.name(f"{key}-waf", kind="waf")
-    return WebAcl(
-        f"{key}-waf",
-        WebAclArgs(
-            acl_name=acl_name,
-            log_group_name=f"aws-waf-logs-{acl_name}",
-            scope=scope,
-            region=region,
-            identity=identity,
-            key_deletion_window_days=env.key_deletion_window_days,
-            description=description,
-            rate_limit=rate_limit,
-            count_only_rules=settings.count_only_rules,
-            log_retention_days=settings.waf_log_retention_days,
-            protected_resource_arn=protects,
-            required_header=required_header,
-        ),
-        opts,
-    )
-
+acl_defaults = AclDefaults(
+    namer=n,
+    identity=identity,
+    key_deletion_window_days=env.key_deletion_window_days,
+    count_only_rules=settings.count_only_rules,
+    log_retention_days=settings.waf_log_retention_days,
+)
 
 edge_waf = web_acl(
     "cloudfront",
-    "CLOUDFRONT",
-    CLOUDFRONT_REGION,
-    f"ML API {env.suffix}: requests reaching CloudFront",
-    with_provider(cloudfront),
+    acl_defaults,
+    scope="CLOUDFRONT",
+    region=CLOUDFRONT_REGION,
+    description=f"ML API {env.suffix}: requests reaching CloudFront",
     rate_limit=settings.rate_limit,
+    opts=with_provider(cloudfront),
 )
 # Only requests from our distribution carry this header; the load balancer's ACL blocks the rest.
 origin_secret = (
@@ -88,11 +52,12 @@ origin_secret = (
 # edge address, so it would throttle unrelated clients together (see mlapi_edge/waf.py).
 alb_waf = web_acl(
     "alb",
-    "REGIONAL",
-    env.region,
-    f"ML API {env.suffix}: requests reaching the load balancer",
-    with_provider(regional),
+    acl_defaults,
+    scope="REGIONAL",
+    region=env.region,
+    description=f"ML API {env.suffix}: requests reaching the load balancer",
     rate_limit=None,
+    opts=with_provider(regional),
     protects=compute.alb_arn,
     required_header=RequiredHeader(origin_secret.header_name, origin_secret.value) if origin_secret else None,
 )

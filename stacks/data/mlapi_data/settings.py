@@ -10,7 +10,7 @@ from typing import Any
 
 from shared import contracts, manifest
 from shared.config import ConfigReader
-from shared.errors import ConfigError
+from shared.errors import ConfigError, quote
 from shared.settings import EnvironmentSettings
 
 LAYER = "data"
@@ -155,7 +155,7 @@ def _capacity(reader: ConfigReader, engine_version: str) -> tuple[float, float]:
         raise reader.fail(
             "minCapacity",
             "0",
-            f"0 (auto-pause) only with Aurora PostgreSQL {oldest} or later, and engineVersion is {engine_version}; "
+            f"0 (auto-pause) only with Aurora PostgreSQL {oldest} or later, and engineVersion is {quote(engine_version)}; "
             f"otherwise a number from {ACU_STEP:g} to {ACU_MAXIMUM:g} in steps of {ACU_STEP:g}",
             hint="Raise engineVersion (or use its major version alone, such as 16) or set minCapacity to 0.5.",
         )
@@ -227,8 +227,31 @@ def _maintenance_window(reader: ConfigReader, backup_window: str) -> str:
     maintenance = {(start + i) % _WEEK for i in range(length)}
     for day in range(7):
         if any((day * 1440 + b_start + i) % _WEEK in maintenance for i in range(b_length)):
-            raise reader.fail(key, value, f"{rule}, not overlapping the daily backupWindow {backup_window}")
+            raise _overlap(reader, backup_window, value, _DAYS[day])
     return value.lower()
+
+
+def _overlap(reader: ConfigReader, backup_window: str, maintenance_window: str, day: str) -> ConfigError:
+    """Overlapping windows, blamed on the one the user set (both, if both are set), naming both keys."""
+    backup_set = reader.raw("backupWindow") is not None
+    maintenance_set = reader.raw("maintenanceWindow") is not None
+    both = (
+        f"backupWindow {quote(backup_window)}{'' if backup_set else ' (the default)'} and maintenanceWindow "
+        f"{quote(maintenance_window)}{'' if maintenance_set else ' (the default)'} overlap on {day}"
+    )
+    if backup_set and not maintenance_set:
+        return reader.fail(
+            "backupWindow",
+            backup_window,
+            f"a daily window that does not overlap the weekly maintenanceWindow (RDS refuses it): {both}",
+            hint="Move backupWindow, or set maintenanceWindow to another time.",
+        )
+    return reader.fail(
+        "maintenanceWindow",
+        maintenance_window,
+        f"a weekly window that does not overlap the daily backupWindow (RDS refuses it): {both}",
+        hint="Move one of the two windows." if backup_set else "Move maintenanceWindow, or set backupWindow to another time.",
+    )
 
 
 def _application_secrets(reader: ConfigReader, region: str) -> dict[str, str]:
@@ -267,7 +290,7 @@ def _application_secrets(reader: ConfigReader, region: str) -> dict[str, str]:
             raise reader.fail(
                 setting,
                 arn,
-                f"a secret in the environment's region {region} (this one is in {match['region']})",
+                f"a secret in the environment's region {quote(region)} (this one is in {quote(match['region'])})",
                 hint=(
                     "An environment depends only on its own region (the tasks may decrypt secrets only through this "
                     "region's Secrets Manager); replicate the secret into this region and use the replica's ARN."
@@ -289,7 +312,7 @@ def secrets_in_account(secret_arns: Mapping[str, str], account_id: str) -> dict[
             raise ConfigError(
                 f"{manifest.by_name(LAYER).project}:applicationSecretArns.{name}",
                 arn,
-                f"a secret in the environment's account {account_id} (this one is in {match['account']})",
+                f"a secret in the environment's account {quote(account_id)} (this one is in {quote(match['account'])})",
                 hint="Copy the secret into this account (and region) and use that secret's ARN.",
             )
     return dict(secret_arns)

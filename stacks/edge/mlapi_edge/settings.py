@@ -104,6 +104,25 @@ class EdgeSettings:
     def custom_domain(self) -> bool:
         return self.certificate_mode == CERT_ACM
 
+    @property
+    def warnings(self) -> list[str]:
+        """What the program logs as warnings: settings that are legal but weaken the edge."""
+        found: list[str] = []
+        if self.used_sample_domain:
+            found.append(
+                f"edge: using the SAMPLE domain settings ({self.site_hostname}, hosted zone {self.hosted_zone_id}); "
+                "only the offline plan accepts them, a real run needs parentDomain (or domainName) and hostedZoneId"
+            )
+        elif not self.custom_domain:
+            found.append("edge: acceptDefaultCertificate is true: the site is served only on its cloudfront.net name")
+        if not self.require_origin_secret:
+            found.append(
+                "edge: requireOriginSecret is false: the load balancer's web ACL admits requests from any CloudFront "
+                "distribution, so they can bypass this one's WAF; meant only for an ALB opened to clients on purpose "
+                "(mlapi-network:albIngressSource internet)"
+            )
+        return found
+
     @classmethod
     def load(
         cls,

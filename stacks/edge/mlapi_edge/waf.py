@@ -26,6 +26,7 @@ import pulumi_aws as aws
 
 from shared import policies
 from shared.aws_identity import AwsIdentity
+from shared.naming import Namer
 from shared.tags import name_tag
 
 # (rule name, managed rule group) in evaluation order. IP reputation first: it is the cheapest
@@ -208,3 +209,51 @@ class WebAcl(pulumi.ComponentResource):
                 opts=child,
             )
         self.register_outputs({"webAclArn": self.web_acl.arn, "logGroupName": self.log_group.name})
+
+
+@dataclass(frozen=True)
+class AclDefaults:
+    """What both of the edge's web ACLs share."""
+
+    namer: Namer
+    identity: AwsIdentity
+    key_deletion_window_days: int
+    count_only_rules: Sequence[str]
+    log_retention_days: int
+
+
+def web_acl(
+    key: str,
+    defaults: AclDefaults,
+    *,
+    scope: str,
+    region: str,
+    description: str,
+    rate_limit: int | None,
+    opts: pulumi.ResourceOptions,
+    protects: pulumi.Input[str] | None = None,
+    required_header: RequiredHeader | None = None,
+) -> WebAcl:
+    """One of the edge's web ACLs (``key``: cloudfront or alb), named and logged the same way.
+
+    WAF delivers logs only to CloudWatch log groups whose names start with ``aws-waf-logs-``.
+    """
+    acl_name = defaults.namer.name(f"{key}-waf", kind="waf")
+    return WebAcl(
+        f"{key}-waf",
+        WebAclArgs(
+            acl_name=acl_name,
+            log_group_name=f"aws-waf-logs-{acl_name}",
+            scope=scope,
+            region=region,
+            identity=defaults.identity,
+            key_deletion_window_days=defaults.key_deletion_window_days,
+            description=description,
+            rate_limit=rate_limit,
+            count_only_rules=defaults.count_only_rules,
+            log_retention_days=defaults.log_retention_days,
+            protected_resource_arn=protects,
+            required_header=required_header,
+        ),
+        opts,
+    )

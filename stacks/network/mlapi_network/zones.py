@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from shared.errors import PlatformError
+from shared.errors import PlatformError, quote
 
 from .settings import AZ_COUNT
 
@@ -24,7 +24,7 @@ def availability_zones(provider: aws.Provider, region: str) -> list[str]:
     names = sorted(set(result.names))
     if len(names) < AZ_COUNT:
         raise PlatformError(
-            f"Region {region} offers {len(names)} availability zone(s) ({', '.join(names) or 'none'}); "
+            f"Region {quote(region)} offers {len(names)} availability zone(s) ({', '.join(names) or 'none'}); "
             f"the platform needs {AZ_COUNT}. Choose another region with --region / aws:region."
         )
     return names[:AZ_COUNT]

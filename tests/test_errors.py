@@ -1,0 +1,119 @@
+"""Bad configurations as a new user writes them: each ends in one paragraph naming where it is wrong."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from invoke import Context, Exit
+
+from shared import manifest, stack_config
+from shared.errors import ConfigError, PlatformError, quote
+from shared.plan.document import build_plan
+
+ROOT = manifest.REPO_ROOT
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # tasks.py lives at the repository root
+import tasks  # noqa: E402
+
+NETWORK = (manifest.by_name("network"),)
+
+
+@pytest.fixture
+def environments(tmp_path, monkeypatch):
+    """An empty environments/ directory the tasks and the plan read instead of the repository's."""
+    monkeypatch.setattr(stack_config, "ENVIRONMENTS_DIR", tmp_path)
+    return tmp_path
+
+
+def fake_layer(tmp_path, monkeypatch, pulumi_yaml: str, stack_yaml: str | None = None) -> manifest.Layer:
+    monkeypatch.setattr(manifest, "STACKS_DIR", tmp_path / "stacks")
+    directory = tmp_path / "stacks" / "extra"
+    directory.mkdir(parents=True)
+    (directory / "Pulumi.yaml").write_text(pulumi_yaml)
+    if stack_yaml is not None:
+        (directory / "Pulumi.e1.yaml").write_text(stack_yaml)
+    return manifest.Layer("extra", (), "", settings="")
+
+
+def test_yaml_syntax_error_in_the_environment_file_names_file_and_line(environments):
+    (environments / "e1.yaml").write_text("protect: true\ntags: [a\nteam: x\n")
+    with pytest.raises(PlatformError) as caught:
+        build_plan("e1", "us-east-1", layers=NETWORK)
+    message = str(caught.value)
+    assert "e1.yaml, line 3, column 5 is not valid YAML: expected ',' or ']', but got ':'" in message
+    assert "(while parsing a flow sequence that starts at line 2)" in message
+    assert "\n" not in message and "<unicode string>" not in message
+
+
+def test_yaml_syntax_errors_in_stack_file_and_pulumi_yaml_name_file_and_line(tmp_path, monkeypatch):
+    layer = fake_layer(tmp_path, monkeypatch, "name: mlapi-extra\nconfig: {}\n", 'config:\n  mlapi-extra:x: "open\n')
+    with pytest.raises(
+        PlatformError, match=r"stacks/extra/Pulumi.e1.yaml, line 3, column 1 is not valid YAML: found unexpected end"
+    ):
+        stack_config.assemble(layer, "e1")
+    (layer.directory / "Pulumi.yaml").write_text("name: mlapi-extra\nconfig:\n  a: 1\n b: 2\n")
+    with pytest.raises(PlatformError, match=r"stacks/extra/Pulumi.yaml, line 4, column 2 is not valid YAML"):
+        stack_config.project_config_schema(layer)
+
+
+def test_a_bad_value_in_the_environment_file_names_that_file_and_key(environments):
+    (environments / "e1.yaml").write_text("protect: maybe\n")
+    with pytest.raises(ConfigError) as caught:
+        build_plan("e1", "us-east-1", layers=NETWORK)
+    assert str(caught.value) == f"Invalid setting protect = 'maybe' in {environments / 'e1.yaml'}: must be true or false."
+    assert "mlapi-network" not in str(caught.value)
+
+
+def test_a_bad_tag_in_the_environment_file_names_the_file_and_the_tag(environments):
+    (environments / "e1.yaml").write_text("tags:\n  Owner: 'a|b'\n")
+    with pytest.raises(ConfigError, match=r"Invalid setting tags.Owner = 'a\|b' in .*e1.yaml: a map of at most 30 tags"):
+        build_plan("e1", "us-east-1", layers=NETWORK)
+
+
+def test_a_bad_value_from_defaults_or_flags_keeps_the_setting_name():
+    # No file set it: the message names the setting as the layer reads it.
+    with pytest.raises(ConfigError, match=r"^Invalid setting mlapi-network:vpcCidr = '10.0.0.0/8': "):
+        build_plan("e1", "us-east-1", layers=NETWORK, overrides={"network": {"vpcCidr": "10.0.0.0/8"}})
+
+
+def test_a_key_that_belongs_in_a_stack_file_is_refused_from_the_environment_file(environments):
+    (environments / "e1.yaml").write_text("vpcCidr: 10.1.0.0/16\n")
+    with pytest.raises(ConfigError) as caught:
+        build_plan("e1", "us-east-1", layers=NETWORK)
+    message = str(caught.value)
+    assert message.startswith(
+        f"Invalid setting vpcCidr = '10.1.0.0/16' in {environments / 'e1.yaml'}: environment files hold only"
+    )
+    assert "Layer settings belong in stacks/<layer>/Pulumi.e1.yaml." in message
+
+
+def test_plan_and_check_refuse_a_suffix_other_than_env_as_pre_flight_does(environments, tmp_path):
+    (environments / "e1.yaml").write_text("environmentSuffix: prod\n")
+    out = tmp_path / "plan.json"
+    for run in (
+        lambda: tasks.plan(Context(), env="e1", region="us-east-1", out=str(out), quiet=True),
+        lambda: tasks.check(Context(), env="e1", region="us-east-1", quiet=True),
+    ):
+        with pytest.raises(Exit) as caught:
+            run()
+        assert caught.value.code == 2
+        message = str(caught.value.message)
+        assert "environmentSuffix is 'prod' (" in message and "e1.yaml) but the stack is 'e1'" in message
+        assert "never share a resource name" in message and "--env prod" in message
+    assert not out.exists()
+
+
+def test_the_suffix_equal_to_env_is_accepted(environments):
+    (environments / "e1.yaml").write_text("environmentSuffix: e1\n")
+    plan = build_plan("e1", "us-east-1", layers=NETWORK)
+    assert plan.layers[0].rendered.outputs["flowLogGroupName"] == "/mlapi/e1/vpc-flow-logs"
+
+
+@pytest.mark.parametrize(
+    "value, shown", [("text", "'text'"), (True, "true"), (False, "false"), (3, "3"), (["a"], "['a']"), ({"k": 1}, "{'k': 1}")]
+)
+def test_values_are_quoted_the_same_way_everywhere(value, shown):
+    assert quote(value) == shown
+    assert f"= {shown}:" in str(ConfigError("x", value, "y"))
