@@ -17,7 +17,7 @@ from ..errors import ConfigError, PlatformError
 from ..naming import validate_suffix
 from ..references import stack_reference_name
 from ..settings import validate_region
-from ..stack_config import assemble, environment_layers
+from ..stack_config import StackConfig, assemble, environment_layers
 from .engine import ORGANIZATION, Rendered, render_program, run_main
 
 FORMAT = 1
@@ -131,17 +131,8 @@ class Plan:
         return "\n".join(lines)
 
 
-def _render_layer(
-    layer: manifest.Layer,
-    env: str,
-    region: str,
-    overrides: dict[str, dict[str, Any]] | None,
-    outputs_by_stack: dict[str, dict[str, Any]],
-) -> LayerPlan:
-    """Render one layer with its upstream layers' raw outputs (keyed by stack reference name)."""
-    for upstream in layer.reads:
-        if stack_reference_name(ORGANIZATION, upstream, env) not in outputs_by_stack:
-            raise PlatformError(f"layer {layer.name} reads {upstream}, which is not part of this plan")
+def _layer_config(layer: manifest.Layer, env: str, region: str, overrides: dict[str, dict[str, Any]] | None) -> StackConfig:
+    """The layer's config as a real run assembles it, refused when its environmentSuffix is not ``env``."""
     cfg = assemble(
         layer,
         env,
@@ -156,6 +147,21 @@ def _render_layer(
     if mismatch:
         # The same refusal as the deploy tasks' pre-flight: a plan must show what up-all would build.
         raise PlatformError(f"{layer.name}: {mismatch}")
+    return cfg
+
+
+def _render_layer(
+    layer: manifest.Layer,
+    env: str,
+    region: str,
+    overrides: dict[str, dict[str, Any]] | None,
+    outputs_by_stack: dict[str, dict[str, Any]],
+) -> LayerPlan:
+    """Render one layer with its upstream layers' raw outputs (keyed by stack reference name)."""
+    for upstream in layer.reads:
+        if stack_reference_name(ORGANIZATION, upstream, env) not in outputs_by_stack:
+            raise PlatformError(f"layer {layer.name} reads {upstream}, which is not part of this plan")
+    cfg = _layer_config(layer, env, region, overrides)
     started = time.perf_counter()
     try:
         rendered = render_program(
@@ -197,6 +203,9 @@ def build_plan(
     validate_suffix(env, "--env")
     validate_region(region, "--region")
     ordered = manifest.ordered(tuple(layers) if layers is not None else environment_layers(env))
+    for layer in ordered:
+        # Every layer's config is checked here, before any render starts (in this process or in a layer's own).
+        _layer_config(layer, env, region, overrides)
     if parallel and len(ordered) > 1:
         from .parallel import render_layers
 
