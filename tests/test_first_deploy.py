@@ -211,6 +211,28 @@ def test_nat_gateways_still_deleting_count_against_the_per_az_quota(aws):
     assert "NAT gateways per Availability Zone 5+1/5" in facts[0]
 
 
+def test_fargate_usage_counts_running_tasks_vcpus_on_demand_and_spot_and_this_environments_own():
+    ecs = Described(
+        list_clusters={"clusterArns": ["arn:aws:ecs:eu-west-1:123456789012:cluster/mlapi-t1"]},
+        describe_clusters={
+            "clusters": [{"tags": [{"key": "Environment", "value": ENV}, {"key": "Application", "value": "mlapi"}]}]
+        },
+        list_tasks={"taskArns": ["t1", "t2", "t3", "t4"]},
+        describe_tasks={
+            "tasks": [
+                {"taskArn": "t1", "launchType": "FARGATE", "capacityProviderName": "FARGATE", "cpu": "1024"},
+                {"taskArn": "t2", "launchType": "FARGATE", "capacityProviderName": "FARGATE_SPOT", "cpu": "2048"},
+                {"taskArn": "t3", "launchType": "FARGATE", "cpu": "512"},  # launch type, no capacity provider
+                {"taskArn": "t4", "launchType": "EC2", "cpu": "4096"},  # not Fargate: another quota
+            ]
+        },
+    )
+    for env, own in ((ENV, (1.5, 2.0)), ("other", (0.0, 0.0))):
+        used, owned = account.usage(clients_for(ec2=ec2_answering(), ecs=ecs), env)
+        assert (used["fargate_on_demand_vcpu"], used["fargate_spot_vcpu"]) == (1.5, 2.0)
+        assert (owned["fargate_on_demand_vcpu"], owned["fargate_spot_vcpu"]) == own
+
+
 def refused_quota_reads(count: int) -> Any:
     quotas = boto3.client("service-quotas", region_name=REGION)
     stub = Stubber(quotas)
