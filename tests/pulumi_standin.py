@@ -31,7 +31,8 @@ Stacks live in the JSON file ``$FAKE_PULUMI_STATE``, which the tests also use to
   root ``pulumi:pulumi:Stack``, as a first ``up`` that failed early) and records a failed update;
 * ``drift``: ``{project: ["<diff line>", ...]}`` changes every ``preview`` of that project
   proposes (a perpetual diff): printed, and with ``--expect-no-changes`` the preview fails as the
-  CLI does ("no changes were expected but changes were proposed");
+  CLI does ("no changes were expected but changes were proposed", exit code 255); ``drift_exit``
+  ``{"code": n, "message": text}`` answers as another CLI version does (newer ones exit 7);
 * ``locked``: ``["<project>/<stack>", ...]`` stacks whose up/refresh/destroy report a lock; an
   optional ``lock_holder`` ``"user@host (pid N)"`` names who holds it;
 * ``hang``: ``"<command> <project>"`` waits for SIGINT, counts each one in ``<state>.sigint``,
@@ -529,7 +530,8 @@ def main(argv):
             print(f"    {line}")
         print(f"Resources:\n    ~ {len(drift)} to update")
         if "--expect-no-changes" in flags:
-            return fail("no changes were expected but changes were proposed")
+            answer = state.get("drift_exit") or {}
+            return fail(answer.get("message", "no changes were expected but changes were proposed"), int(answer.get("code", 255)))
         return 0
 
     if verb in ("preview", "refresh"):

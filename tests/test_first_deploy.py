@@ -160,6 +160,126 @@ def test_fargate_vcpu_quota_is_read_from_service_quotas_and_compared_with_the_ne
     stub.assert_no_pending_responses()
 
 
+class Described:
+    """An EC2 or ECS client answering describe/list calls with recorded pages in AWS's shapes, for
+    states moto cannot produce (a NAT gateway that is still deleting, an account over a default)."""
+
+    def __init__(self, **answers: Any) -> None:
+        self.answers = answers
+
+    def can_paginate(self, operation: str) -> bool:
+        return False
+
+    def __getattr__(self, operation: str) -> Any:
+        return lambda **_: self.answers.get(operation, {})
+
+
+def ec2_answering(*, vpcs: int = 1, nats: list[tuple[str, str]] = (), subnets: dict[str, str] | None = None) -> Described:
+    return Described(
+        describe_vpcs={"Vpcs": [{"VpcId": f"vpc-{i}", "Tags": []} for i in range(vpcs)]},
+        describe_internet_gateways={"InternetGateways": [{"InternetGatewayId": "igw-1"}]},
+        describe_addresses={"Addresses": []},
+        describe_nat_gateways={
+            "NatGateways": [
+                {"NatGatewayId": f"nat-{i}", "State": state, "SubnetId": subnet, "ConnectivityType": "public"}
+                for i, (state, subnet) in enumerate(nats)
+            ]
+        },
+        describe_subnets={"Subnets": [{"SubnetId": s, "AvailabilityZone": z} for s, z in (subnets or {}).items()]},
+    )
+
+
+NO_ECS = Described(list_clusters={"clusterArns": []})
+
+
+def test_nat_gateways_still_deleting_count_against_the_per_az_quota(aws):
+    # AWS counts pending, available and deleting NAT gateways: right after another environment's
+    # down-all its gateways still hold the zone's quota for minutes.
+    ec2 = ec2_answering(
+        nats=[
+            *[(state, "subnet-a") for state in ("available", "available", "pending", "deleting", "deleting")],
+            *[(state, "subnet-a") for state in ("deleted", "failed")],  # these hold no quota
+            ("available", "subnet-b"),
+        ],
+        subnets={"subnet-a": f"{REGION}a", "subnet-b": f"{REGION}b"},
+    )
+    problems, facts = account.quota_problems(
+        clients_for(ec2=ec2, ecs=NO_ECS), ENV, REGION, account.need_for([network_settings()])
+    )
+    (problem,) = problems
+    assert problem.startswith(f"Quota NAT gateways per Availability Zone (vpc L-FE5A380F) in {REGION}: the account uses 5 of 5")
+    assert "NAT gateways per Availability Zone 5+1/5" in facts[0]
+
+
+def test_fargate_usage_counts_running_tasks_vcpus_on_demand_and_spot_and_this_environments_own():
+    ecs = Described(
+        list_clusters={"clusterArns": ["arn:aws:ecs:eu-west-1:123456789012:cluster/mlapi-t1"]},
+        describe_clusters={
+            "clusters": [{"tags": [{"key": "Environment", "value": ENV}, {"key": "Application", "value": "mlapi"}]}]
+        },
+        list_tasks={"taskArns": ["t1", "t2", "t3", "t4"]},
+        describe_tasks={
+            "tasks": [
+                {"taskArn": "t1", "launchType": "FARGATE", "capacityProviderName": "FARGATE", "cpu": "1024"},
+                {"taskArn": "t2", "launchType": "FARGATE", "capacityProviderName": "FARGATE_SPOT", "cpu": "2048"},
+                {"taskArn": "t3", "launchType": "FARGATE", "cpu": "512"},  # launch type, no capacity provider
+                {"taskArn": "t4", "launchType": "EC2", "cpu": "4096"},  # not Fargate: another quota
+            ]
+        },
+    )
+    for env, own in ((ENV, (1.5, 2.0)), ("other", (0.0, 0.0))):
+        used, owned = account.usage(clients_for(ec2=ec2_answering(), ecs=ecs), env)
+        assert (used["fargate_on_demand_vcpu"], used["fargate_spot_vcpu"]) == (1.5, 2.0)
+        assert (owned["fargate_on_demand_vcpu"], owned["fargate_spot_vcpu"]) == own
+
+
+def refused_quota_reads(count: int) -> Any:
+    quotas = boto3.client("service-quotas", region_name=REGION)
+    stub = Stubber(quotas)
+    for _ in range(count):
+        stub.add_client_error("get_service_quota", "AccessDeniedException", expected_params=None)
+    return quotas, stub
+
+
+def test_an_unreadable_quota_refuses_only_when_aws_default_is_plausible_and_says_which_permission_reads_it():
+    need = account.need_for([network_settings()])  # VPCs, gateways, Elastic IPs, NAT: four quota reads
+    quotas, stub = refused_quota_reads(4)
+    with stub:
+        problems, facts = account.quota_problems(
+            clients_for(ec2=ec2_answering(vpcs=7), ecs=NO_ECS, service_quotas=quotas), ENV, REGION, need
+        )
+    # 7 VPCs in use: the account's quota was raised above AWS's default of 5, so 5 proves nothing.
+    assert problems == []
+    assert any("VPCs per Region: could not be read" in f and "already uses 7, more than AWS's default 5" in f for f in facts)
+
+    quotas, stub = refused_quota_reads(4)
+    with stub:
+        problems, _ = account.quota_problems(
+            clients_for(ec2=ec2_answering(vpcs=5), ecs=NO_ECS, service_quotas=quotas), ENV, REGION, need
+        )
+    (problem,) = problems
+    assert "uses 5 of 5 (assumed default (AccessDeniedException))" in problem
+    assert "allow the deploy role servicequotas:GetServiceQuota" in problem
+
+
+def test_resources_are_recognised_by_the_environment_suffix_the_settings_carry(aws):
+    ec2 = boto3.client("ec2", region_name=REGION)
+    for index in range(4):
+        tags = [{"Key": "Environment", "Value": "blue" if index == 0 else "other"}, {"Key": "Application", "Value": "mlapi"}]
+        ec2.create_vpc(CidrBlock=f"10.{index}.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": tags}])
+    # The stack is t1, but environmentSuffix makes its resources' Environment tag "blue".
+    network = SimpleNamespace(nat_gateway_per_az=False, env=SimpleNamespace(suffix="blue"))
+    problems, _ = account.check(
+        clients_for(), env=ENV, region=REGION, account=ACCOUNT, settings={"network": network}, service_layers=[]
+    )
+    assert problems == []
+    network = SimpleNamespace(nat_gateway_per_az=False, env=SimpleNamespace(suffix="green"))
+    problems, _ = account.check(
+        clients_for(), env=ENV, region=REGION, account=ACCOUNT, settings={"network": network}, service_layers=[]
+    )
+    assert any("uses 5 of 5" in p for p in problems)
+
+
 # -- the Aurora engine version (moto has no describe_db_engine_versions: recorded responses) --------
 
 
@@ -208,6 +328,13 @@ def test_an_exact_version_the_region_does_not_offer_is_refused_with_how_to_list_
         problem, fact = account.engine_version_problem(rds, "16.99", REGION)
     assert fact is None and problem and f"Aurora PostgreSQL 16.99 is not offered in {REGION}" in problem
     assert "describe-db-engine-versions --engine aurora-postgresql" in problem
+
+
+def test_an_exact_version_is_offered_only_when_the_answer_names_exactly_it():
+    rds, stub = rds_stub(["16.10"], orderable=True, version="16.1", default_only=False)
+    with stub:
+        problem, fact = account.engine_version_problem(rds, "16.1", REGION)
+    assert fact is None and problem and f"Aurora PostgreSQL 16.1 is not offered in {REGION}" in problem
 
 
 # -- the policy pack's virtualenv ----------------------------------------------------------------
@@ -292,6 +419,8 @@ def test_a_service_with_no_running_task_fails_at_the_timeout_saying_what_it_saw(
 def test_the_gate_reads_the_blue_target_group_of_a_blue_green_layer():
     outputs = {"clusterName": "c", "serviceName": "s", "targetGroupArn": "arn:tg/one", "blueTargetGroupArn": "arn:tg/blue"}
     assert health.ServiceTarget.from_outputs("payments", outputs).target_group_arn == "arn:tg/blue"
+    deployed = health.ServiceTarget.from_outputs("compute", {**outputs, "taskDefinitionArn": "arn:td/api:7"})
+    assert deployed.task_definition_arn == "arn:td/api:7"
     assert health.ServiceTarget.from_outputs("compute", {**outputs, "blueTargetGroupArn": ""}).target_group_arn == "arn:tg/one"
     with pytest.raises(health.HealthError, match="exports no serviceName"):
         health.ServiceTarget.from_outputs("compute", {"clusterName": "c"})
@@ -374,7 +503,7 @@ def test_the_circuit_breakers_verdict_fails_at_once_with_the_stopped_tasks_reaso
     with stubs[0], stubs[1], pytest.raises(health.HealthError) as info:
         health.wait_healthy(target, clients_for(ecs=ecs, elbv2=elbv2), sleep=clock.sleep, clock=clock)
     message = str(info.value)
-    assert "failed its first deployment: 0/2 tasks running" in message
+    assert "failed its deployment: 0/2 tasks running" in message
     assert "deployment circuit breaker: ECS deployment circuit breaker: tasks failed to start." in message
     assert (
         "stopped task 0123456789abcdef: Essential container in task exited; "
@@ -393,6 +522,137 @@ def test_running_tasks_whose_targets_fail_health_checks_do_not_pass():
         health.wait_healthy(target, clients_for(ecs=ecs, elbv2=elbv2), timeout=0, sleep=clock.sleep, clock=clock)
     assert "2/2 tasks running, 0 healthy targets" in str(info.value)
     assert "Health checks failed with these codes: [502]" in str(info.value)
+
+
+OLD_TD = "arn:aws:ecs:eu-west-1:123456789012:task-definition/api:1"
+NEW_TD = "arn:aws:ecs:eu-west-1:123456789012:task-definition/api:2"
+GREEN = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/api-green/0123456789abcdef"
+
+
+def healthy_targets(elb_stub: Stubber, group: str, count: int = 2) -> None:
+    elb_stub.add_response(
+        "describe_target_health",
+        {
+            "TargetHealthDescriptions": [
+                {"Target": {"Id": f"10.0.1.{i}", "Port": 8080}, "TargetHealth": {"State": "healthy"}} for i in range(count)
+            ]
+        },
+        {"TargetGroupArn": group},
+    )
+
+
+@pytest.mark.parametrize("failed_still_listed", [True, False], ids=["rolling-back", "rolled-back"])
+def test_a_deployment_the_circuit_breaker_rolled_back_is_not_reported_healthy(failed_still_listed):
+    # Rollback on: the failed deployment stops being PRIMARY at once, and the rollback (the previous
+    # task definition) soon runs every task behind healthy targets: steady, but not what was deployed.
+    ecs, elbv2 = boto3.client("ecs", region_name=REGION), boto3.client("elbv2", region_name=REGION)
+    ecs_stub, elb_stub = Stubber(ecs), Stubber(elbv2)
+    deployments = [{"id": "ecs-svc/111", "status": "PRIMARY", "taskDefinition": OLD_TD, "rolloutState": "COMPLETED"}]
+    if failed_still_listed:
+        deployments.append(
+            {
+                "id": "ecs-svc/222",
+                "status": "ACTIVE",
+                "taskDefinition": NEW_TD,
+                "rolloutState": "FAILED",
+                "rolloutStateReason": "ECS deployment circuit breaker: tasks failed to start.",
+            }
+        )
+    ecs_stub.add_response(
+        "describe_services",
+        {
+            "services": [
+                {
+                    "serviceName": "api-t1",
+                    "status": "ACTIVE",
+                    "desiredCount": 2,
+                    "runningCount": 2,
+                    "pendingCount": 0,
+                    "deploymentController": {"type": "ECS"},
+                    "deployments": deployments,
+                }
+            ]
+        },
+        {"cluster": "mlapi-t1", "services": ["api-t1"]},
+    )
+    ecs_stub.add_response(
+        "list_tasks",
+        {"taskArns": [TASK, TASK + "0"]},
+        {"cluster": "mlapi-t1", "serviceName": "api-t1", "desiredStatus": "STOPPED"},
+    )
+    ecs_stub.add_response(
+        "describe_tasks",
+        {
+            "tasks": [
+                {
+                    "taskArn": TASK + "0",
+                    "startedBy": "ecs-svc/000",
+                    "stoppedReason": "Scaling activity initiated by (deployment ecs-svc/000)",
+                },
+                {
+                    "taskArn": TASK,
+                    "startedBy": "ecs-svc/222" if failed_still_listed else "ecs-svc/111",
+                    "stoppedReason": "Essential container in task exited",
+                    "containers": [{"name": "api", "exitCode": 3}],
+                },
+            ]
+        },
+        {"cluster": "mlapi-t1", "tasks": [TASK, TASK + "0"]},
+    )
+    healthy_targets(elb_stub, GROUP)
+    target = health.ServiceTarget("compute", "mlapi-t1", "api-t1", GROUP, NEW_TD)
+    clock = Clock()
+    with ecs_stub, elb_stub, pytest.raises(health.HealthError) as info:
+        health.wait_healthy(target, clients_for(ecs=ecs, elbv2=elbv2), sleep=clock.sleep, clock=clock)
+    message = str(info.value)
+    assert "was rolled back: 2/2 tasks running, 2 healthy targets" in message
+    assert f"rolled back: ECS runs {OLD_TD}, not the deployed {NEW_TD}" in message
+    assert "invoke refresh --layer compute" in message
+    assert (
+        "deployment circuit breaker: ECS deployment circuit breaker: tasks failed to start." in message
+    ) is failed_still_listed
+    if failed_still_listed:  # the failed deployment's own task, not an older deployment's scale-in
+        assert "stopped task 0123456789abcdef: Essential container in task exited; container api exited 3" in message
+        assert "Scaling activity" not in message
+    assert clock.waits == []
+
+
+def test_a_blue_green_service_is_checked_on_the_target_group_its_primary_task_set_serves():
+    # After a CodeDeploy release the live tasks are registered in green; blue is empty.
+    ecs, elbv2 = boto3.client("ecs", region_name=REGION), boto3.client("elbv2", region_name=REGION)
+    ecs_stub, elb_stub = Stubber(ecs), Stubber(elbv2)
+    ecs_stub.add_response(
+        "describe_services",
+        {
+            "services": [
+                {
+                    "serviceName": "pay-t1",
+                    "status": "ACTIVE",
+                    "desiredCount": 2,
+                    "runningCount": 2,
+                    "pendingCount": 0,
+                    "deploymentController": {"type": "CODE_DEPLOY"},
+                    "deployments": [],
+                    "taskSets": [
+                        {
+                            "id": "ecs-svc/9",
+                            "status": "PRIMARY",
+                            "taskDefinition": NEW_TD,
+                            "loadBalancers": [{"targetGroupArn": GREEN}],
+                        }
+                    ],
+                }
+            ]
+        },
+        {"cluster": "mlapi-t1", "services": ["pay-t1"]},
+    )
+    healthy_targets(elb_stub, GREEN)
+    target = health.ServiceTarget("payments", "mlapi-t1", "pay-t1", GROUP, OLD_TD)
+    clock = Clock()
+    with ecs_stub, elb_stub:
+        snap = health.wait_healthy(target, clients_for(ecs=ecs, elbv2=elbv2), sleep=clock.sleep, clock=clock)
+    assert (snap.healthy_targets, snap.target_group_arn, snap.rolled_back_to) == (2, GREEN, None)
+    ecs_stub.assert_no_pending_responses()
 
 
 # -- wiring through the deploy tasks (the recording stand-in) ----------------------------------------
@@ -433,7 +693,7 @@ def test_up_all_waits_for_the_service_layer_to_be_healthy_before_the_layers_afte
 
 def test_an_unhealthy_service_stops_up_all_before_the_edge_with_ecs_reasons(service_app, capsys):
     service_app.verdict["error"] = (
-        "app: ECS service api-t1 (cluster mlapi-t1) failed its first deployment: 0/2 tasks running.\n  stopped task 1: CannotPullContainerError"
+        "app: ECS service api-t1 (cluster mlapi-t1) failed its deployment: 0/2 tasks running.\n  stopped task 1: CannotPullContainerError"
     )
     error = failing(tasks.up_all, env=ENV, region=REGION)
     assert error.code == 1
@@ -475,6 +735,21 @@ def test_check_idempotent_names_the_layer_with_a_perpetual_diff_and_its_diff(dep
     previews = deploy.calls("preview")
     assert [r["project"] for r in previews] == ["mlapi-net", "mlapi-db", "mlapi-app", "mlapi-cdn"]
     assert all("--expect-no-changes" in r["argv"] for r in previews)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"code": 7, "message": "no changes were expected but changes occurred"},
+        {"code": 255, "message": "no changes were expected for preview but changes were proposed"},
+    ],
+    ids=["exit-7", "for-preview"],
+)
+def test_newer_cli_answers_to_expect_no_changes_are_read_as_a_perpetual_diff(deploy, answer):
+    deploy.configure(drift={"mlapi-db": ["~ aws:rds/cluster:Cluster aurora-cluster update"]}, drift_exit=answer)
+    error = failing(tasks.up_all, env=ENV, region=REGION, check_idempotent=True)
+    assert error.message.startswith("error: not idempotent: 1 layer(s) of t1 would change again")
+    assert "~ aws:rds/cluster:Cluster aurora-cluster update" in error.message
 
 
 def test_idempotence_task_passes_when_no_layer_would_change_and_refuses_an_undeployed_environment(deploy, capsys):

@@ -25,6 +25,7 @@ AURORA_ENGINE = "aurora-postgresql"
 SERVERLESS_CLASS = "db.serverless"
 # One NAT gateway in one AZ, or one per AZ (natGatewayPerAz) across the network layer's three AZs.
 NETWORK_AZS = 3
+NAT_COUNTED_STATES = ("pending", "available", "deleting")
 
 
 @dataclass(frozen=True)
@@ -199,11 +200,9 @@ def usage(clients: ClientFactory, env: str) -> tuple[dict[str, float], dict[str,
         items = _pages(ec2, operation, key)
         used[quota.key] = len(items)
         own[quota.key] = sum(1 for item in items if _owned(item.get(tag_key), env))
-    nats = [
-        n
-        for n in _pages(ec2, "describe_nat_gateways", "NatGateways")
-        if n.get("State") in ("pending", "available") and n.get("ConnectivityType", "public") == "public"
-    ]
+    # AWS counts a NAT gateway against the per-AZ quota while pending, available and deleting (for
+    # minutes after a down-all), whatever its connectivity type.
+    nats = [n for n in _pages(ec2, "describe_nat_gateways", "NatGateways") if n.get("State") in NAT_COUNTED_STATES]
     subnets = {n["SubnetId"] for n in nats if n.get("SubnetId")}
     zone_of = (
         {s["SubnetId"]: s["AvailabilityZone"] for s in ec2.describe_subnets(SubnetIds=sorted(subnets))["Subnets"]}
@@ -263,18 +262,33 @@ def quota_problems(clients: ClientFactory, env: str, region: str, need: Need) ->
         limit = quota_value(service_quotas, quota)
         # What already belongs to this environment is reused, not created again.
         extra = max(0.0, wanted - own.get(quota.key, 0))
-        total = used.get(quota.key, 0) + extra
-        shown.append(f"{quota.title} {_amount(used.get(quota.key, 0))}+{_amount(extra)}/{_amount(limit.value)}")
+        in_use = used.get(quota.key, 0)
+        total = in_use + extra
+        shown.append(f"{quota.title} {_amount(in_use)}+{_amount(extra)}/{_amount(limit.value)}")
         if limit.source.startswith("assumed"):
+            if in_use > limit.value:
+                # A limit the account already exceeds is not its limit: the quota was raised, and
+                # refusing on the guess would block every deploy of an account that uses more.
+                facts.append(
+                    f"quota {quota.title}: could not be read ({limit.source}); the account already uses "
+                    f"{_amount(in_use)}, more than AWS's default {_amount(quota.default)}, so its quota was raised: not checked"
+                )
+                continue
             facts.append(f"quota {quota.title}: could not be read, {limit.source}: {_amount(quota.default)}")
         if total > limit.value:
             desired = math.ceil(max(total, limit.value * 2))
             problems.append(
-                f"Quota {quota.title} ({quota.service} {quota.code}) in {region}: the account uses {_amount(used.get(quota.key, 0))} "
+                f"Quota {quota.title} ({quota.service} {quota.code}) in {region}: the account uses {_amount(in_use)} "
                 f"of {_amount(limit.value)} ({limit.source}) and this environment needs {_amount(extra)} more. Free some "
                 "(`invoke down-all` an environment you no longer need) or ask for more: "
                 f"`aws service-quotas request-service-quota-increase --service-code {quota.service} --quota-code {quota.code} "
                 f"--desired-value {desired} --region {region}` (often approved within minutes, sometimes a day)."
+                + (
+                    " The account's value could not be read, so AWS's default was assumed: allow the deploy role "
+                    "servicequotas:GetServiceQuota and servicequotas:GetAWSDefaultServiceQuota to check the real one."
+                    if limit.source.startswith("assumed")
+                    else ""
+                )
             )
     facts.insert(0, "quotas (used+new/limit): " + "; ".join(shown))
     return problems, facts
@@ -295,7 +309,7 @@ def engine_version_problem(rds: Any, version: str, region: str) -> tuple[str | N
     versions = [
         v
         for v in _pages(rds, "describe_db_engine_versions", "DBEngineVersions", **kwargs)
-        if v.get("Status", "available") == "available"
+        if v.get("Status", "available") == "available" and (major_only or v.get("EngineVersion") == version)
     ]
     if not versions:
         return (
@@ -343,6 +357,9 @@ def check(
     problems: list[str] = []
     facts: list[str] = []
     runs_ecs = [name for name in service_layers if name in settings]
+    # Resources carry the environment suffix as their Environment tag; it is the stack name unless
+    # environmentSuffix says otherwise, and the loaded settings know which.
+    suffix = next((str(item.env.suffix) for item in settings.values() if hasattr(getattr(item, "env", None), "suffix")), env)
     steps: list[tuple[str, Callable[[], None]]] = []
 
     def role() -> None:
@@ -353,7 +370,7 @@ def check(
             facts.append(f"ECS service-linked role {ECS_SERVICE_LINKED_ROLE}: present")
 
     def quotas() -> None:
-        found, notes = quota_problems(clients, env, region, need_for(settings.values()))
+        found, notes = quota_problems(clients, suffix, region, need_for(settings.values()))
         problems.extend(found)
         facts.extend(notes)
 

@@ -6,11 +6,14 @@ so a service whose tasks all crash still "succeeds", and the edge layer would de
 it. After the layer's ``up`` the deploy tasks therefore poll ECS and the load balancer until
 
 * the service is ACTIVE with every desired task running and none pending (and, for the ECS
-  deployment controller, its primary deployment COMPLETED), and
-* the target group holds at least that many healthy targets,
+  deployment controller, its primary deployment COMPLETED and running the task definition the
+  layer just deployed), and
+* the target group the tasks serve from (a blue/green service's PRIMARY task set's) holds at
+  least that many healthy targets,
 
-or fail, naming the reason ECS gives: the circuit breaker's verdict, stopped tasks' reasons and
-exit codes, unhealthy targets' reasons, the service's latest event.
+or fail, naming the reason ECS gives: the circuit breaker's verdict (also when it already rolled
+back to the previous task definition, which would otherwise look healthy), stopped tasks' reasons
+and exit codes, unhealthy targets' reasons, the service's latest event.
 """
 
 from __future__ import annotations
@@ -46,6 +49,9 @@ class ServiceTarget:
     cluster: str
     service: str
     target_group_arn: str | None
+    # The task definition the layer's `up` just set: a service whose primary deployment runs
+    # another one was rolled back by the circuit breaker (ECS deployment controller only).
+    task_definition_arn: str | None = None
 
     @classmethod
     def from_outputs(cls, layer: str, outputs: Mapping[str, Any]) -> ServiceTarget:
@@ -56,7 +62,8 @@ class ServiceTarget:
                 "(the layer's program must export its contract, shared/contracts.py)"
             )
         group = next((str(outputs[name]) for name in TARGET_GROUP_OUTPUTS if outputs.get(name)), None)
-        return cls(layer, str(outputs["clusterName"]), str(outputs["serviceName"]), group)
+        task_definition = str(outputs["taskDefinitionArn"]) if outputs.get("taskDefinitionArn") else None
+        return cls(layer, str(outputs["clusterName"]), str(outputs["serviceName"]), group, task_definition)
 
 
 @dataclass
@@ -72,11 +79,15 @@ class Snapshot:
     unhealthy: list[str] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
     last_event: str | None = None
+    # The target group the service's tasks are registered in (a blue/green service's live one).
+    target_group_arn: str | None = None
+    # The task definition ECS runs when it is not the one deployed: the deployment was rolled back.
+    rolled_back_to: str | None = None
 
     def steady(self, needs_targets: bool) -> bool:
         if self.desired < 1 or self.running < self.desired or self.pending:
             return False
-        if self.rollout not in (None, "COMPLETED"):
+        if self.rollout not in (None, "COMPLETED") or self.rolled_back_to:
             return False
         return not needs_targets or self.healthy_targets >= self.desired
 
@@ -91,12 +102,18 @@ class Snapshot:
         return text
 
 
-def _stopped_reasons(ecs: Any, cluster: str, service: str, limit: int = 3) -> list[str]:
-    arns = ecs.list_tasks(cluster=cluster, serviceName=service, desiredStatus="STOPPED").get("taskArns", [])[:limit]
+def _stopped_reasons(ecs: Any, cluster: str, service: str, started_by: str | None, limit: int = 3) -> list[str]:
+    """The newest stopped tasks' reasons, of the deployment ``started_by`` when any of its tasks
+    stopped (ECS keeps stopped tasks for about an hour: older deployments' would mislead)."""
+    # One page (at most 100) is enough: only the newest few are shown, and describe_tasks takes 100.
+    arns = ecs.list_tasks(cluster=cluster, serviceName=service, desiredStatus="STOPPED").get("taskArns", [])[:100]
     if not arns:
         return []
+    tasks = ecs.describe_tasks(cluster=cluster, tasks=arns).get("tasks", [])
+    mine = [task for task in tasks if started_by and task.get("startedBy") == started_by]
+    newest = sorted(mine or tasks, key=lambda task: str(task.get("stoppedAt") or ""), reverse=True)[:limit]
     reasons = []
-    for task in ecs.describe_tasks(cluster=cluster, tasks=arns).get("tasks", []):
+    for task in newest:
         parts = [str(task.get("stoppedReason") or task.get("stopCode") or "stopped")]
         for container in task.get("containers", []):
             detail = container.get("reason")
@@ -124,18 +141,48 @@ def look(ecs: Any, elbv2: Any, target: ServiceTarget) -> Snapshot:
     svc = services[0]
     snap = Snapshot(desired=int(svc.get("desiredCount", 0)), running=int(svc.get("runningCount", 0)))
     snap.pending = int(svc.get("pendingCount", 0))
-    primary = next((d for d in svc.get("deployments", []) if d.get("status") == "PRIMARY"), None)
-    if primary and (svc.get("deploymentController") or {}).get("type", "ECS") == "ECS":
-        snap.rollout = primary.get("rolloutState")
-        snap.rollout_reason = primary.get("rolloutStateReason")
+    snap.target_group_arn = target.target_group_arn
+    started_by = None
+    if (svc.get("deploymentController") or {}).get("type", "ECS") == "ECS":
+        deployments = svc.get("deployments") or []
+        primary = next((d for d in deployments if d.get("status") == "PRIMARY"), None)
+        if primary:
+            started_by = primary.get("id")
+            snap.rollout = primary.get("rolloutState")
+            snap.rollout_reason = primary.get("rolloutStateReason")
+            deployed = target.task_definition_arn
+            if deployed and primary.get("taskDefinition") and primary["taskDefinition"] != deployed:
+                snap.rolled_back_to = str(primary["taskDefinition"])
+        # With rollback on, the circuit breaker's FAILED deployment stops being PRIMARY at once: the
+        # rollback to the last good task definition is. The failure is the deployed one's verdict.
+        failed = next(
+            (
+                d
+                for d in deployments
+                if d.get("rolloutState") == "FAILED" and (d is primary or d.get("taskDefinition") == target.task_definition_arn)
+            ),
+            None,
+        )
+        if failed is not None:
+            started_by = failed.get("id")
+            snap.rollout = "FAILED"
+            snap.rollout_reason = failed.get("rolloutStateReason")
+    else:
+        # Blue/green (CODE_DEPLOY): after a CodeDeploy release the live task set serves from the
+        # other target group, so read the PRIMARY task set's group rather than the blue one.
+        task_set = next((t for t in svc.get("taskSets") or [] if t.get("status") == "PRIMARY"), None)
+        if task_set:
+            started_by = task_set.get("id")
+            group = next(
+                (lb.get("targetGroupArn") for lb in task_set.get("loadBalancers") or [] if lb.get("targetGroupArn")), None
+            )
+            snap.target_group_arn = group or snap.target_group_arn
     events = svc.get("events") or []
     snap.last_event = str(events[0].get("message")) if events else None  # ECS lists the newest first
-    if snap.running < snap.desired or snap.rollout == "FAILED":
-        snap.stopped = _stopped_reasons(ecs, target.cluster, target.service)
-    if target.target_group_arn:
-        for description in elbv2.describe_target_health(TargetGroupArn=target.target_group_arn).get(
-            "TargetHealthDescriptions", []
-        ):
+    if snap.running < snap.desired or snap.rollout == "FAILED" or snap.rolled_back_to:
+        snap.stopped = _stopped_reasons(ecs, target.cluster, target.service, started_by)
+    if snap.target_group_arn:
+        for description in elbv2.describe_target_health(TargetGroupArn=snap.target_group_arn).get("TargetHealthDescriptions", []):
             health = description.get("TargetHealth", {})
             where = description.get("Target", {})
             if health.get("State") == "healthy":
@@ -155,6 +202,13 @@ def explain(target: ServiceTarget, snap: Snapshot, headline: str) -> str:
     ]
     if snap.rollout == "FAILED":
         lines.append(f"  deployment circuit breaker: {snap.rollout_reason or 'the deployment failed'}")
+    if snap.rolled_back_to:
+        lines.append(
+            f"  rolled back: ECS runs {snap.rolled_back_to}, not the deployed {target.task_definition_arn} "
+            "(the circuit breaker gave up on the new tasks and went back to the last good deployment). A fixed "
+            f"task definition redeploys on the next up; to retry the same one, `invoke refresh --layer {target.layer}` "
+            "first, so the stack sees what ECS runs."
+        )
     lines += [f"  stopped {reason}" for reason in snap.stopped]
     lines += [f"  target {reason}" for reason in snap.unhealthy]
     if snap.last_event:
@@ -186,8 +240,10 @@ def wait_healthy(
         snap = look(ecs, elbv2, target)
         if snap.steady(needs_targets):
             return snap
+        if snap.rolled_back_to:
+            raise HealthError(explain(target, snap, "was rolled back"))
         if snap.rollout == "FAILED":
-            raise HealthError(explain(target, snap, "failed its first deployment"))
+            raise HealthError(explain(target, snap, "failed its deployment"))
         now = clock()
         if now >= deadline:
             raise HealthError(explain(target, snap, f"is not healthy after {timeout:g} s"))

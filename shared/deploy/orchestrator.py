@@ -46,6 +46,11 @@ CLOUD_404_RETRIES = 2
 
 # A resource line of `pulumi preview --diff`: + create, - delete, ~ update, +- / -+ replace, ...
 _DIFF_LINE = re.compile(r"^\s*(?:\+-|-\+|\+\+|--|[+~-])\s+\S")
+# `pulumi preview --expect-no-changes` finding changes: older CLIs exit 255 with "no changes were
+# expected but changes were proposed"; newer ones exit 7 (ExitNoChanges) and may say "... for
+# preview but changes were proposed" or "... but changes occurred".
+_EXIT_NO_CHANGES = 7
+_NO_CHANGES_EXPECTED = re.compile(r"no changes were expected(?: for \S+)? but changes (?:were proposed|occurred)", re.IGNORECASE)
 
 _CHANGE_WORDS = (
     ("create", "created"),
@@ -553,7 +558,7 @@ class Deployer:
         result = self._run(["preview", *self._stack_args(layer), "--expect-no-changes", "--diff"], prefix=layer.name, echo=True)
         if result.ok:
             return None
-        if "no changes were expected but changes were proposed" not in result.text.lower():
+        if result.code != _EXIT_NO_CHANGES and not _NO_CHANGES_EXPECTED.search(result.text):
             raise _StepFailed(layer, "preview it (`pulumi preview --expect-no-changes`)", result)
         diff = [line.rstrip() for line in result.text.splitlines() if _DIFF_LINE.match(line)]
         shown = "\n".join(f"    {line}" for line in diff[:40]) or "    (the preview printed no diff lines; run it with --diff)"
