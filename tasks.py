@@ -630,13 +630,17 @@ def release(c, layer, env, image_tag, outputs=None, timeout=3600, region=None):
 
     path = Path(outputs) if outputs else flat_outputs.DEFAULT_PATH
     try:
-        if int(timeout) <= 0:
+        try:
+            seconds = float(timeout)
+        except (TypeError, ValueError):
+            seconds = 0.0
+        if not seconds > 0:
             raise ConfigError("--timeout", timeout, "a positive number of seconds")
         validate_tag(image_tag)
         flat = flat_outputs.read(path)
         target = ReleaseTarget.from_outputs(layer, flat_outputs.layer_outputs(flat, layer), source=str(path))
         session = session_for(env, flat, region)
-        Release(target, image_tag, timeout=float(timeout), **clients(session)).run()
+        Release(target, image_tag, timeout=seconds, **clients(session)).run()
     except (ConfigError, PlatformError) as exc:
         raise _user_error(exc) from None
     except ReleaseFailed as exc:
@@ -657,7 +661,7 @@ def release(c, layer, env, image_tag, outputs=None, timeout=3600, region=None):
 def verify(c, env, outputs=None, layer=None, wait=0, region=None, url=None):
     """Check that a deployed environment works and is configured as promised: one row per check.
 
-    Read-only (Describe/Get/List calls and HTTP GETs). Exits 0 when every check passes, 1 when any
+    Read-only (Describe/Get/List/Filter calls and HTTP GETs). Exits 0 when every check passes, 1 when any
     fails, 2 on bad input (no outputs file, an output missing, no AWS credentials).
     Example: invoke verify --env pr-42 --wait 600
     """
@@ -669,7 +673,11 @@ def verify(c, env, outputs=None, layer=None, wait=0, region=None, url=None):
 
     path = Path(outputs) if outputs else flat_outputs.DEFAULT_PATH
     try:
-        if float(wait) < 0:
+        try:
+            wait_seconds = float(wait)
+        except (TypeError, ValueError):
+            wait_seconds = -1.0
+        if not wait_seconds >= 0:
             raise ConfigError("--wait", wait, "a number of seconds, 0 or more")
         urls = {}
         for item in url or ():
@@ -686,7 +694,7 @@ def verify(c, env, outputs=None, layer=None, wait=0, region=None, url=None):
             region=session.region_name,
             only=layer,
             urls=urls,
-            wait=float(wait),
+            wait=wait_seconds,
             out=print,
         )
     except (ConfigError, PlatformError) as exc:

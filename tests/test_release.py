@@ -285,6 +285,7 @@ def test_bad_inputs_exit_2_with_the_fix(world, monkeypatch, tmp_path):
         ({"layer": "compute"}, "no blue/green deployment"),
         ({"layer": "edge"}, "no outputs of layer edge"),
         ({"timeout": 0}, "--timeout"),
+        ({"timeout": "an hour"}, "--timeout"),
     ]
     broken = json.loads(Path(world["path"]).read_text())
     del broken["payments.taskFamily"]
@@ -326,3 +327,59 @@ def test_the_copy_starts_from_the_primary_task_set_a_previous_release_left(world
     new = ecs.describe_task_definition(taskDefinition=f"{FAMILY}:3")["taskDefinition"]
     assert (new["cpu"], new["memory"]) == ("1024", "2048")
     assert new["containerDefinitions"][0]["image"].endswith(":1.0.0")
+
+
+def _refusal(code: str, operation: str) -> Any:
+    from botocore.exceptions import ClientError
+
+    return ClientError({"Error": {"Code": code, "Message": f"{code} (scripted)"}}, operation)
+
+
+def test_aws_refusing_the_deployment_exits_2_with_its_reason_and_no_traceback(world, monkeypatch):
+    holder = scripted(monkeypatch, SUCCESS)
+
+    def refuse(**kwargs: Any) -> Any:
+        raise _refusal("DeploymentLimitExceededException", "CreateDeployment")
+
+    monkeypatch.setattr(ScriptedCodeDeploy, "create_deployment", lambda self, **kwargs: refuse(**kwargs))
+    with pytest.raises(Exit) as info:
+        run_release(world)
+    assert info.value.code == 2
+    message = info.value.message
+    assert "CreateDeployment: DeploymentLimitExceededException" in message and "before any deployment started" in message
+    (_, registered) = sorted(world["ecs"].list_task_definitions()["taskDefinitionArns"])
+    assert f"task definition {registered} was registered but is not in use" in message
+    assert holder["cd"].polls == 0
+
+
+def test_losing_track_of_a_started_deployment_exits_1_and_names_it(world, monkeypatch):
+    scripted(monkeypatch, SUCCESS)
+
+    def throttled(self: ScriptedCodeDeploy, deploymentId: str) -> Any:
+        raise _refusal("ThrottlingException", "GetDeployment")
+
+    monkeypatch.setattr(ScriptedCodeDeploy, "get_deployment", throttled)
+    with pytest.raises(Exit) as info:
+        run_release(world)
+    assert info.value.code == 1
+    (deployment_id,) = world["cd"].list_deployments()["deployments"]
+    assert f"lost track of deployment {deployment_id}" in info.value.message
+    assert "GetDeployment: ThrottlingException" in info.value.message
+
+
+def test_expired_credentials_exit_2_before_any_aws_change(world, monkeypatch):
+    import botocore.client
+
+    real = botocore.client.BaseClient._make_api_call
+
+    def expired(self: Any, operation: str, params: Any) -> Any:
+        if operation == "GetCallerIdentity":
+            raise _refusal("ExpiredToken", operation)
+        return real(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", expired)
+    holder = scripted(monkeypatch, SUCCESS)
+    with pytest.raises(Exit) as info:
+        run_release(world)
+    assert info.value.code == 2 and "credentials do not work" in info.value.message and "ExpiredToken" in info.value.message
+    assert "cd" not in holder and len(world["ecs"].list_task_definitions()["taskDefinitionArns"]) == 1

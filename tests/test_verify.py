@@ -129,7 +129,7 @@ def test_a_healthy_environment_passes_every_check_of_every_layer(world):
 def test_verify_is_read_only(world):
     world.run()
     verbs = {call.split(".", 1)[1].split("_", 1)[0] for call in world.clients.calls}
-    assert verbs <= {"describe", "get", "list"}, verbs
+    assert verbs <= {"describe", "get", "list", "filter"}, verbs  # filter: logs:FilterLogEvents, a read
 
 
 # -- one broken property -> exactly one failing check -------------------------------------------
@@ -427,6 +427,83 @@ def test_a_tls_failure_towards_the_load_balancer_is_not_taken_for_a_refusal(worl
     assert failure.check == "alb-refuses-direct-requests" and "TLS failed" in failure.evidence
 
 
+def test_a_name_that_does_not_resolve_is_not_taken_for_a_refusal(world):
+    # A stale or not-yet-published origin name must not pass as "the ALB refuses direct requests".
+    urls = {**world.servers.urls, "alb": "http://mlapi-verify-no-such-host.invalid"}
+    report = verify(ENV, world.flat, clients=world.clients, region=REGION, urls=urls)
+    (failure,) = report.failures
+    assert failure.check == "alb-refuses-direct-requests" and "does not resolve" in failure.evidence
+
+
+def test_log_events_older_than_an_hour_do_not_count_as_receiving(world):
+    # describe_log_streams' lastEventTimestamp would call this stream live; only recent events count.
+    logs, group = world.aws("logs"), world.out("compute.logGroupName")
+    logs.delete_log_stream(logGroupName=group, logStreamName="api/app/0")
+    logs.create_log_stream(logGroupName=group, logStreamName="api/app/0")
+    two_hours_ago = int((time.time() - 7200) * 1000)
+    logs.put_log_events(logGroupName=group, logStreamName="api/app/0", logEvents=[{"timestamp": two_hours_ago, "message": "old"}])
+    try:
+        report = world.run()
+    finally:
+        _no_log_events("compute.logGroupName")(world)()  # a stream with a fresh event again
+    assert failing_checks(report) == ["compute/logs-receive-events"], report.format()
+    (failure,) = report.failures
+    assert "no log event in the last hour" in failure.evidence
+
+
+def test_an_answer_missing_a_field_is_one_fail_row_not_a_crash(world):
+    def no_counts(answer: dict[str, Any]) -> None:
+        for service in answer["services"]:
+            service.pop("runningCount", None)
+
+    world.clients.tamper[("ecs", "describe_services")] = lambda a: (no_counts(a), a)[1]
+    report = world.run()
+    failing = {f"{r.layer}/{r.check}": r.evidence for r in report.failures}
+    assert set(failing) == {"compute/tasks-running", "payments/tasks-running"}, report.format()
+    assert failing["compute/tasks-running"] == "unexpected answer: KeyError: 'runningCount'"
+    assert len(report.results) == len(REGISTRY)
+
+
+def test_the_test_listener_is_asked_under_the_payments_domain_when_it_has_one(world, monkeypatch):
+    from shared.verify import http, service
+    from shared.verify.core import Context as CheckContext
+
+    asked: list[str] = []
+
+    def fake_get(url: str, *, timeout: float, headers: Any = None) -> http.Answer:
+        asked.append(url)
+        return http.Answer(200, {}, "ok")
+
+    monkeypatch.setattr(http, "get", fake_get)
+    ctx = CheckContext(env=ENV, layer="payments", outputs=world.flat, clients=world.clients, region=REGION)
+    service.test_listener(ctx)
+    with_domain = CheckContext(
+        env=ENV,
+        layer="payments",
+        outputs={**world.flat, "payments.testListenerPort": 8443},
+        clients=world.clients,
+        region=REGION,
+        expected={"albDomainName": "pay.example.com"},
+    )
+    service.test_listener(with_domain)
+    port = world.out("payments.testListenerPort")
+    assert asked == [
+        f"http://{world.out('payments.albDnsName')}:{port}/health",
+        "https://pay.example.com:8443/health",  # the certificate's name, not the load balancer's
+    ]
+
+
+def test_the_payments_domain_comes_from_the_environments_stack_config(monkeypatch):
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(
+        runner, "assemble", lambda layer, env: SimpleNamespace(values={"mlapi-payments:albDomainName": "pay.example.com"})
+    )
+    assert runner.expectations(ENV, ["payments"]) == {"payments": {"albDomainName": "pay.example.com"}}
+    monkeypatch.setattr(runner, "assemble", lambda layer, env: SimpleNamespace(values={}))
+    assert runner.expectations(ENV, ["payments"]) == {}
+
+
 def test_deletion_protection_is_expected_in_a_protected_environment(world):
     world.flat.update({"data.protected": True})
     result = next(r for r in world.run().results if r.check == "aurora-deletion-protection")
@@ -523,6 +600,7 @@ def test_the_task_exits_2_on_bad_input(world, tmp_path, monkeypatch):
         ({"layer": "billing"}, "--layer billing"),
         ({"url": ["cdn=http://127.0.0.1:1"]}, "--url"),
         ({"wait": -1}, "--wait"),
+        ({"wait": "soon"}, "--wait"),
     ]
     for kwargs, fragment in cases:
         with pytest.raises(Exit) as info:

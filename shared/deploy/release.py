@@ -209,12 +209,35 @@ class Release:
         return f"{self.target.repository_url}:{self.tag}"
 
     def run(self) -> Outcome:
-        self.check_image()
-        base = self.current_definition()
-        arn = self.register(base)
-        deployment_id = self.start(arn)
-        status = self.follow(deployment_id)
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        arn = deployment_id = ""
+        try:
+            self.check_image()
+            base = self.current_definition()
+            arn = self.register(base)
+            deployment_id = self.start(arn)
+            status = self.follow(deployment_id)
+        except ClientError as error:
+            info = error.response.get("Error", {})
+            raise self._aws_failure(
+                f"{error.operation_name}: {info.get('Code')}: {info.get('Message')}", arn, deployment_id
+            ) from None
+        except BotoCoreError as error:
+            raise self._aws_failure(f"AWS call failed: {error}", arn, deployment_id) from None
         return Outcome(deployment_id=deployment_id, task_definition_arn=arn, image=self.image, status=status)
+
+    def _aws_failure(self, reason: str, arn: str, deployment_id: str) -> Exception:
+        """An AWS refusal (access denied, a deployment already in progress, throttling) as the
+        error its stage calls for: before the deployment starts nothing serves differently (exit 2,
+        fix and retry); after, the deployment goes on without us (exit 1, with its id)."""
+        if deployment_id:
+            return ReleaseFailed(
+                f"lost track of deployment {deployment_id} ({reason}); it goes on without us: follow it with "
+                f"`aws deploy get-deployment --deployment-id {deployment_id}`"
+            )
+        registered = f" (task definition {arn} was registered but is not in use)" if arn else ""
+        return PlatformError(f"AWS refused the release before any deployment started{registered}: {reason}")
 
     # -- before anything changes ---------------------------------------------------------------
 

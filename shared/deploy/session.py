@@ -32,11 +32,19 @@ def resolve_region(env: str, flat: Mapping[str, Any], region: str | None = None)
 def session_for(env: str, flat: Mapping[str, Any], region: str | None = None) -> Any:
     """A boto3 Session in the environment's region; PlatformError when no credentials are configured."""
     import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
 
+    fix = (
+        "configure them for the environment's account (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+        "or an SSO/role session) and run the task again"
+    )
     session = boto3.Session(region_name=resolve_region(env, flat, region))
     if session.get_credentials() is None:
-        raise PlatformError(
-            "no AWS credentials: configure them for the environment's account (AWS_PROFILE, AWS_ACCESS_KEY_ID/"
-            "AWS_SECRET_ACCESS_KEY, or an SSO/role session) and run the task again"
-        )
+        raise PlatformError(f"no AWS credentials: {fix}")
+    # Credentials that exist but are expired or revoked would otherwise surface as one AccessDenied
+    # per check (verify: exit 1, as if the environment were broken) or mid-release.
+    try:
+        session.client("sts").get_caller_identity()
+    except (ClientError, BotoCoreError) as error:
+        raise PlatformError(f"the AWS credentials do not work ({error}): {fix}") from None
     return session

@@ -3,7 +3,7 @@
 One implementation serves both: :mod:`.runner` runs the checks registered by :mod:`.network`,
 :mod:`.data`, :mod:`.service` (compute and payments) and :mod:`.edge` against the identifiers in
 the flat outputs file; ``tests/integration/`` runs the same checks one pytest test each.
-Nothing here changes anything: only Describe/Get/List calls and HTTP GETs.
+Nothing here changes anything: only Describe/Get/List/Filter calls and HTTP GETs.
 """
 
 from .core import REGISTRY, URL_TARGETS, Check, Context, Failed, Result

@@ -4,6 +4,7 @@ balancer, and that both web ACLs are attached."""
 from __future__ import annotations
 
 import re
+import socket
 import ssl
 import uuid
 from functools import cache
@@ -99,6 +100,12 @@ def alb_refuses(ctx: Context) -> str:
         tls = exc if isinstance(exc, ssl.SSLError) else getattr(exc, "reason", None)  # urllib wraps it in URLError
         if isinstance(tls, ssl.SSLError):
             raise Failed(f"{url}: TLS failed ({tls}), so whether the ALB refuses direct requests is unknown") from None
+        if isinstance(tls, socket.gaierror):
+            # A name that does not resolve proves nothing about the load balancer (a stale outputs
+            # file, a custom origin name not yet in DNS): only an unanswered connection counts.
+            raise Failed(
+                f"{url}: the name does not resolve ({tls}), so whether the ALB refuses direct requests is unknown"
+            ) from None
         return f"{url}: no connection ({type(exc).__name__}): only CloudFront may reach it"
     if answer.status == 403:
         return f"{url} -> 403 without the origin secret header"

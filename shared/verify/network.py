@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 from .core import Context, Failed, check
 
 
@@ -27,7 +30,7 @@ def endpoints_available(ctx: Context) -> str:
     return f"{len(endpoints)} available: {', '.join(services)}"
 
 
-@check("network", "flow-logs-deliver", needs=("vpcId", "flowLogGroupName"))
+@check("network", "flow-logs-deliver", needs=("vpcId", "flowLogGroupName"), settles=True)
 def flow_logs_deliver(ctx: Context) -> str:
     vpc, group = ctx.out("vpcId"), ctx.out("flowLogGroupName")
     logs = ctx.client("ec2").describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [vpc]}])["FlowLogs"]
@@ -42,18 +45,34 @@ def flow_logs_deliver(ctx: Context) -> str:
         )
     latest = last_event(ctx, group)
     if latest is None:
-        raise Failed(f"{flow['FlowLogId']} is active but {group} has no log events yet (flow logs arrive within ~10 minutes)")
-    return f"{flow['FlowLogId']} ACTIVE, delivering to {group} (latest stream {latest})"
+        raise Failed(
+            f"{flow['FlowLogId']} is active but {group} has no log events in the last hour (flow logs arrive within ~10 minutes of traffic)"
+        )
+    return f"{flow['FlowLogId']} ACTIVE, delivering to {group} (an event within the hour in stream {latest})"
+
+
+# describe_log_streams will not do: its lastEventTimestamp is updated eventually (AWS: usually within
+# an hour of ingestion, sometimes later) and storedBytes is deprecated (always 0), so a fresh
+# environment would look silent for an hour and a stream that went quiet yesterday would look live.
+# FilterLogEvents reads the events themselves.
+RECENT_SECONDS = 3600
+# FilterLogEvents may answer a page with no events and a nextToken while it searches a large group;
+# bounded so a silent group costs a few calls, not an endless walk.
+MAX_FILTER_PAGES = 10
 
 
 def last_event(ctx: Context, group: str) -> str | None:
-    """The stream of ``group`` with the newest event, or None when no stream has an event."""
+    """The stream of an event ``group`` received within the last :data:`RECENT_SECONDS`, or None."""
     logs = ctx.client("logs")
-    try:
-        streams = logs.describe_log_streams(logGroupName=group, orderBy="LastEventTime", descending=True, limit=5)["logStreams"]
-    except logs.exceptions.ResourceNotFoundException:
-        raise Failed(f"log group {group} does not exist") from None
-    for stream in streams:
-        if stream.get("lastEventTimestamp") or stream.get("storedBytes"):
-            return str(stream["logStreamName"])
+    request: dict[str, Any] = {"logGroupName": group, "startTime": int((time.time() - RECENT_SECONDS) * 1000), "limit": 1}
+    for _ in range(MAX_FILTER_PAGES):
+        try:
+            page = logs.filter_log_events(**request)
+        except logs.exceptions.ResourceNotFoundException:
+            raise Failed(f"log group {group} does not exist") from None
+        if page.get("events"):
+            return str(page["events"][0]["logStreamName"])
+        if not page.get("nextToken"):
+            return None
+        request["nextToken"] = page["nextToken"]
     return None

@@ -102,7 +102,7 @@ def require_outputs(flat: Mapping[str, Any], checks: list[Check]) -> None:
 
 def expectations(env: str, layers: list[str]) -> dict[str, dict[str, Any]]:
     """What the layers' own settings promise, where a check compares against them (the data
-    layer's capacity range). A layer whose stack file cannot be read offline gets no expectation."""
+    layer's capacity range, the payments load balancer's domain). A layer whose stack file cannot be read offline gets no expectation."""
     found: dict[str, dict[str, Any]] = {}
     if "data" in layers:
         try:
@@ -110,6 +110,13 @@ def expectations(env: str, layers: list[str]) -> dict[str, dict[str, Any]]:
             found["data"] = {"capacity": (float(values["mlapi-data:minCapacity"]), float(values["mlapi-data:maxCapacity"]))}
         except (KeyError, ValueError, ConfigError, PlatformError):
             pass  # the check then holds the range to be a range, without comparing
+    if "payments" in layers:
+        try:
+            domain = assemble(manifest.by_name("payments"), env).values.get("mlapi-payments:albDomainName")
+            if domain:
+                found["payments"] = {"albDomainName": str(domain)}
+        except (KeyError, ConfigError, PlatformError):
+            pass  # the test listener is then asked under the load balancer's DNS name
     return found
 
 
@@ -127,6 +134,10 @@ def run_check(check: Check, ctx: Context) -> Result:
         return Result(check.layer, check.name, False, f"{error.operation_name}: {info.get('Code')}: {info.get('Message')}")
     except BotoCoreError as error:
         return Result(check.layer, check.name, False, f"AWS call failed: {error}")
+    except (KeyError, IndexError, TypeError, ValueError) as error:
+        # An answer without a field the check reads (a cluster gone between calls, an API change):
+        # one FAIL row, not a traceback that hides every other row.
+        return Result(check.layer, check.name, False, f"unexpected answer: {type(error).__name__}: {error}")
 
 
 def verify(
