@@ -19,9 +19,10 @@ import multiprocessing
 import re
 from collections.abc import Sequence
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from typing import Any, cast
 
-from .. import APP, manifest
+from .. import APP, manifest, stack_config
 from ..errors import PlatformError
 from ..references import stack_reference_name
 from .document import LayerPlan, _render_layer
@@ -63,7 +64,11 @@ def _worker(
     region: str,
     overrides: dict[str, dict[str, Any]] | None,
     account: str,
+    directories: tuple[Path, Path],
 ) -> None:
+    # A forkserver child starts from a fresh interpreter, not from the caller: it must read the
+    # same stack and environment files as the caller does (a test points both at a temporary copy).
+    manifest.STACKS_DIR, stack_config.ENVIRONMENTS_DIR = directories
     try:
         _preload(layer)
         upstream = conn.recv()
@@ -96,12 +101,16 @@ def render_layers(
     """Render ``ordered`` (dependency order) with one process per layer; results in that order."""
     ctx = _context()
     account = _ACCOUNT.get()
+    directories = (manifest.STACKS_DIR, stack_config.ENVIRONMENTS_DIR)
     pipes: dict[str, Connection] = {}
     processes = []
     for layer in ordered:
         parent_end, child_end = ctx.Pipe()
         process = ctx.Process(
-            target=_worker, args=(child_end, layer, env, region, overrides, account), name=f"plan-{layer.name}", daemon=True
+            target=_worker,
+            args=(child_end, layer, env, region, overrides, account, directories),
+            name=f"plan-{layer.name}",
+            daemon=True,
         )
         process.start()
         child_end.close()
