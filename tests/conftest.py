@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from shared import manifest
+from shared import manifest, stack_config
 from shared.plan.document import Plan, build_plan
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +53,9 @@ def plan_layers(
     Memoized per session: do not mutate the returned plan."""
     if _hooks() != _PRISTINE:
         return _render(*names, env=env, region=region, config=config)
-    key = json.dumps([sorted(names), env, region, config or {}], sort_keys=True, default=str)
+    # The directories are part of the key: a test that renders from a copy (`checkout`) gets its own entry.
+    directories = [str(manifest.STACKS_DIR), str(stack_config.ENVIRONMENTS_DIR)]
+    key = json.dumps([sorted(names), env, region, config or {}, directories], sort_keys=True, default=str)
     if key not in _RENDERED:
         _RENDERED[key] = _render(*names, env=env, region=region, config=config)
     return _RENDERED[key]
@@ -86,3 +92,132 @@ def policy(value: Any) -> dict[str, Any]:
 def default_plan() -> Plan:
     """The whole default environment, rendered once for the session."""
     return build_plan("demo", "us-east-1")
+
+
+# --- Tests never write inside the checkout ------------------------------------------------------
+# Parallel xdist workers (and a developer's own environment and stack files) share the checkout:
+# a test that needs environments/<env>.yaml or stacks/<layer>/Pulumi.<env>.yaml writes them into
+# a copy (`checkout`), and the session fails if the checkout changed anyway.
+
+# Run `python -m invoke ...` exactly (invoke.main.program), reading the copy's stack and
+# environment directories; the plan's layer processes inherit them (shared/plan/parallel.py).
+_INVOKE_IN_COPY = (
+    "import sys; from pathlib import Path; from shared import manifest, stack_config; "
+    "manifest.STACKS_DIR, stack_config.ENVIRONMENTS_DIR = Path(sys.argv[1]), Path(sys.argv[2]); "
+    "sys.argv = ['invoke', *sys.argv[3:]]; from invoke.main import program; program.run()"
+)
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """A temporary copy of the files a plan reads: every layer directory (without anybody's stack
+    files) and an empty environments/ directory, which the plan engine and the tasks read instead of
+    the repository's for the duration of the test."""
+
+    stacks: Path
+    environments: Path
+
+    def stack_file(self, layer: str, env: str) -> Path:
+        return self.stacks / layer / f"Pulumi.{env}.yaml"
+
+    def environment_file(self, env: str) -> Path:
+        return self.environments / f"{env}.yaml"
+
+    def invoke(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """`python -m invoke *args` from the repository root, reading this copy's files."""
+        environ = {k: v for k, v in os.environ.items() if k not in ("ENVIRONMENT_SUFFIX", "MLAPI_PROTECT")}
+        environ.update(env or {})
+        command = [sys.executable, "-c", _INVOKE_IN_COPY, str(self.stacks), str(self.environments), *args]
+        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=environ, timeout=300)
+
+
+@pytest.fixture
+def checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Checkout:
+    copy = Checkout(tmp_path / "stacks", tmp_path / "environments")
+    shutil.copytree(manifest.STACKS_DIR, copy.stacks, ignore=shutil.ignore_patterns("__pycache__", "Pulumi.*.yaml"))
+    copy.environments.mkdir()
+    monkeypatch.setattr(manifest, "STACKS_DIR", copy.stacks)
+    monkeypatch.setattr(stack_config, "ENVIRONMENTS_DIR", copy.environments)
+    return copy
+
+
+# Written by the tools on purpose and git-ignored, so `git status` alone would not show a test
+# writing there: the guard also compares what these directories hold.
+_IGNORED_OUTPUTS = ("plans", "cfn-outputs", ".pulumi-state")
+
+
+def _checkout_state() -> dict[str, tuple[str, int, int]] | None:
+    """Every changed or untracked file of the checkout (and every file in the git-ignored output
+    directories), with its status, size and modification time; None when git is unavailable."""
+    try:
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "-z", "--untracked-files=all"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if status.returncode != 0:  # not a git checkout (an sdist, a copied tree)
+        return None
+    entries: dict[str, str] = {}
+    fields = iter(status.stdout.split("\0"))
+    for field in fields:
+        if not field:
+            continue
+        code, path = field[:2], field[3:]
+        entries[path] = code
+        if code[0] in "RC":  # a rename or copy is followed by its source path
+            next(fields, None)
+    for directory in _IGNORED_OUTPUTS:
+        for path in (ROOT / directory).rglob("*"):
+            if path.is_file():
+                entries[str(path.relative_to(ROOT))] = "!!"
+    state: dict[str, tuple[str, int, int]] = {}
+    for path, code in entries.items():
+        try:
+            stat = (ROOT / path).stat()
+            state[path] = (code, stat.st_size, stat.st_mtime_ns)
+        except OSError:  # deleted
+            state[path] = (code, -1, -1)
+    return state
+
+
+_CHECKOUT_BEFORE = pytest.StashKey[dict[str, tuple[str, int, int]] | None]()
+
+
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Before any test runs (and before xdist starts its workers): what the checkout looks like.
+    if not _is_xdist_worker(config):
+        config.stash[_CHECKOUT_BEFORE] = _checkout_state()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    before = config.stash.get(_CHECKOUT_BEFORE, None)
+    if _is_xdist_worker(config) or before is None:
+        return
+    after = _checkout_state()
+    if after is None:
+        return
+    changed = sorted(path for path in set(before) | set(after) if before.get(path) != after.get(path))
+    if not changed:
+        return
+    shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
+    message = (
+        f"the tests changed the checkout: {shown}. Tests must write only under tmp_path "
+        "(environment and stack files: the `checkout` fixture in tests/conftest.py)."
+    )
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line("")  # end the progress line
+        reporter.write_sep("!", message, red=True)
+    else:
+        print(message, file=sys.stderr)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED

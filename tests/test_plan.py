@@ -93,68 +93,49 @@ def test_bad_input_exits_non_zero_with_one_paragraph_and_no_file(tmp_path, args,
     assert not out.exists()
 
 
-def test_bad_config_in_stack_file_exits_cleanly(tmp_path):
-    stack_file = manifest.by_name("network").directory / "Pulumi.cfgtest.yaml"
-    stack_file.write_text("config:\n  mlapi-network:vpcCidr: 10.0.0.0/33\n")
-    try:
-        out = tmp_path / "plan.json"
-        result = run_invoke("plan", "--env", "cfgtest", "--out", str(out))
-    finally:
-        stack_file.unlink()
+def test_bad_config_in_stack_file_exits_cleanly(checkout, tmp_path):
+    checkout.stack_file("network", "cfgtest").write_text("config:\n  mlapi-network:vpcCidr: 10.0.0.0/33\n")
+    out = tmp_path / "plan.json"
+    result = checkout.invoke("plan", "--env", "cfgtest", "--out", str(out))
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "mlapi-network:vpcCidr" in result.stderr and "10.0.0.0/33" in result.stderr
     assert not out.exists()
 
 
-def test_unknown_key_in_stack_file_is_refused():
-    stack_file = manifest.by_name("network").directory / "Pulumi.typo.yaml"
-    stack_file.write_text("config:\n  mlapi-network:vpcCdir: 10.1.0.0/16\n")
-    try:
-        with pytest.raises(ConfigError, match=r"vpcCdir.*not a setting of the network layer"):
-            build_plan("typo", "us-east-1")
-    finally:
-        stack_file.unlink()
+def test_unknown_key_in_stack_file_is_refused(checkout):
+    checkout.stack_file("network", "typo").write_text("config:\n  mlapi-network:vpcCdir: 10.1.0.0/16\n")
+    with pytest.raises(ConfigError, match=r"vpcCdir.*not a setting of the network layer"):
+        build_plan("typo", "us-east-1")
 
 
-def test_stack_file_config_is_used_and_secure_values_are_redacted():
-    stack_file = manifest.by_name("network").directory / "Pulumi.cfguse.yaml"
+def test_stack_file_config_is_used_and_secure_values_are_redacted(checkout):
+    stack_file = checkout.stack_file("network", "cfguse")
     stack_file.write_text("config:\n  mlapi-network:vpcCidr: 10.42.0.0/16\n  aws:accessKey:\n    secure: AAABAKxyz\n")
-    try:
-        plan = build_plan("cfguse", "us-east-1", layers=[manifest.by_name("network")])
-    finally:
-        stack_file.unlink()
+    plan = build_plan("cfguse", "us-east-1", layers=[manifest.by_name("network")])
     network = plan.layers[0]
     assert network.rendered.one("aws:ec2/vpc:Vpc").inputs["cidrBlock"] == "10.42.0.0/16"
     assert "Pulumi.cfguse.yaml" in " ".join(network.config_sources)
     assert "AAABAKxyz" not in json.dumps(plan.document())
 
 
-def test_environment_file_applies_to_every_layer(tmp_path):
-    env_file = ROOT / "environments" / "envfile.yaml"
-    env_file.write_text("team: data-science\ncostCenter: cc-7\n")
-    try:
-        plan = build_plan("envfile", "us-east-1")
-    finally:
-        env_file.unlink()
+def test_environment_file_applies_to_every_layer(checkout):
+    checkout.environment_file("envfile").write_text("team: data-science\ncostCenter: cc-7\n")
+    plan = build_plan("envfile", "us-east-1")
     for lp in plan.layers:
         tags = json.loads(lp.rendered.of_type("pulumi:providers:aws")[0].inputs["defaultTags"])["tags"]
         assert tags["Team"] == "data-science" and tags["CostCenter"] == "cc-7"
 
 
-def test_plan_renders_the_region_the_environment_file_deploys_to(tmp_path):
-    env_file = ROOT / "environments" / "regionfile.yaml"
-    env_file.write_text("aws:region: eu-west-1\n")
+def test_plan_renders_the_region_the_environment_file_deploys_to(checkout, tmp_path):
+    checkout.environment_file("regionfile").write_text("aws:region: eu-west-1\n")
     out = tmp_path / "plan.json"
-    try:
-        quiet = {"AWS_REGION": "ap-southeast-2", "AWS_DEFAULT_REGION": "ap-southeast-2"}
-        from_file = run_invoke("plan", "--env", "regionfile", "--out", str(out), "--quiet", env=quiet)
-        assert from_file.returncode == 0, from_file.stderr
-        assert json.loads(out.read_text())["region"] == "eu-west-1"  # the file beats AWS_REGION
-        flagged = run_invoke("plan", "--env", "regionfile", "--region", "us-west-2", "--out", str(out), "--quiet", env=quiet)
-        assert flagged.returncode == 0, flagged.stderr
-        assert json.loads(out.read_text())["region"] == "us-west-2"  # --region beats the file
-    finally:
-        env_file.unlink()
+    quiet = {"AWS_REGION": "ap-southeast-2", "AWS_DEFAULT_REGION": "ap-southeast-2"}
+    from_file = checkout.invoke("plan", "--env", "regionfile", "--out", str(out), "--quiet", env=quiet)
+    assert from_file.returncode == 0, from_file.stderr
+    assert json.loads(out.read_text())["region"] == "eu-west-1"  # the file beats AWS_REGION
+    flagged = checkout.invoke("plan", "--env", "regionfile", "--region", "us-west-2", "--out", str(out), "--quiet", env=quiet)
+    assert flagged.returncode == 0, flagged.stderr
+    assert json.loads(out.read_text())["region"] == "us-west-2"  # --region beats the file
 
 
 def test_secret_outputs_and_inputs_are_redacted():
@@ -174,15 +155,11 @@ def test_secret_outputs_and_inputs_are_redacted():
     assert rendered.one("aws:ssm/parameter:Parameter").inputs["value"] == "[secret]"
 
 
-def test_decommission_in_the_environment_file_lifts_every_deletion_guard_and_keeps_the_data():
+def test_decommission_in_the_environment_file_lifts_every_deletion_guard_and_keeps_the_data(checkout):
     """`protect: true` + `decommission: true` in environments/<env>.yaml, as `up-all` deploys it
     before `down-all`: nothing in any layer refuses deletion any more, and the data is still kept."""
-    env_file = ROOT / "environments" / "decomenv.yaml"
-    env_file.write_text("protect: true\ndecommission: true\n")
-    try:
-        plan = build_plan("decomenv", "us-east-1")
-    finally:
-        env_file.unlink()
+    checkout.environment_file("decomenv").write_text("protect: true\ndecommission: true\n")
+    plan = build_plan("decomenv", "us-east-1")
     doc = plan.document()
     assert doc["protected"] is True and doc["decommissioning"] is True
     assert all(layer["protected"] and layer["decommissioning"] for layer in doc["layers"])
