@@ -209,17 +209,30 @@ def cost_docs(c):
     print(f"{DOC.relative_to(ROOT)}: " + (f"updated {', '.join(changed)}" if changed else "already up to date"))
 
 
-@task(help={"env": "environment suffix to plan", "region": "AWS region", "repeat": "runs of each measurement (best is kept)"})
-def bench(c, env="bench", region="us-east-1", repeat=3):
+@task(
+    help={
+        "env": "environment suffix to plan",
+        "region": "AWS region",
+        "repeat": "runs of each measurement (best is kept)",
+        "suite": "also time the whole test suite once, as `invoke test` runs it (several minutes)",
+        "bootstrap": "also time scripts/bootstrap.sh once into a fresh virtualenv in a temp dir (warm caches)",
+    }
+)
+def bench(
+    c, env: str = "bench", region: str = "us-east-1", repeat: int = 3, suite: bool = False, bootstrap: bool = False
+) -> None:
     """Time a whole-environment offline plan against merely importing pulumi and pulumi_aws.
 
     All are measured here, in fresh interpreters, so the ratios are meaningful on any machine.
     pulumi_aws loads its service modules lazily, on first use, so a bare import loads almost
     nothing; the second baseline also loads every resource class the plan declares, which is the
-    import cost any run of these programs pays, with or without a cloud.
+    import cost any run of these programs pays, with or without a cloud. --suite and --bootstrap
+    are reported as multiples of one serial plan ("the suite costs N plans"), measured once each.
     """
     from shared.plan.document import build_plan
 
+    if int(repeat) < 1:
+        raise Exit(f"error: --repeat must be at least 1 (got {repeat}).", code=2)
     py = sys.executable
     # The resource classes the plan declares, from its type tokens (aws:ec2/vpc:Vpc -> pulumi_aws.ec2.Vpc).
     with contextlib.redirect_stderr(io.StringIO()):
@@ -238,16 +251,18 @@ def bench(c, env="bench", region="us-east-1", repeat=3):
     plan_cmd = [py, "-c", f"from shared.plan.document import build_plan; build_plan({env!r}, {region!r})"]
     parallel_cmd = [py, "-c", f"from shared.plan.document import build_plan; build_plan({env!r}, {region!r}, parallel=True)"]
 
+    def timed(cmd: list[str], environ: dict[str, str] | None = None) -> float:
+        started = time.perf_counter()
+        # The plan's own warnings (sample domain, ...) are not what is measured; show them only on failure.
+        run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=environ)
+        elapsed = time.perf_counter() - started
+        if run.returncode != 0:
+            tail = "\n".join((run.stdout + run.stderr).splitlines()[-30:])
+            raise Exit(f"benchmark command failed ({' '.join(cmd[:3])} ...):\n{tail}", code=run.returncode)
+        return elapsed
+
     def best(cmd: list[str]) -> float:
-        times = []
-        for _ in range(int(repeat)):
-            started = time.perf_counter()
-            # The plan's own warnings (sample domain, ...) are not what is measured; show them only on failure.
-            run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-            times.append(time.perf_counter() - started)
-            if run.returncode != 0:
-                raise Exit(f"benchmark command failed ({' '.join(cmd[:2])} ...):\n{run.stdout}{run.stderr}", code=run.returncode)
-        return min(times)
+        return min(timed(cmd) for _ in range(int(repeat)))
 
     import_s = best(import_cmd)
     import_used_s = best(import_used_cmd)
@@ -262,6 +277,26 @@ def bench(c, env="bench", region="us-east-1", repeat=3):
     print(
         f"ratio parallel plan / import of what it uses  : {parallel_s / import_used_s:6.2f} (below 1.0 only when the layer processes find free cores)"
     )
+    if suite:
+        # As `invoke test` runs it (xdist, one worker per core). Once: it takes minutes, and a
+        # ratio to a plan measured seconds earlier on the same machine is what compares across machines.
+        suite_s = timed([py, "-m", "pytest", "-n", "auto", "-q", "-p", "no:cacheprovider"])
+        print(f"test suite (pytest -n auto)                   : {suite_s:6.2f} s")
+        print(
+            f"ratio suite / serial plan                     : {suite_s / plan_s:6.2f} (the suite costs this many plans; target <= 15 on 2 cores)"
+        )
+    if bootstrap:
+        import os
+        import tempfile
+
+        # A fresh virtualenv from the lock, as on a new machine, but with the caches this machine
+        # already has (pip's, uv's): what a developer re-creating .venv waits for. Includes the demo plan.
+        with tempfile.TemporaryDirectory(prefix="mlapi-bootstrap-") as scratch:
+            environ = {**os.environ, "VENV": f"{scratch}/venv", "PLAN_OUT": f"{scratch}/demo.plan.json"}
+            bootstrap_s = timed(["bash", "scripts/bootstrap.sh"], environ)
+        print(f"bootstrap (fresh venv from the lock, warm caches, incl. the demo plan) : {bootstrap_s:6.2f} s")
+        print(f"ratio bootstrap / serial plan                 : {bootstrap_s / plan_s:6.2f}")
+        print(f"ratio bootstrap / import of what a plan uses  : {bootstrap_s / import_used_s:6.2f}")
 
 
 @task(

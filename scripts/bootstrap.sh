@@ -9,14 +9,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
-if [ ! -x .venv/bin/python ]; then
-  "$PYTHON" -m venv .venv
+# VENV and PLAN_OUT exist for `invoke bench --bootstrap`, which times a fresh install into a temp dir.
+VENV="${VENV:-.venv}"
+PLAN_OUT="${PLAN_OUT:-plans/${ENV_SUFFIX:-demo}.plan.json}"
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PYTHON" -m venv "$VENV"
 fi
 # uv (pinned and hash-checked itself) installs the lock several times faster than pip.
-.venv/bin/python -m pip install --quiet --require-hashes --no-deps -r scripts/uv.lock.txt
-.venv/bin/uv pip sync --quiet --python .venv/bin/python --require-hashes requirements.lock
+"$VENV/bin/python" -m pip install --quiet --require-hashes --no-deps -r scripts/uv.lock.txt
+"$VENV/bin/uv" pip sync --quiet --python "$VENV/bin/python" --require-hashes requirements.lock
 # The repository itself (the `shared` package), editable, with no dependencies beyond the lock.
-.venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps -e .
-echo "Installed into .venv: $(.venv/bin/python -c 'import pulumi, pulumi_aws, importlib.metadata as m; print("pulumi", m.version("pulumi"), "/ pulumi-aws", m.version("pulumi-aws"), "(the aws provider plugin deploys use)")')"
+"$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" --no-deps -e .
+echo "Installed into $VENV: $("$VENV/bin/python" -c 'import pulumi, pulumi_aws, importlib.metadata as m; print("pulumi", m.version("pulumi"), "/ pulumi-aws", m.version("pulumi-aws"), "(the aws provider plugin deploys use)")')"
 
-.venv/bin/invoke plan --env "${ENV_SUFFIX:-demo}" --out "plans/${ENV_SUFFIX:-demo}.plan.json"
+"$VENV/bin/invoke" plan --env "${ENV_SUFFIX:-demo}" --out "$PLAN_OUT"
