@@ -7,8 +7,10 @@ Each stand-in command records its start and end time, so overlap and order are r
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -262,9 +264,57 @@ def test_the_parallel_plan_is_byte_identical_to_the_serial_one(default_plan):
 def test_a_layer_process_error_reaches_the_caller_as_the_same_error():
     with pytest.raises(ConfigError, match="vpcCidr"):
         build_plan("demo", "us-east-1", parallel=True, overrides={"network": {"vpcCidr": "10.0.0.0/33"}})
+    # The other layers' processes were stopped, not left rendering (or waited for).
+    assert [p.name for p in multiprocessing.active_children() if p.name.startswith("plan-")] == []
 
 
 def test_each_layer_process_preloads_only_the_modules_its_own_source_names():
     modules: dict[str, Any] = {lyr.name: preload_modules(lyr) for lyr in manifest.LAYERS}
     assert "pulumi_aws.ec2" in modules["network"] and "pulumi_aws.cloudfront" not in modules["network"]
     assert "pulumi_aws.cloudfront" in modules["edge"] and "pulumi_aws.rds" in modules["data"]
+
+
+def test_a_bad_value_in_a_file_is_reported_by_the_parallel_plan_with_that_file(tmp_path, monkeypatch):
+    # The layer processes are fresh interpreters: they see the environment file only through the
+    # config the calling process read (patched here, as a user's file would be), and the error
+    # crosses the process boundary with the file it names.
+    from shared import stack_config
+
+    monkeypatch.setattr(stack_config, "ENVIRONMENTS_DIR", tmp_path)
+    (tmp_path / "e1.yaml").write_text("protect: maybe\n")
+    layers = (manifest.by_name("network"), manifest.by_name("data"))
+    with pytest.raises(ConfigError) as serial:
+        build_plan("e1", "us-east-1", layers=layers)
+    with pytest.raises(ConfigError) as parallel:
+        build_plan("e1", "us-east-1", layers=layers, parallel=True)
+    assert (
+        str(parallel.value)
+        == str(serial.value)
+        == f"Invalid setting protect = 'maybe' in {tmp_path / 'e1.yaml'}: must be true or false."
+    )
+    assert parallel.value.origin == str(tmp_path / "e1.yaml")
+
+
+@dataclasses.dataclass(frozen=True)
+class _LayerElsewhere(manifest.Layer):
+    """A layer whose directory is outside stacks/ (a layer process unpickles it by this module's name)."""
+
+    root: str = ""
+
+    @property
+    def directory(self) -> Path:
+        return Path(self.root)
+
+
+def test_a_layer_process_failing_while_it_imports_stops_the_plan_with_its_own_error(tmp_path):
+    # `broken` fails at import, long before network (which it reads) has rendered: the plan stops
+    # with that error (not a broken pipe to the dead process), and no layer process is left behind.
+    package = tmp_path / "mlapi_broken"
+    package.mkdir()
+    (package / "__init__.py").write_text('raise RuntimeError("mlapi_broken cannot be imported")\n')
+    (tmp_path / "__main__.py").write_text("import mlapi_broken\n")
+    (tmp_path / "Pulumi.yaml").write_text("name: mlapi-broken\nruntime: python\n")
+    broken = _LayerElsewhere("broken", reads=("network",), owns="nothing", root=str(tmp_path))
+    with pytest.raises(RuntimeError, match="mlapi_broken cannot be imported"):
+        build_plan("demo", "us-east-1", layers=(manifest.by_name("network"), broken), parallel=True)
+    assert [p.name for p in multiprocessing.active_children() if p.name.startswith("plan-")] == []

@@ -17,13 +17,14 @@ import contextlib
 import importlib
 import multiprocessing
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any, cast
 
 from .. import APP, manifest
 from ..errors import PlatformError
 from ..references import stack_reference_name
+from ..stack_config import StackConfig
 from .document import LayerPlan, _render_layer
 from .engine import ORGANIZATION, _program_directory
 from .mocks import _ACCOUNT, mock_account
@@ -61,7 +62,7 @@ def _worker(
     layer: manifest.Layer,
     env: str,
     region: str,
-    overrides: dict[str, dict[str, Any]] | None,
+    cfg: StackConfig,
     account: str,
 ) -> None:
     try:
@@ -70,7 +71,7 @@ def _worker(
         if upstream is None:  # an upstream layer failed: nothing to render
             return
         with mock_account(account):
-            result = _render_layer(layer, env, region, overrides, upstream)
+            result = _render_layer(layer, env, region, cfg, upstream)
         conn.send(("ok", result))
     except BaseException as exc:  # sent to the parent, which raises it there
         try:
@@ -91,9 +92,12 @@ def _context() -> Any:  # a multiprocessing context; typeshed's BaseContext lack
 
 
 def render_layers(
-    ordered: Sequence[manifest.Layer], env: str, region: str, overrides: dict[str, dict[str, Any]] | None
+    ordered: Sequence[manifest.Layer], env: str, region: str, configs: Mapping[str, StackConfig]
 ) -> list[LayerPlan]:
-    """Render ``ordered`` (dependency order) with one process per layer; results in that order."""
+    """Render ``ordered`` (dependency order) with one process per layer; results in that order.
+
+    ``configs`` holds each layer's assembled config (the caller read the files once): a layer
+    process never reads a config file itself."""
     ctx = _context()
     account = _ACCOUNT.get()
     pipes: dict[str, Connection] = {}
@@ -101,7 +105,10 @@ def render_layers(
     for layer in ordered:
         parent_end, child_end = ctx.Pipe()
         process = ctx.Process(
-            target=_worker, args=(child_end, layer, env, region, overrides, account), name=f"plan-{layer.name}", daemon=True
+            target=_worker,
+            args=(child_end, layer, env, region, configs[layer.name], account),
+            name=f"plan-{layer.name}",
+            daemon=True,
         )
         process.start()
         child_end.close()
@@ -111,13 +118,19 @@ def render_layers(
     outputs_by_stack: dict[str, dict[str, Any]] = {}
     sent: set[str] = set()
     failure: BaseException | None = None
+    finished = False
     try:
         while len(results) < len(ordered) and failure is None:
             for layer in ordered:
                 if layer.name not in sent and all(r in results for r in layer.reads):
-                    pipes[layer.name].send(outputs_by_stack)
                     sent.add(layer.name)
-            waiting = {pipes[name]: name for name in sent if name not in results}
+                    # A process that failed while importing has sent its error and closed its end:
+                    # the send breaks, and the error (still buffered) is read below.
+                    with contextlib.suppress(OSError):
+                        pipes[layer.name].send(outputs_by_stack)
+            # Every unfinished layer, sent its upstream outputs or not: a process still importing
+            # writes only to report an error, which then stops the plan at once.
+            waiting = {pipes[lyr.name]: lyr.name for lyr in ordered if lyr.name not in results}
             for ready in wait(list(waiting)):
                 conn = cast(Connection, ready)
                 name = waiting[conn]
@@ -131,15 +144,22 @@ def render_layers(
                     break
                 results[name] = payload
                 outputs_by_stack[stack_reference_name(ORGANIZATION, name, env)] = payload.rendered.raw_outputs
+        finished = failure is None
     finally:
         for layer in ordered:
             if layer.name not in sent:
                 with contextlib.suppress(OSError):
                     pipes[layer.name].send(None)
         for process in processes:
+            if not finished:
+                # A layer failed (or this process was interrupted): the other renders are of no use
+                # and have no effect outside their process, so stop them now rather than wait for
+                # each to finish importing and rendering.
+                process.terminate()
             process.join(timeout=30)
             if process.is_alive():
                 process.kill()
+                process.join()
         for conn in pipes.values():
             conn.close()
     if failure is not None:
