@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -242,6 +243,70 @@ def test_ctrl_c_reaches_every_running_cli_once_and_no_new_layer_starts(graph, tm
     assert "interrupted during `pulumi " in err
     assert "cdn" not in {r["project"].removeprefix("mlapi-") for r in graph.calls("up")}
     assert "interrupted" in out[out.index("up-all t1: interrupted") :]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="process groups and SIGINT semantics are POSIX")
+def test_ctrl_c_ends_a_parallel_down_all_waiting_to_retry_a_destroy(graph, tmp_path):
+    # app's destroy fails and its worker thread waits an hour to retry: Ctrl-C (which only the main
+    # thread receives) must end that wait, not leave the task sitting it out.
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    graph.configure(fail={"destroy mlapi-app": {"times": -1, "message": "DependencyViolation: network interface in use"}})
+    driver = tmp_path / "driver.py"
+    script = DRIVER.format(tests=str(TESTS), root=str(ROOT), tmp=str(tmp_path), graph=GRAPH)
+    driver.write_text(
+        script.replace(
+            'tasks.up_all(Context(), env="t1", region="eu-west-1")', 'tasks.down_all(Context(), env="t1", retry_delay=3600)'
+        )
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(driver)],
+        cwd=ROOT,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        seen = []
+        # Until the worker says it waits (its destroy has returned): then no CLI runs at all.
+        while (line := proc.stdout.readline()) and "retrying in 3600s" not in line:
+            seen.append(line)
+        assert line, "".join(seen) + proc.communicate()[1]
+        os.killpg(proc.pid, signal.SIGINT)
+        rest, err = proc.communicate(timeout=120)  # far less than the hour the retry would wait
+        out = "".join(seen) + line + rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted while waiting to retry the destroy of layer app" in err
+    assert graph.layers_of("destroy").count("app") == 1  # no retry ran
+    assert not {"net", "db"} & set(graph.layers_of("destroy"))  # no layer started after Ctrl-C
+    assert "down-all t1: interrupted" in out
+
+
+def test_a_wait_in_a_worker_thread_ends_when_the_run_is_interrupted():
+    from shared.deploy import cli, orchestrator
+
+    raised: list[BaseException] = []
+
+    def wait_an_hour() -> None:
+        try:
+            orchestrator._interruptible_sleep(3600)
+        except KeyboardInterrupt as exc:
+            raised.append(exc)
+
+    worker = threading.Thread(target=wait_an_hour)
+    worker.start()
+    try:
+        cli.interrupt_running()
+        worker.join(timeout=60)
+        assert not worker.is_alive() and len(raised) == 1
+    finally:
+        cli.reset_interrupts()
+        worker.join()
 
 
 def test_a_spurious_pulumi_cloud_404_is_retried():
