@@ -9,12 +9,27 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
-if [ ! -x .venv/bin/python ]; then
-  "$PYTHON" -m venv .venv
+NEW_ENOUGH='import sys; sys.exit(sys.version_info < (3, 10))'
+if ! "$PYTHON" -c "$NEW_ENOUGH" 2>/dev/null; then
+  echo "error: $PYTHON is missing or older than Python 3.10; install 3.10+ and run again (or PYTHON=python3.12 $0)." >&2
+  exit 2
 fi
+# An existing .venv is kept only if its interpreter still runs and is new enough. One whose Python
+# was upgraded or removed (pyenv, Homebrew, a copied checkout) has dangling links that `venv` does
+# not repair, and an old pip-based one may be on a Python the lock does not support: recreate it.
+if ! .venv/bin/python -c "$NEW_ENOUGH" 2>/dev/null; then
+  if [ -e .venv ]; then
+    echo "Recreating .venv: its Python no longer runs or is older than 3.10."
+  fi
+  "$PYTHON" -m venv --clear .venv
+fi
+# A virtualenv made without pip (`uv venv`, `--without-pip`) gets it back to install uv.
+.venv/bin/python -m pip --version >/dev/null 2>&1 || .venv/bin/python -m ensurepip --upgrade >/dev/null
 # uv (pinned and hash-checked itself) installs the lock several times faster than pip.
 .venv/bin/python -m pip install --quiet --require-hashes --no-deps -r scripts/uv.lock.txt
-.venv/bin/uv pip sync --quiet --python .venv/bin/python --require-hashes requirements.lock
+# Sync with uv's own lock too: `uv pip sync` removes whatever the files do not list, and in a
+# virtualenv uv created that includes uv itself (the next line would then fail).
+.venv/bin/uv pip sync --quiet --python .venv/bin/python --require-hashes requirements.lock scripts/uv.lock.txt
 # The repository itself (the `shared` package), editable, with no dependencies beyond the lock.
 .venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps -e .
 echo "Installed into .venv: $(.venv/bin/python -c 'import pulumi, pulumi_aws, importlib.metadata as m; print("pulumi", m.version("pulumi"), "/ pulumi-aws", m.version("pulumi-aws"), "(the aws provider plugin deploys use)")')"
