@@ -38,11 +38,13 @@ class ConfigError(pulumi.RunError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Picklable (the parallel offline plan sends errors between processes) with all its fields.
-        return (_config_error, (self.setting, self.value, self.allowed, self.hint))
+        # ``origin`` too: without it a bad value in a stack file or environments/<env>.yaml would be
+        # reported by `invoke plan` (parallel) without the file the serial renderer names.
+        return (_config_error, (self.setting, self.value, self.allowed, self.hint, self.origin))
 
 
-def _config_error(setting: str, value: Any, allowed: str, hint: str) -> ConfigError:
-    return ConfigError(setting, value, allowed, hint=hint)
+def _config_error(setting: str, value: Any, allowed: str, hint: str, origin: str = "") -> ConfigError:
+    return ConfigError(setting, value, allowed, hint=hint, origin=origin)
 
 
 class PlatformError(pulumi.RunError):

@@ -7,12 +7,15 @@ Each stand-in command records its start and end time, so overlap and order are r
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -242,6 +245,70 @@ def test_ctrl_c_reaches_every_running_cli_once_and_no_new_layer_starts(graph, tm
     assert "interrupted" in out[out.index("up-all t1: interrupted") :]
 
 
+@pytest.mark.skipif(os.name != "posix", reason="process groups and SIGINT semantics are POSIX")
+def test_ctrl_c_ends_a_parallel_down_all_waiting_to_retry_a_destroy(graph, tmp_path):
+    # app's destroy fails and its worker thread waits an hour to retry: Ctrl-C (which only the main
+    # thread receives) must end that wait, not leave the task sitting it out.
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    graph.configure(fail={"destroy mlapi-app": {"times": -1, "message": "DependencyViolation: network interface in use"}})
+    driver = tmp_path / "driver.py"
+    script = DRIVER.format(tests=str(TESTS), root=str(ROOT), tmp=str(tmp_path), graph=GRAPH)
+    driver.write_text(
+        script.replace(
+            'tasks.up_all(Context(), env="t1", region="eu-west-1")', 'tasks.down_all(Context(), env="t1", retry_delay=3600)'
+        )
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(driver)],
+        cwd=ROOT,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        seen = []
+        # Until the worker says it waits (its destroy has returned): then no CLI runs at all.
+        while (line := proc.stdout.readline()) and "retrying in 3600s" not in line:
+            seen.append(line)
+        assert line, "".join(seen) + proc.communicate()[1]
+        os.killpg(proc.pid, signal.SIGINT)
+        rest, err = proc.communicate(timeout=120)  # far less than the hour the retry would wait
+        out = "".join(seen) + line + rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted while waiting to retry the destroy of layer app" in err
+    assert graph.layers_of("destroy").count("app") == 1  # no retry ran
+    assert not {"net", "db"} & set(graph.layers_of("destroy"))  # no layer started after Ctrl-C
+    assert "down-all t1: interrupted" in out
+
+
+def test_a_wait_in_a_worker_thread_ends_when_the_run_is_interrupted():
+    from shared.deploy import cli, orchestrator
+
+    raised: list[BaseException] = []
+
+    def wait_an_hour() -> None:
+        try:
+            orchestrator._interruptible_sleep(3600)
+        except KeyboardInterrupt as exc:
+            raised.append(exc)
+
+    worker = threading.Thread(target=wait_an_hour)
+    worker.start()
+    try:
+        cli.interrupt_running()
+        worker.join(timeout=60)
+        assert not worker.is_alive() and len(raised) == 1
+    finally:
+        cli.reset_interrupts()
+        worker.join()
+
+
 def test_a_spurious_pulumi_cloud_404_is_retried():
     from shared.deploy import cli
 
@@ -262,9 +329,57 @@ def test_the_parallel_plan_is_byte_identical_to_the_serial_one(default_plan):
 def test_a_layer_process_error_reaches_the_caller_as_the_same_error():
     with pytest.raises(ConfigError, match="vpcCidr"):
         build_plan("demo", "us-east-1", parallel=True, overrides={"network": {"vpcCidr": "10.0.0.0/33"}})
+    # The other layers' processes were stopped, not left rendering (or waited for).
+    assert [p.name for p in multiprocessing.active_children() if p.name.startswith("plan-")] == []
 
 
 def test_each_layer_process_preloads_only_the_modules_its_own_source_names():
     modules: dict[str, Any] = {lyr.name: preload_modules(lyr) for lyr in manifest.LAYERS}
     assert "pulumi_aws.ec2" in modules["network"] and "pulumi_aws.cloudfront" not in modules["network"]
     assert "pulumi_aws.cloudfront" in modules["edge"] and "pulumi_aws.rds" in modules["data"]
+
+
+def test_a_bad_value_in_a_file_is_reported_by_the_parallel_plan_with_that_file(tmp_path, monkeypatch):
+    # The layer processes are fresh interpreters: they see the environment file only through the
+    # config the calling process read (patched here, as a user's file would be), and the error
+    # crosses the process boundary with the file it names.
+    from shared import stack_config
+
+    monkeypatch.setattr(stack_config, "ENVIRONMENTS_DIR", tmp_path)
+    (tmp_path / "e1.yaml").write_text("protect: maybe\n")
+    layers = (manifest.by_name("network"), manifest.by_name("data"))
+    with pytest.raises(ConfigError) as serial:
+        build_plan("e1", "us-east-1", layers=layers)
+    with pytest.raises(ConfigError) as parallel:
+        build_plan("e1", "us-east-1", layers=layers, parallel=True)
+    assert (
+        str(parallel.value)
+        == str(serial.value)
+        == f"Invalid setting protect = 'maybe' in {tmp_path / 'e1.yaml'}: must be true or false."
+    )
+    assert parallel.value.origin == str(tmp_path / "e1.yaml")
+
+
+@dataclasses.dataclass(frozen=True)
+class _LayerElsewhere(manifest.Layer):
+    """A layer whose directory is outside stacks/ (a layer process unpickles it by this module's name)."""
+
+    root: str = ""
+
+    @property
+    def directory(self) -> Path:
+        return Path(self.root)
+
+
+def test_a_layer_process_failing_while_it_imports_stops_the_plan_with_its_own_error(tmp_path):
+    # `broken` fails at import, long before network (which it reads) has rendered: the plan stops
+    # with that error (not a broken pipe to the dead process), and no layer process is left behind.
+    package = tmp_path / "mlapi_broken"
+    package.mkdir()
+    (package / "__init__.py").write_text('raise RuntimeError("mlapi_broken cannot be imported")\n')
+    (tmp_path / "__main__.py").write_text("import mlapi_broken\n")
+    (tmp_path / "Pulumi.yaml").write_text("name: mlapi-broken\nruntime: python\n")
+    broken = _LayerElsewhere("broken", reads=("network",), owns="nothing", root=str(tmp_path))
+    with pytest.raises(RuntimeError, match="mlapi_broken cannot be imported"):
+        build_plan("demo", "us-east-1", layers=(manifest.by_name("network"), broken), parallel=True)
+    assert [p.name for p in multiprocessing.active_children() if p.name.startswith("plan-")] == []

@@ -265,6 +265,12 @@ def interrupt_running() -> int:
     return len(guards)
 
 
+def wait_for_interrupt(seconds: float) -> bool:
+    """Wait up to ``seconds``; True as soon as :func:`interrupt_running` was called (a Ctrl-C
+    during a parallel run), so a worker thread's wait ends with it."""
+    return _STOPPING.wait(seconds)
+
+
 def reset_interrupts() -> None:
     """Start of a parallel run: no interrupt seen yet."""
     _STOPPING.clear()
@@ -459,4 +465,5 @@ __all__ = [
     "permanent_failure",
     "reset_interrupts",
     "transient_cloud_error",
+    "wait_for_interrupt",
 ]

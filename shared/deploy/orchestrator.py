@@ -37,7 +37,21 @@ from . import cli, health, outputs, preflight
 from .cli import Pulumi, Result, backend_for, child_environment, describe_lock
 
 POLICY_DIR = manifest.REPO_ROOT / "policy"
-_sleep = time.sleep
+
+
+def _interruptible_sleep(seconds: float) -> None:
+    """``time.sleep``, which a Ctrl-C ends in a worker thread of a parallel walk too.
+
+    Signals reach only the main thread, where ``time.sleep`` raises KeyboardInterrupt by itself. A
+    worker waiting to retry a destroy (up to MAX_RETRY_DELAY) or polling the health gate (up to
+    --health-timeout) would otherwise sit out its whole wait after the user pressed Ctrl-C."""
+    if threading.current_thread() is threading.main_thread():
+        time.sleep(seconds)
+    elif cli.wait_for_interrupt(seconds):
+        raise KeyboardInterrupt
+
+
+_sleep = _interruptible_sleep
 # The wait before a destroy retry doubles after each failed attempt, up to this many seconds (or
 # up to --retry-delay itself when that is larger: an explicit first wait is honoured as given).
 MAX_RETRY_DELAY = 600.0
@@ -671,6 +685,15 @@ class Deployer:
         finished: set[str] = set()
         limit = self.parallel or len(layers) or 1
 
+        def guarded(layer: manifest.Layer) -> LayerResult:
+            try:
+                return step(layer)
+            except KeyboardInterrupt:
+                # Between two Pulumi commands, or in a wait (a retry delay, the health gate).
+                raise self._interrupted_between(
+                    f"while {'preparing' if verb == 'up' else 'destroying'} layer {layer.name}"
+                ) from None
+
         def record(layer: manifest.Layer, started: float, run: Callable[[], LayerResult]) -> None:
             try:
                 walk.results[layer.name] = run()
@@ -692,17 +715,7 @@ class Deployer:
         if limit == 1:
             while (layer := next_ready()) is not None:
                 pending.remove(layer)
-                started = time.monotonic()
-
-                def inline(layer: manifest.Layer = layer) -> LayerResult:
-                    try:
-                        return step(layer)
-                    except KeyboardInterrupt:
-                        raise self._interrupted_between(
-                            f"while {'preparing' if verb == 'up' else 'destroying'} layer {layer.name}"
-                        ) from None
-
-                record(layer, started, inline)
+                record(layer, time.monotonic(), functools.partial(guarded, layer))
             return walk
 
         console = _Console(self.out, live=_live_output(self.environ))
@@ -733,7 +746,7 @@ class Deployer:
                     while len(running) < limit and (layer := next_ready()) is not None:
                         pending.remove(layer)
                         console.start(layer.name)
-                        running[pool.submit(record, layer, time.monotonic(), functools.partial(step, layer))] = layer
+                        running[pool.submit(record, layer, time.monotonic(), functools.partial(guarded, layer))] = layer
                     if not running:
                         break
                     done, _ = wait(list(running), timeout=0.25, return_when=FIRST_COMPLETED)

@@ -154,14 +154,14 @@ def _render_layer(
     layer: manifest.Layer,
     env: str,
     region: str,
-    overrides: dict[str, dict[str, Any]] | None,
+    cfg: StackConfig,
     outputs_by_stack: dict[str, dict[str, Any]],
 ) -> LayerPlan:
-    """Render one layer with its upstream layers' raw outputs (keyed by stack reference name)."""
+    """Render one layer from its assembled config (:func:`_layer_config`) and its upstream layers'
+    raw outputs (keyed by stack reference name)."""
     for upstream in layer.reads:
         if stack_reference_name(ORGANIZATION, upstream, env) not in outputs_by_stack:
             raise PlatformError(f"layer {layer.name} reads {upstream}, which is not part of this plan")
-    cfg = _layer_config(layer, env, region, overrides)
     started = time.perf_counter()
     try:
         rendered = render_program(
@@ -203,17 +203,18 @@ def build_plan(
     validate_suffix(env, "--env")
     validate_region(region, "--region")
     ordered = manifest.ordered(tuple(layers) if layers is not None else environment_layers(env))
-    for layer in ordered:
-        # Every layer's config is checked here, before any render starts (in this process or in a layer's own).
-        _layer_config(layer, env, region, overrides)
+    # Every layer's config is read and checked here, before any render starts, and handed to the
+    # renderer: this process is the only reader of the config files, so the parallel renderer's
+    # layer processes see exactly what the serial one would (and nothing else).
+    configs = {layer.name: _layer_config(layer, env, region, overrides) for layer in ordered}
     if parallel and len(ordered) > 1:
         from .parallel import render_layers
 
-        return Plan(env=env, region=region, layers=render_layers(ordered, env, region, overrides))
+        return Plan(env=env, region=region, layers=render_layers(ordered, env, region, configs))
     outputs_by_stack: dict[str, dict[str, Any]] = {}
     plans: list[LayerPlan] = []
     for layer in ordered:
-        plan = _render_layer(layer, env, region, overrides, outputs_by_stack)
+        plan = _render_layer(layer, env, region, configs[layer.name], outputs_by_stack)
         outputs_by_stack[stack_reference_name(ORGANIZATION, layer.name, env)] = plan.rendered.raw_outputs
         plans.append(plan)
     return Plan(env=env, region=region, layers=plans)

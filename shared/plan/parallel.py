@@ -17,7 +17,7 @@ import contextlib
 import importlib
 import multiprocessing
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, cast
@@ -25,6 +25,7 @@ from typing import Any, cast
 from .. import APP, manifest, stack_config
 from ..errors import PlatformError
 from ..references import stack_reference_name
+from ..stack_config import StackConfig
 from .document import LayerPlan, _render_layer
 from .engine import ORGANIZATION, _program_directory
 from .mocks import _ACCOUNT, mock_account
@@ -62,12 +63,13 @@ def _worker(
     layer: manifest.Layer,
     env: str,
     region: str,
-    overrides: dict[str, dict[str, Any]] | None,
+    cfg: StackConfig,
     account: str,
     directories: tuple[Path, Path],
 ) -> None:
-    # A forkserver child starts from a fresh interpreter, not from the caller: it must read the
-    # same stack and environment files as the caller does (a test points both at a temporary copy).
+    # A forkserver child starts from a fresh interpreter, not from the caller: it must run the same
+    # layer programs as the caller (a test points the directories at a temporary copy). Config files
+    # are never read here: the caller assembled ``cfg``.
     manifest.STACKS_DIR, stack_config.ENVIRONMENTS_DIR = directories
     try:
         _preload(layer)
@@ -75,7 +77,7 @@ def _worker(
         if upstream is None:  # an upstream layer failed: nothing to render
             return
         with mock_account(account):
-            result = _render_layer(layer, env, region, overrides, upstream)
+            result = _render_layer(layer, env, region, cfg, upstream)
         conn.send(("ok", result))
     except BaseException as exc:  # sent to the parent, which raises it there
         try:
@@ -96,9 +98,12 @@ def _context() -> Any:  # a multiprocessing context; typeshed's BaseContext lack
 
 
 def render_layers(
-    ordered: Sequence[manifest.Layer], env: str, region: str, overrides: dict[str, dict[str, Any]] | None
+    ordered: Sequence[manifest.Layer], env: str, region: str, configs: Mapping[str, StackConfig]
 ) -> list[LayerPlan]:
-    """Render ``ordered`` (dependency order) with one process per layer; results in that order."""
+    """Render ``ordered`` (dependency order) with one process per layer; results in that order.
+
+    ``configs`` holds each layer's assembled config (the caller read the files once): a layer
+    process never reads a config file itself."""
     ctx = _context()
     account = _ACCOUNT.get()
     directories = (manifest.STACKS_DIR, stack_config.ENVIRONMENTS_DIR)
@@ -108,7 +113,7 @@ def render_layers(
         parent_end, child_end = ctx.Pipe()
         process = ctx.Process(
             target=_worker,
-            args=(child_end, layer, env, region, overrides, account, directories),
+            args=(child_end, layer, env, region, configs[layer.name], account, directories),
             name=f"plan-{layer.name}",
             daemon=True,
         )
@@ -120,13 +125,19 @@ def render_layers(
     outputs_by_stack: dict[str, dict[str, Any]] = {}
     sent: set[str] = set()
     failure: BaseException | None = None
+    finished = False
     try:
         while len(results) < len(ordered) and failure is None:
             for layer in ordered:
                 if layer.name not in sent and all(r in results for r in layer.reads):
-                    pipes[layer.name].send(outputs_by_stack)
                     sent.add(layer.name)
-            waiting = {pipes[name]: name for name in sent if name not in results}
+                    # A process that failed while importing has sent its error and closed its end:
+                    # the send breaks, and the error (still buffered) is read below.
+                    with contextlib.suppress(OSError):
+                        pipes[layer.name].send(outputs_by_stack)
+            # Every unfinished layer, sent its upstream outputs or not: a process still importing
+            # writes only to report an error, which then stops the plan at once.
+            waiting = {pipes[lyr.name]: lyr.name for lyr in ordered if lyr.name not in results}
             for ready in wait(list(waiting)):
                 conn = cast(Connection, ready)
                 name = waiting[conn]
@@ -140,15 +151,22 @@ def render_layers(
                     break
                 results[name] = payload
                 outputs_by_stack[stack_reference_name(ORGANIZATION, name, env)] = payload.rendered.raw_outputs
+        finished = failure is None
     finally:
         for layer in ordered:
             if layer.name not in sent:
                 with contextlib.suppress(OSError):
                     pipes[layer.name].send(None)
         for process in processes:
+            if not finished:
+                # A layer failed (or this process was interrupted): the other renders are of no use
+                # and have no effect outside their process, so stop them now rather than wait for
+                # each to finish importing and rendering.
+                process.terminate()
             process.join(timeout=30)
             if process.is_alive():
                 process.kill()
+                process.join()
         for conn in pipes.values():
             conn.close()
     if failure is not None:
