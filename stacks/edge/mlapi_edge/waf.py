@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -28,101 +27,10 @@ from shared import policies
 from shared.aws_identity import AwsIdentity
 from shared.naming import Namer
 from shared.tags import name_tag
+from shared.waf import CREDENTIAL_HEADERS, RequiredHeader, rules, visibility
 
-# (rule name, managed rule group) in evaluation order. IP reputation first: it is the cheapest
-# and drops known-bad sources before the heavier inspections. Together with the rate rule these
-# use about 930 of the 1,500 WCUs a web ACL gets without extra charge.
-MANAGED_RULE_GROUPS = (
-    ("ip-reputation", "AWSManagedRulesAmazonIpReputationList"),
-    ("common", "AWSManagedRulesCommonRuleSet"),
-    ("known-bad-inputs", "AWSManagedRulesKnownBadInputsRuleSet"),
-)
-RATE_RULE = "rate-limit-per-ip"
-RATE_WINDOW_SECONDS = 300
-ORIGIN_SECRET_RULE = "require-origin-secret"
 # Headers that carry credentials, session ids or the origin secret: kept out of the WAF logs.
-REDACTED_HEADERS = ("authorization", "cookie", "x-origin-verify")
-
-
-@dataclass(frozen=True)
-class RequiredHeader:
-    """A header every request must carry with exactly this value (WAF compares header names
-    case-insensitively, so the name is given in lowercase)."""
-
-    name: str
-    value: pulumi.Input[str]
-
-
-def _visibility(metric_name: str) -> dict[str, Any]:
-    return {"cloudwatch_metrics_enabled": True, "metric_name": metric_name, "sampled_requests_enabled": True}
-
-
-def origin_secret_rule(acl_name: str, header: RequiredHeader, priority: int) -> dict[str, Any]:
-    """Block any request whose ``header`` is missing or differs from its value."""
-    return {
-        "name": ORIGIN_SECRET_RULE,
-        "priority": priority,
-        "action": {"block": {}},
-        "statement": {
-            "not_statement": {
-                "statement": {
-                    "byte_match_statement": {
-                        "field_to_match": {"single_header": {"name": header.name.lower()}},
-                        "positional_constraint": "EXACTLY",
-                        "search_string": header.value,
-                        "text_transformations": [{"priority": 0, "type": "NONE"}],
-                    }
-                }
-            }
-        },
-        "visibility_config": _visibility(f"{acl_name}-{ORIGIN_SECRET_RULE}"),
-    }
-
-
-def rules(
-    acl_name: str,
-    rate_limit: int | None,
-    count_only_rules: Sequence[str],
-    required_header: RequiredHeader | None = None,
-) -> list[dict[str, Any]]:
-    """The rules of a web ACL named ``acl_name``: the required-header check first (cheap, and it
-    spares the heavier inspections for requests that did not come through our distribution), then
-    the managed groups, then, unless ``rate_limit`` is None, the per-IP rate limit; each with its
-    own metric."""
-    built: list[dict[str, Any]] = []
-    if required_header is not None:
-        built.append(origin_secret_rule(acl_name, required_header, 0))
-    for rule, group in MANAGED_RULE_GROUPS:
-        statement: dict[str, Any] = {"name": group, "vendor_name": "AWS"}
-        if group == "AWSManagedRulesCommonRuleSet" and count_only_rules:
-            statement["rule_action_overrides"] = [{"name": r, "action_to_use": {"count": {}}} for r in count_only_rules]
-        built.append(
-            {
-                "name": rule,
-                "priority": len(built),
-                "override_action": {"none": {}},
-                "statement": {"managed_rule_group_statement": statement},
-                "visibility_config": _visibility(f"{acl_name}-{rule}"),
-            }
-        )
-    if rate_limit is None:
-        return built
-    built.append(
-        {
-            "name": RATE_RULE,
-            "priority": len(built),
-            "action": {"block": {}},
-            "statement": {
-                "rate_based_statement": {
-                    "limit": rate_limit,
-                    "aggregate_key_type": "IP",
-                    "evaluation_window_sec": RATE_WINDOW_SECONDS,
-                }
-            },
-            "visibility_config": _visibility(f"{acl_name}-{RATE_RULE}"),
-        }
-    )
-    return built
+REDACTED_HEADERS = (*CREDENTIAL_HEADERS, "x-origin-verify")
 
 
 @dataclass(frozen=True)
@@ -164,7 +72,7 @@ class WebAcl(pulumi.ComponentResource):
             scope=args.scope,
             default_action={"allow": {}},
             rules=rules(args.acl_name, args.rate_limit, args.count_only_rules, args.required_header),
-            visibility_config=_visibility(args.acl_name),
+            visibility_config=visibility(args.acl_name),
             tags=name_tag(args.acl_name),
             opts=child,
         )

@@ -1,31 +1,22 @@
 """A REGIONAL WAF web ACL in front of the payments load balancer, with its logs.
 
 The payments ALB faces the internet directly (no CloudFront in front), so its ACL sees real client
-addresses: the per-IP rate limit belongs here. The managed rule groups are the ones the edge layer
-uses for the ML API. Logs hold client addresses, paths and headers (credentials redacted) and are
+addresses: the per-IP rate limit belongs here. The rules come from shared/waf.py, as the edge layer's do. Logs hold client addresses, paths and headers (credentials redacted) and are
 encrypted with the payments key.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from shared.tags import name_tag
+from shared.waf import CREDENTIAL_HEADERS, rules, visibility
 
-# Cheapest first: IP reputation drops known-bad sources before the heavier inspections.
-MANAGED_RULE_GROUPS = (
-    ("ip-reputation", "AWSManagedRulesAmazonIpReputationList"),
-    ("common", "AWSManagedRulesCommonRuleSet"),
-    ("known-bad-inputs", "AWSManagedRulesKnownBadInputsRuleSet"),
-)
-RATE_RULE = "rate-limit-per-ip"
-RATE_WINDOW_SECONDS = 300
 # Headers that carry credentials or session ids: kept out of the WAF logs.
-REDACTED_HEADERS = ("authorization", "cookie")
+REDACTED_HEADERS = CREDENTIAL_HEADERS
 
 
 @dataclass(frozen=True)
@@ -38,39 +29,6 @@ class PaymentsWafArgs:
     load_balancer_arn: pulumi.Input[str]
     # What must exist first: a key policy that lets CloudWatch Logs use kms_key_arn.
     key: pulumi.Resource
-
-
-def _visibility(metric_name: str) -> dict[str, Any]:
-    return {"cloudwatch_metrics_enabled": True, "metric_name": metric_name, "sampled_requests_enabled": True}
-
-
-def rules(acl_name: str, rate_limit: int) -> list[dict[str, Any]]:
-    built: list[dict[str, Any]] = [
-        {
-            "name": rule,
-            "priority": priority,
-            "override_action": {"none": {}},
-            "statement": {"managed_rule_group_statement": {"name": group, "vendor_name": "AWS"}},
-            "visibility_config": _visibility(f"{acl_name}-{rule}"),
-        }
-        for priority, (rule, group) in enumerate(MANAGED_RULE_GROUPS)
-    ]
-    built.append(
-        {
-            "name": RATE_RULE,
-            "priority": len(built),
-            "action": {"block": {}},
-            "statement": {
-                "rate_based_statement": {
-                    "limit": rate_limit,
-                    "aggregate_key_type": "IP",
-                    "evaluation_window_sec": RATE_WINDOW_SECONDS,
-                }
-            },
-            "visibility_config": _visibility(f"{acl_name}-{RATE_RULE}"),
-        }
-    )
-    return built
 
 
 class PaymentsWaf(pulumi.ComponentResource):
@@ -87,8 +45,8 @@ class PaymentsWaf(pulumi.ComponentResource):
             description="Payments load balancer: AWS managed rule groups and a per-IP rate limit",
             scope="REGIONAL",
             default_action={"allow": {}},
-            rules=rules(args.acl_name, args.rate_limit),
-            visibility_config=_visibility(args.acl_name),
+            rules=rules(args.acl_name, args.rate_limit, count_only_rules=()),
+            visibility_config=visibility(args.acl_name),
             tags=name_tag(args.acl_name),
             opts=child,
         )
