@@ -811,13 +811,10 @@ with mock_aws():
 """
 
 
-@pytest.mark.skipif(os.name != "posix", reason="process groups and SIGINT semantics are POSIX")
-def test_ctrl_c_is_forwarded_once_and_the_engine_is_waited_for(standin, tmp_path):
-    standin.configure(hang="up mlapi-net")
-    driver = tmp_path / "driver.py"
-    driver.write_text(DRIVER.format(tests=str(TESTS), root=str(ROOT), tmp=str(tmp_path)))
-    # Its own session, like a terminal's foreground job: killpg below is the user's Ctrl-C.
-    proc = subprocess.Popen(
+def start_driver(driver: Path) -> subprocess.Popen[str]:
+    """Run a driver script in its own session, like a terminal's foreground job: `os.killpg` on
+    it is then the user's Ctrl-C."""
+    return subprocess.Popen(
         [sys.executable, str(driver)],
         cwd=ROOT,
         env=dict(os.environ),
@@ -826,11 +823,24 @@ def test_ctrl_c_is_forwarded_once_and_the_engine_is_waited_for(standin, tmp_path
         text=True,
         start_new_session=True,
     )
-    ready = Path(str(standin.state_path) + ".ready")
+
+
+def wait_until_ready(proc: subprocess.Popen[str], state_path: Path) -> None:
+    """Wait (at most 120 s) until the stand-in says a hanging command has started."""
+    ready = Path(str(state_path) + ".ready")
     deadline = time.time() + 120
     while not ready.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     assert ready.exists(), proc.communicate()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="process groups and SIGINT semantics are POSIX")
+def test_ctrl_c_is_forwarded_once_and_the_engine_is_waited_for(standin, tmp_path):
+    standin.configure(hang="up mlapi-net")
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER.format(tests=str(TESTS), root=str(ROOT), tmp=str(tmp_path)))
+    proc = start_driver(driver)
+    wait_until_ready(proc, standin.state_path)
     os.killpg(proc.pid, signal.SIGINT)
     time.sleep(0.5)
     os.killpg(proc.pid, signal.SIGINT)  # impatient second Ctrl-C: must not reach the engine

@@ -13,8 +13,6 @@ import json
 import multiprocessing
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -23,7 +21,7 @@ from typing import Any
 import pytest
 import test_deploy
 from conftest import ROOT
-from test_deploy import ENV, REGION, TESTS, Standin, failing, run_task
+from test_deploy import ENV, REGION, TESTS, Standin, failing, run_task, start_driver, wait_until_ready
 
 import tasks
 from shared import manifest
@@ -217,20 +215,8 @@ def test_ctrl_c_reaches_every_running_cli_once_and_no_new_layer_starts(graph, tm
     graph.configure(hang="up mlapi-app", delay={"up": 0.5})
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER.format(tests=str(TESTS), root=str(ROOT), tmp=str(tmp_path), graph=GRAPH))
-    proc = subprocess.Popen(
-        [sys.executable, str(driver)],
-        cwd=ROOT,
-        env=dict(os.environ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    ready = Path(str(graph.state_path) + ".ready")
-    deadline = time.time() + 120
-    while not ready.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    assert ready.exists(), proc.communicate()
+    proc = start_driver(driver)
+    wait_until_ready(proc, graph.state_path)
     os.killpg(proc.pid, signal.SIGINT)
     time.sleep(0.3)
     os.killpg(proc.pid, signal.SIGINT)  # a second Ctrl-C is not forwarded again
@@ -258,15 +244,7 @@ def test_ctrl_c_ends_a_parallel_down_all_waiting_to_retry_a_destroy(graph, tmp_p
             'tasks.up_all(Context(), env="t1", region="eu-west-1")', 'tasks.down_all(Context(), env="t1", retry_delay=3600)'
         )
     )
-    proc = subprocess.Popen(
-        [sys.executable, str(driver)],
-        cwd=ROOT,
-        env=dict(os.environ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    proc = start_driver(driver)
     try:
         assert proc.stdout is not None
         seen = []
