@@ -192,11 +192,12 @@ def build_plan(
 ) -> Plan:
     """Render ``layers`` (default: the environment's, see :func:`environment_layers`) in dependency order.
 
-    ``parallel`` renders each layer in its own process, started at once: every process imports
-    what its layer uses while upstream layers render, and renders as soon as the outputs it reads
-    exist. The document is the same, byte for byte (each layer's rendering depends only on its
-    config and upstream outputs). Serial is the default for callers that render many plans in one
-    process (tests), where the imports are already paid.
+    ``parallel`` splits the layers over one process per usable CPU (shared/plan/parallel.py),
+    started at once: every process imports what its layers use while upstream layers render
+    elsewhere, and renders a layer as soon as the outputs it reads exist. The document is the same,
+    byte for byte (each layer's rendering depends only on its config and upstream outputs). Serial
+    is the default for callers that render many plans in one process (tests), where the imports
+    are already paid.
 
     Raises ConfigError/PlatformError (one-paragraph messages) for bad input, before writing anything.
     """

@@ -25,7 +25,11 @@ from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
 from ..runtime import offline_plan
+from . import lean
 from .mocks import PlatformMocks
+
+# Programs rendered here load only the pulumi_aws files they use (see shared/plan/lean.py).
+lean.install()
 
 ORGANIZATION = "organization"
 

@@ -1,0 +1,152 @@
+"""What makes the offline plan fast: lean SDK imports (shared/plan/lean.py) and the layer groups of
+the parallel renderer (shared/plan/parallel.py). Their effect on time is measured by `invoke bench`,
+never asserted here; these tests pin that they change nothing a program or the document sees."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from conftest import ROOT
+
+from shared import manifest
+from shared.plan import lean, parallel
+
+
+def _python(code: str) -> dict:
+    """Run ``code`` in a fresh interpreter (nothing of pulumi_aws loaded yet); it prints JSON."""
+    run = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.splitlines()[-1])
+
+
+def test_a_lean_package_loads_only_the_files_of_the_names_used_and_everything_on_an_unknown_name():
+    seen = _python(
+        """
+        import json, sys
+        from shared.plan import lean
+        lean.install()
+        import pulumi_aws as aws
+        loaded = lambda: sorted(m for m in sys.modules if m.startswith("pulumi_aws.ec2."))
+        vpc = aws.ec2.Vpc
+        first = loaded()
+        result = {
+            "first": first,
+            "same_class": vpc is sys.modules["pulumi_aws.ec2.vpc"].Vpc,
+            "function": callable(aws.ec2.get_vpc) and not isinstance(aws.ec2.get_vpc, type(sys)),
+            "outputs_module": type(aws.ec2.outputs).__name__,
+            "input_type": aws.ec2.SecurityGroupIngressArgs.__module__,
+        }
+        try:
+            aws.ec2.NoSuchThing
+        except AttributeError as exc:
+            result["unknown"] = str(exc)
+        result["after_unknown"] = len(loaded())
+        result["dir"] = "VpnGateway" in dir(aws.ec2)
+        print(json.dumps(result))
+        """
+    )
+    # Vpc's own file and the type files it imports, not the other ~180 files of pulumi_aws.ec2.
+    assert "pulumi_aws.ec2.vpc" in seen["first"] and "pulumi_aws.ec2.vpn_gateway" not in seen["first"]
+    assert len(seen["first"]) < 10, seen["first"]
+    assert seen["same_class"] and seen["function"] and seen["outputs_module"] == "module"
+    assert seen["input_type"] == "pulumi_aws.ec2._inputs"
+    # A name no file exports runs the package's real __init__, which then answers (no such name).
+    assert seen["unknown"] == "module 'pulumi_aws.ec2' has no attribute 'NoSuchThing'"
+    assert seen["after_unknown"] > 150 and seen["dir"]
+
+
+def test_every_name_the_layers_use_is_the_object_a_full_import_gives():
+    names = sorted({name for layer in manifest.LAYERS for name in parallel.layer_classes(layer)})
+    assert len(names) > 50
+    mismatched = _python(
+        f"""
+        import importlib, json
+        from shared.plan import lean
+        lean.install()
+        import pulumi_aws
+        names = {names!r}
+        lean_objects = {{}}
+        for module, name in names:
+            try:
+                lean_objects[(module, name)] = getattr(importlib.import_module(module), name)
+            except AttributeError:
+                pass  # a name the layers' text mentions that is no SDK name (a variable): not compared
+        # dir() runs each package's real __init__, whose star imports rebind every name to the
+        # object it exports: a name the lean package resolved to another object would differ now.
+        for module in sorted({{m for m, _ in lean_objects}}):
+            dir(importlib.import_module(module))
+        print(json.dumps([f"{{m}}.{{n}}" for (m, n), obj in lean_objects.items() if vars(importlib.import_module(m))[n] is not obj]))
+        """
+    )
+    assert mismatched == []
+
+
+def test_a_package_whose_init_does_more_than_re_export_is_imported_as_usual(tmp_path: Path):
+    plain = tmp_path / "plain.py"
+    plain.write_text(
+        "import builtins as _builtins\nfrom .. import _utilities\nimport typing\n# Export\nfrom ._enums import *\nfrom .vpc import *\nfrom ._inputs import *\nfrom . import outputs\n"
+    )
+    assert lean._layout(plain) == (["_enums", "vpc", "_inputs"], ["outputs"])
+    other = tmp_path / "other.py"
+    other.write_text("from .vpc import *\nconfig = _utilities.lazy_import('pulumi_aws.x.config')\n")
+    assert lean._layout(other) is None
+
+
+def test_partitions_are_every_split_into_at_most_n_groups():
+    splits = list(parallel._partitions(["a", "b", "c"], 2))
+    assert sorted(sorted(map(tuple, s)) for s in splits) == sorted(
+        [[("a", "b", "c")], [("a",), ("b", "c")], [("a", "b"), ("c",)], [("a", "c"), ("b",)]]
+    )
+    assert len(list(parallel._partitions(list("abcde"), 2))) == 16  # 2**4
+    assert len(list(parallel._partitions(list("abcde"), 5))) == 52  # Bell(5)
+
+
+def test_the_split_puts_independent_imports_apart_and_shared_ones_together():
+    independent = {"a": [], "b": []}
+    disjoint = {"a": {"x.py": 28_000_000}, "b": {"y.py": 28_000_000}}
+    # Each process imports its own half at the same time.
+    assert parallel.best_split(["a", "b"], disjoint, independent, 2) == [["a"], ["b"]]
+    # b reads a and needs the same big file: a second process would only import it again and wait.
+    chain = {"a": {"x.py": 28_000_000}, "b": {"x.py": 28_000_000}}
+    assert parallel.best_split(["a", "b"], chain, {"a": [], "b": ["a"]}, 2) == [["a", "b"]]
+    # One process allowed: one group, whatever the estimate.
+    assert parallel.best_split(["a", "b"], disjoint, independent, 1) == [["a", "b"]]
+    # c reads a; b is independent but shares c's big file: b and c together, a alone.
+    files = {"a": {"x.py": 1_000_000}, "b": {"w.py": 28_000_000}, "c": {"w.py": 28_000_000}}
+    assert parallel.best_split(["a", "b", "c"], files, {"a": [], "b": [], "c": ["a"]}, 2) == [["a"], ["b", "c"]]
+
+
+def test_layer_groups_cover_every_layer_once_in_dependency_order():
+    ordered = manifest.ordered(manifest.LAYERS)
+    for processes in (1, 2, 3, len(ordered)):
+        groups = parallel.layer_groups(ordered, processes)
+        assert 1 <= len(groups) <= processes
+        assert sorted(lyr.name for group in groups for lyr in group) == sorted(lyr.name for lyr in ordered)
+        for group in groups:
+            assert list(group) == [lyr for lyr in ordered if lyr in group]
+    assert len(parallel.layer_groups(ordered, 1)) == 1
+
+
+def test_a_parallel_plan_forked_from_a_cli_process_is_byte_identical_to_the_serial_one(default_plan, tmp_path: Path):
+    # A CLI run has one thread, so its layer processes are forked from it (a test process has the
+    # mock runtime's threads and uses the forkserver: test_parallel.py covers that path).
+    out = tmp_path / "parallel.json"
+    mode = _python(
+        f"""
+        import json
+        from pathlib import Path
+        from shared.plan import parallel
+        from shared.plan.document import build_plan
+        method = parallel._context().get_start_method()  # what render_layers is about to use
+        build_plan("demo", "us-east-1", parallel=True).write(Path({str(out)!r}))
+        print(json.dumps(method))
+        """
+    )
+    assert mode == "fork"
+    expected = tmp_path / "serial.json"
+    default_plan.write(expected)
+    assert out.read_bytes() == expected.read_bytes()
