@@ -16,6 +16,7 @@ Only the offline plan installs it (shared.plan.engine); a real ``pulumi up`` imp
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -102,14 +103,21 @@ def _locate(directory: Path, star: Sequence[str], name: str) -> str | None:
         return index.get(name)
 
 
+@functools.cache
+def _package_path() -> list[str] | None:
+    """Where pulumi_aws lives, found without importing it."""
+    spec = importlib.machinery.PathFinder.find_spec(PACKAGE)
+    return list(spec.submodule_search_locations or ()) if spec else None
+
+
 def files_for(module: str, name: str) -> list[Path]:
     """The files a lean import of ``module.name`` loads (its own file and the type files that file
     imports), found by reading, not importing; [] when it is not a lean package's name."""
-    spec = (
-        importlib.machinery.PathFinder.find_spec(module, sys.modules[PACKAGE].__path__)
-        if module.startswith(PACKAGE + ".") and PACKAGE in sys.modules
-        else None
-    )
+    parent, _, child = module.partition(".")
+    if parent != PACKAGE or not child or "." in child:
+        return []
+    root = _package_path()
+    spec = importlib.machinery.PathFinder.find_spec(module, root) if root else None
     if spec is None or not spec.origin:
         return []
     layout = _layout(Path(spec.origin))
