@@ -1,8 +1,14 @@
 """A recording stand-in for the ``pulumi`` executable, used by tests/test_deploy.py.
 
-The tests copy this file to ``<tmp>/bin/pulumi`` (with a shebang for the test interpreter) and
-put that directory first on PATH. Every invocation appends one JSON line to ``$FAKE_PULUMI_LOG``:
+The tests put a launcher for it at ``<tmp>/bin/pulumi`` (``Standin`` in tests/test_deploy.py) and
+that directory first on PATH. Every invocation appends one JSON line to ``$FAKE_PULUMI_LOG``:
 ``{"argv": [...], "cwd": ..., "project": ..., "command": ..., "env": {selected variables}}``.
+
+A task runs the CLI dozens of times, and interpreter start-up used to cost far more than what the
+stand-in does: the launcher runs the test interpreter without ``site`` (``-SEB``) with only this
+directory and the one that holds ``yaml`` on ``sys.path``, and bytecode goes to ``<tmp>/pycache``
+(this module and ``yaml`` are compiled once per test, not at every call). ``yaml`` is imported only
+by the commands that read a YAML file or write a stack file.
 
 It behaves like the real CLI where the deploy tasks depend on it, so a task that drops a flag or
 a variable fails here as it would for a user:
@@ -54,8 +60,6 @@ import signal
 import sys
 import time
 from pathlib import Path
-
-import yaml
 
 RECORDED_ENV = (
     "PULUMI_BACKEND_URL",
@@ -266,6 +270,21 @@ def load(path):
     return json.loads(Path(path).read_text()) if Path(path).exists() else {}
 
 
+def read_yaml(text):
+    """``yaml.safe_load(text)``; JSON (which is YAML) without importing ``yaml``, the costliest
+    part of a call. The tests' fake layers write their Pulumi.yaml as JSON."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        import yaml
+
+        return yaml.safe_load(text)
+
+
+def project_name(directory):
+    return read_yaml((Path(directory) / "Pulumi.yaml").read_text())["name"]
+
+
 _LOCK = {}
 
 
@@ -284,7 +303,7 @@ def timed_main(argv):
     project = None
     try:
         if "--cwd" in argv:
-            project = yaml.safe_load((Path(argv[argv.index("--cwd") + 1]) / "Pulumi.yaml").read_text())["name"]
+            project = project_name(argv[argv.index("--cwd") + 1])
         delays = load(state_path).get("delay") or {}
         delay = delays.get(f"{command.split(' ')[-1]} {project}", delays.get(command.split(" ")[-1]))
         if delay:
@@ -330,7 +349,7 @@ def main(argv):
     cwd = Path(flag("--cwd") or os.getcwd())
     project = None
     if command != "version":
-        project = yaml.safe_load((cwd / "Pulumi.yaml").read_text())["name"]
+        project = project_name(cwd)
     with open(os.environ["FAKE_PULUMI_LOG"], "a") as log:
         log.write(
             json.dumps(
@@ -368,9 +387,11 @@ def main(argv):
     def read_stack_file():
         if not stack_file.exists():
             return {}
-        return yaml.safe_load(stack_file.read_text()) or {}
+        return read_yaml(stack_file.read_text()) or {}
 
     def write_stack_file(data):
+        import yaml
+
         stack_file.write_text(yaml.safe_dump(data, sort_keys=False))
 
     def passphrase():

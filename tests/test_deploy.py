@@ -97,13 +97,29 @@ def set_domain(root: Path, env: str = ENV, domain: str = "api.acme-ml.io") -> No
     (root / "stacks" / "cdn" / f"Pulumi.{env}.yaml").write_text(f"config:\n  mlapi-cdn:domainName: {domain}\n")
 
 
+# The stand-in's executable (why -SEB and the pycache: see tests/pulumi_standin.py's docstring).
+LAUNCHER = """#!{python} -SEB
+import sys
+sys.path[:0] = {path!r}
+sys.pycache_prefix, sys.dont_write_bytecode = {pycache!r}, False
+import pulumi_standin
+sys.exit(pulumi_standin.timed_main(sys.argv[1:]))
+"""
+
+
 class Standin:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.bin = root / "bin"
         self.bin.mkdir()
         exe = self.bin / "pulumi"
-        exe.write_text(f"#!{sys.executable}\n" + (TESTS / "pulumi_standin.py").read_text())
+        exe.write_text(
+            LAUNCHER.format(
+                python=sys.executable,
+                path=[str(TESTS), str(Path(yaml.__file__).parent.parent)],
+                pycache=str(root / "pycache"),
+            )
+        )
         exe.chmod(0o755)
         self.log_path = root / "pulumi.log"
         self.state_path = root / "pulumi-state.json"
