@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -99,14 +98,6 @@ def default_plan() -> Plan:
 # a test that needs environments/<env>.yaml or stacks/<layer>/Pulumi.<env>.yaml writes them into
 # a copy (`checkout`), and the session fails if the checkout changed anyway.
 
-# Run `python -m invoke ...` exactly (invoke.main.program), reading the copy's stack and
-# environment directories; the plan's layer processes inherit them (shared/plan/parallel.py).
-_INVOKE_IN_COPY = (
-    "import sys; from pathlib import Path; from shared import manifest, stack_config; "
-    "manifest.STACKS_DIR, stack_config.ENVIRONMENTS_DIR = Path(sys.argv[1]), Path(sys.argv[2]); "
-    "sys.argv = ['invoke', *sys.argv[3:]]; from invoke.main import program; program.run()"
-)
-
 
 @dataclass(frozen=True)
 class Checkout:
@@ -123,13 +114,6 @@ class Checkout:
     def environment_file(self, env: str) -> Path:
         return self.environments / f"{env}.yaml"
 
-    def invoke(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        """`python -m invoke *args` from the repository root, reading this copy's files."""
-        environ = {k: v for k, v in os.environ.items() if k not in ("ENVIRONMENT_SUFFIX", "MLAPI_PROTECT")}
-        environ.update(env or {})
-        command = [sys.executable, "-c", _INVOKE_IN_COPY, str(self.stacks), str(self.environments), *args]
-        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=environ, timeout=300)
-
 
 @pytest.fixture
 def checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Checkout:
@@ -139,6 +123,84 @@ def checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Checkout:
     monkeypatch.setattr(manifest, "STACKS_DIR", copy.stacks)
     monkeypatch.setattr(stack_config, "ENVIRONMENTS_DIR", copy.environments)
     return copy
+
+
+# --- `invoke <task>` in the test's process ---------------------------------------------------------
+# A subprocess would re-import pulumi_aws and the layers for every command (seconds each); the
+# tasks' command-line contract is the same in-process. One test (tests/test_plan.py) still compares
+# a real `python -m invoke plan` process with this runner byte for byte.
+
+# Settings the developer's shell may hold that would change what the tasks render.
+TASK_ENV_UNSET = ("ENVIRONMENT_SUFFIX", "MLAPI_PROTECT", "AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+@dataclass(frozen=True)
+class Invoked:
+    """What a `python -m invoke ...` process would have left: exit code, stdout, stderr."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class InvokeRunner:
+    """Runs the repository's tasks (tasks.py's collection) through invoke's own ``Program`` with an
+    argv, as ``python -m invoke <args>`` from the repository root does, and returns an
+    :class:`Invoked`. Output is captured at the file descriptors (what a layer process or ``c.run``
+    prints too). ``Program`` prints an ``Exit``'s message and exits with its code, as the real
+    command does; any other exception is not caught, so it fails the test (a real process would
+    have printed a traceback). The ``checkout`` fixture's directories apply, being patched in this
+    process."""
+
+    def __init__(self, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+        self._capfd = capfd
+        self._monkeypatch = monkeypatch
+
+    def __call__(self, *args: str, env: dict[str, str] | None = None) -> Invoked:
+        import invoke
+        from invoke import Program
+
+        if str(ROOT) not in sys.path:
+            sys.path.insert(0, str(ROOT))  # tasks.py lives at the repository root
+        import tasks
+
+        with self._monkeypatch.context() as patch:
+            for name in TASK_ENV_UNSET:
+                patch.delenv(name, raising=False)
+            for name, value in (env or {}).items():
+                patch.setenv(name, value)
+            patch.chdir(ROOT)
+            # The same program as invoke.main.program, with the repository's collection given.
+            program = Program(
+                name="Invoke", binary="inv[oke]", binary_names=["invoke", "inv"], version=invoke.__version__, namespace=tasks.ns
+            )
+            self._capfd.readouterr()  # what the test printed before is not the command's
+            try:
+                program.run(["invoke", *args])
+                code = 0
+            except SystemExit as exit_:
+                code = _exit_status(exit_.code)
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            out, err = self._capfd.readouterr()
+        return Invoked(code, out, err)
+
+
+def _exit_status(code: object) -> int:
+    """The exit status ``sys.exit(code)`` gives a process (a non-int is printed and means 1)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+@pytest.fixture
+def run_invoke(capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> InvokeRunner:
+    """``run_invoke("plan", "--env", "demo", ...)``: see :class:`InvokeRunner`."""
+    return InvokeRunner(capfd, monkeypatch)
 
 
 # Written by the tools on purpose and git-ignored, so `git status` alone would not show a test

@@ -7,21 +7,21 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, TASK_ENV_UNSET
 
 from shared import contracts, manifest
 from shared.errors import ConfigError
 from shared.plan.document import build_plan
 
 
-def run_invoke(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
-    environ = {k: v for k, v in os.environ.items() if k not in ("ENVIRONMENT_SUFFIX", "MLAPI_PROTECT")}
-    environ.update(env or {})
+def invoke_process(*args: str) -> subprocess.CompletedProcess:
+    """A real `python -m invoke <args>` process from the repository root (the other tests use the
+    in-process ``run_invoke`` fixture, tests/conftest.py)."""
+    environ = {k: v for k, v in os.environ.items() if k not in TASK_ENV_UNSET}
     return subprocess.run(
-        [sys.executable, "-m", "invoke", *args], cwd=cwd, capture_output=True, text=True, env=environ, timeout=300
+        [sys.executable, "-m", "invoke", *args], cwd=ROOT, capture_output=True, text=True, env=environ, timeout=300
     )
 
 
@@ -65,15 +65,17 @@ def test_mock_identifiers_look_real(default_plan):
     assert re.fullmatch(r"arn:aws:kms:us-east-1:\d{12}:key/[0-9a-f-]{36}", key.state["arn"])
 
 
-def test_cli_writes_document_and_two_runs_are_identical(tmp_path):
+def test_cli_writes_document_and_two_runs_are_identical(tmp_path, run_invoke):
+    """Two processes write the same bytes: a real `python -m invoke plan` process and the in-process
+    runner the other task tests use (so those see what the command line does)."""
     first, second = tmp_path / "a.json", tmp_path / "b.json"
-    for out in (first, second):
-        result = run_invoke("plan", "--env", "demo", "--region", "eu-west-1", "--out", str(out))
+    args = ("plan", "--env", "demo", "--region", "eu-west-1", "--out")
+    for result in (invoke_process(*args, str(first)), run_invoke(*args, str(second))):
         assert result.returncode == 0, result.stderr
+        assert "nothing was deployed" in result.stdout and "[network]" in result.stdout
     assert first.read_bytes() == second.read_bytes()
     doc = json.loads(first.read_text())
     assert doc["region"] == "eu-west-1"
-    assert "nothing was deployed" in result.stdout and "[network]" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -84,7 +86,7 @@ def test_cli_writes_document_and_two_runs_are_identical(tmp_path):
         (["--env", "demo", "--region", "moon-1"], "--region"),
     ],
 )
-def test_bad_input_exits_non_zero_with_one_paragraph_and_no_file(tmp_path, args, setting):
+def test_bad_input_exits_non_zero_with_one_paragraph_and_no_file(tmp_path, run_invoke, args, setting):
     out = tmp_path / "plan.json"
     result = run_invoke("plan", *args, "--out", str(out))
     assert result.returncode != 0
@@ -93,10 +95,10 @@ def test_bad_input_exits_non_zero_with_one_paragraph_and_no_file(tmp_path, args,
     assert not out.exists()
 
 
-def test_bad_config_in_stack_file_exits_cleanly(checkout, tmp_path):
+def test_bad_config_in_stack_file_exits_cleanly(checkout, tmp_path, run_invoke):
     checkout.stack_file("network", "cfgtest").write_text("config:\n  mlapi-network:vpcCidr: 10.0.0.0/33\n")
     out = tmp_path / "plan.json"
-    result = checkout.invoke("plan", "--env", "cfgtest", "--out", str(out))
+    result = run_invoke("plan", "--env", "cfgtest", "--out", str(out))
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "mlapi-network:vpcCidr" in result.stderr and "10.0.0.0/33" in result.stderr
     assert not out.exists()
@@ -126,14 +128,14 @@ def test_environment_file_applies_to_every_layer(checkout):
         assert tags["Team"] == "data-science" and tags["CostCenter"] == "cc-7"
 
 
-def test_plan_renders_the_region_the_environment_file_deploys_to(checkout, tmp_path):
+def test_plan_renders_the_region_the_environment_file_deploys_to(checkout, tmp_path, run_invoke):
     checkout.environment_file("regionfile").write_text("aws:region: eu-west-1\n")
     out = tmp_path / "plan.json"
     quiet = {"AWS_REGION": "ap-southeast-2", "AWS_DEFAULT_REGION": "ap-southeast-2"}
-    from_file = checkout.invoke("plan", "--env", "regionfile", "--out", str(out), "--quiet", env=quiet)
+    from_file = run_invoke("plan", "--env", "regionfile", "--out", str(out), "--quiet", env=quiet)
     assert from_file.returncode == 0, from_file.stderr
     assert json.loads(out.read_text())["region"] == "eu-west-1"  # the file beats AWS_REGION
-    flagged = checkout.invoke("plan", "--env", "regionfile", "--region", "us-west-2", "--out", str(out), "--quiet", env=quiet)
+    flagged = run_invoke("plan", "--env", "regionfile", "--region", "us-west-2", "--out", str(out), "--quiet", env=quiet)
     assert flagged.returncode == 0, flagged.stderr
     assert json.loads(out.read_text())["region"] == "us-west-2"  # --region beats the file
 

@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from conftest import ROOT
 from pulumi_policy import (
     PolicyProviderResource,
     PolicyResource,
@@ -341,17 +337,6 @@ def _pack_over_layers(rule_id: str, document: dict, states: dict, protect: bool)
         items = [{**r, "state": r.get("state") or states.get(r["urn"], {})} for r in layer["resources"] if r["type"] != STACK]
         recorded.judge(policy, items)
     return recorded.messages, recorded.reasons
-
-
-def run_invoke(*args: str) -> subprocess.CompletedProcess:
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("ENVIRONMENT_SUFFIX", "MLAPI_PROTECT", "AWS_REGION", "AWS_DEFAULT_REGION")
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", *args], cwd=ROOT, capture_output=True, text=True, env=environ, timeout=600
-    )
 
 
 # The fragments above are hand-made; these mutations start from what the layers really register,

@@ -18,7 +18,6 @@ from shared.compliance.plan_view import view_from_document
 from .support import (
     ENV,
     LIFTED_WHILE_DECOMMISSIONING,
-    run_invoke,
 )
 
 
@@ -34,7 +33,7 @@ def test_outputs_re_derived_from_a_plan_file_match_the_mock_runtimes(default_pla
     assert checked > 20
 
 
-def test_the_default_environment_passes_invoke_check():
+def test_the_default_environment_passes_invoke_check(run_invoke):
     result = run_invoke("check", "--env", "demo")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "PASSED: 0 mandatory violation(s)" in result.stdout
@@ -47,7 +46,7 @@ def test_the_default_environment_passes_invoke_check():
         assert "because: ephemeral environment (protect=false" in out and by_id(rule_id).waiver.split(";")[0] in out, rule_id
 
 
-def test_invoke_check_reports_a_violation_in_a_plan_file_by_layer_and_exits_1(tmp_path, default_plan):
+def test_invoke_check_reports_a_violation_in_a_plan_file_by_layer_and_exits_1(tmp_path, default_plan, run_invoke):
     document = json.loads(json.dumps(default_plan.document()))
     network = next(lyr for lyr in document["layers"] if lyr["layer"] == "network")
     key = next(r for r in network["resources"] if r["type"] == KMS_KEY)
@@ -63,7 +62,7 @@ def test_invoke_check_reports_a_violation_in_a_plan_file_by_layer_and_exits_1(tm
     assert "mandatory compliance violation(s): see the report above" in result.stderr
 
 
-def test_invoke_check_refuses_a_plan_file_of_another_environment(tmp_path, default_plan):
+def test_invoke_check_refuses_a_plan_file_of_another_environment(tmp_path, default_plan, run_invoke):
     path = tmp_path / "demo.plan.json"
     path.write_text(json.dumps(default_plan.document()))
     result = run_invoke("check", "--env", "prod", "--plan", str(path))
