@@ -34,6 +34,14 @@ GRAPH = (("net", ()), ("db", ("net",)), ("app", ("net", "db")), ("pay", ("net", 
 READS = dict(GRAPH)
 
 
+def branch_delay(seconds: float) -> dict[str, float]:
+    """A stand-in ``delay`` for the `up` of app and pay, which become ready at the same moment (both
+    read net and db): long enough for them to overlap observably, or to show that they did not.
+    The other layers each wait for one of these or for each other: delaying them too only made
+    the tests slower."""
+    return {"up mlapi-app": seconds, "up mlapi-pay": seconds}
+
+
 @pytest.fixture
 def graph(tmp_path, monkeypatch):
     """The stand-in with the five-layer graph (patched in before the fake layers are built)."""
@@ -141,7 +149,7 @@ def test_down_all_also_destroys_layers_the_file_no_longer_selects_in_reverse_gra
 
 
 def test_up_all_runs_independent_layers_at_once_and_never_before_what_they_read(graph):
-    graph.configure(delay={"up": 1.0})
+    graph.configure(delay=branch_delay(1.0))
     run_task(tasks.up_all, env=ENV, region=REGION)
     ran = times(graph, "up")
     assert set(ran) == set(READS)
@@ -153,7 +161,7 @@ def test_up_all_runs_independent_layers_at_once_and_never_before_what_they_read(
 
 
 def test_parallel_1_keeps_the_manifest_order_one_at_a_time(graph):
-    graph.configure(delay={"up": 0.3})
+    graph.configure(delay=branch_delay(0.3))
     run_task(tasks.up_all, env=ENV, region=REGION, parallel=1)
     assert graph.layers_of("up") == ["net", "db", "app", "pay", "cdn"]
     ran = sorted(times(graph, "up").values(), key=lambda r: r["start"])
@@ -179,7 +187,7 @@ def test_a_failure_lets_running_layers_finish_and_starts_no_new_one(graph, capsy
 
 
 def test_lines_are_prefixed_by_their_layer_and_plain_in_ci(graph, capsys):
-    graph.configure(delay={"up": 0.5})
+    graph.configure(delay=branch_delay(0.5))
     run_task(tasks.up_all, env=ENV, region=REGION)
     out = capsys.readouterr().out
     assert "[app] Updating (t1)" in out and "[pay] Updating (t1)" in out
@@ -212,7 +220,7 @@ with mock_aws():
 
 @pytest.mark.skipif(os.name != "posix", reason="process groups and SIGINT semantics are POSIX")
 def test_ctrl_c_reaches_every_running_cli_once_and_no_new_layer_starts(graph, tmp_path):
-    graph.configure(hang="up mlapi-app", delay={"up": 0.5})
+    graph.configure(hang="up mlapi-app", delay={"up mlapi-pay": 0.5})  # pay still runs next to app
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER.format(tests=str(TESTS), root=str(ROOT), tmp=str(tmp_path), graph=GRAPH))
     proc = start_driver(driver)
