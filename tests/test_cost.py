@@ -5,8 +5,6 @@ and the estimates quoted in docs/cost.md."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -456,33 +454,23 @@ def test_bad_usage_file_names_file_key_value_and_what_is_allowed(tmp_path, text,
         assert part in str(err.value)
 
 
-def test_task_refuses_a_bad_usage_file_in_one_paragraph(tmp_path):
+def test_task_refuses_a_bad_usage_file_in_one_paragraph(tmp_path, run_invoke):
     plan_file = tmp_path / "p.json"
     plan_file.write_text(json.dumps(plan(res("aws:ec2/natGateway:NatGateway", "nat"))))
     usage = tmp_path / "u.yaml"
     usage.write_text("loadBalancerLcus: -1\n")
-    run = subprocess.run(
-        [sys.executable, "-m", "invoke", "cost", "--plan", str(plan_file), "--usage", str(usage)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    run = run_invoke("cost", "--plan", str(plan_file), "--usage", str(usage))
     assert run.returncode == 2
     assert f"{usage}: loadBalancerLcus = -1" in run.stderr and "Traceback" not in run.stderr
 
 
-def test_task_prices_a_plan_file_compares_and_writes_json(tmp_path):
+def test_task_prices_a_plan_file_compares_and_writes_json(tmp_path, run_invoke):
     base = tmp_path / "base.json"
     base.write_text(json.dumps(plan(res("aws:ec2/natGateway:NatGateway", "nat-0"))))
     pr = tmp_path / "pr.json"
     pr.write_text(json.dumps(plan(res("aws:ec2/natGateway:NatGateway", "nat-0"), res("aws:ec2/natGateway:NatGateway", "nat-1"))))
     out = tmp_path / "cost.json"
-    run = subprocess.run(
-        [sys.executable, "-m", "invoke", "cost", "--plan", str(pr), "--compare", str(base), "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    run = run_invoke("cost", "--plan", str(pr), "--compare", str(base), "--out", str(out))
     assert run.returncode == 0, run.stderr
     assert "+$32.85" in run.stdout and "[l] nat-1 (aws:ec2/natGateway:NatGateway) added" in run.stdout
     written = json.loads(out.read_text())
