@@ -32,7 +32,10 @@ fi
 "$VENV/bin/python" -m pip install --quiet --require-hashes --no-deps -r scripts/uv.lock.txt
 # Sync with uv's own lock too: `uv pip sync` removes whatever the files do not list, and in a
 # virtualenv uv created that includes uv itself (the next line would then fail).
-"$VENV/bin/uv" pip sync --quiet --python "$VENV/bin/python" --require-hashes requirements.lock scripts/uv.lock.txt
+# --compile-bytecode: uv writes no .pyc files (pip does), and invoke turns bytecode writing off
+# for everything a task imports, so without it every `invoke plan` compiles the pulumi_aws files it
+# loads from source again. On 2 CPUs: the demo plan 2.9 s instead of 6.5 s, for ~8 s more here once.
+"$VENV/bin/uv" pip sync --quiet --compile-bytecode --python "$VENV/bin/python" --require-hashes requirements.lock scripts/uv.lock.txt
 # The repository itself (the `shared` package), editable, with no dependencies beyond the lock.
 "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" --no-deps -e .
 echo "Installed into $VENV: $("$VENV/bin/python" -c 'import pulumi, pulumi_aws, importlib.metadata as m; print("pulumi", m.version("pulumi"), "/ pulumi-aws", m.version("pulumi-aws"), "(the aws provider plugin deploys use)")')"
