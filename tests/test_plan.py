@@ -129,7 +129,8 @@ def test_environment_file_applies_to_every_layer(checkout):
 
 
 def test_plan_renders_the_region_the_environment_file_deploys_to(checkout, tmp_path, run_invoke):
-    checkout.environment_file("regionfile").write_text("aws:region: eu-west-1\n")
+    # One layer is enough to see which region was rendered (the whole environment takes seconds).
+    checkout.environment_file("regionfile").write_text("aws:region: eu-west-1\nlayers: [network]\n")
     out = tmp_path / "plan.json"
     quiet = {"AWS_REGION": "ap-southeast-2", "AWS_DEFAULT_REGION": "ap-southeast-2"}
     from_file = run_invoke("plan", "--env", "regionfile", "--out", str(out), "--quiet", env=quiet)
