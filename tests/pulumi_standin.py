@@ -53,7 +53,6 @@ and written under an exclusive lock, and the ``delay``/``hang`` waits happen out
 """
 
 import fcntl
-import hashlib
 import json
 import os
 import signal
@@ -403,6 +402,8 @@ def main(argv):
         return None
 
     def digest(value):
+        import hashlib  # only the commands that check a passphrase need it
+
         return hashlib.sha256(value.encode()).hexdigest()
 
     def secrets_manager(record):
