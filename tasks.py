@@ -11,6 +11,7 @@ import contextlib
 import io
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def _default_region(env: str) -> str:
         "region": "AWS region to render for (default: aws:region in environments/<env>.yaml, AWS_REGION, AWS_DEFAULT_REGION, else us-east-1)",
         "out": "where to write the plan document (default: plans/<env>.plan.json)",
         "quiet": "print only where the plan was written",
-        "parallel": "auto (default: layers split over one process per CPU when there are 2 or more), true (the same, even on 1 CPU) or false (one process)",
+        "parallel": "auto (default: layers split over one process per CPU when there are 2 or more and nothing else runs in this process), true (always) or false (one process)",
     }
 )
 def plan(c, env, region=None, out=None, quiet=False, parallel="auto"):
@@ -63,8 +64,10 @@ def plan(c, env, region=None, out=None, quiet=False, parallel="auto"):
     if choice not in ("auto", "true", "false"):
         raise Exit(f"error: --parallel must be auto, true or false (got {parallel!r}).", code=2)
     # Measured with invoke bench (docs/speed.md): from 2 CPUs on, the layer groups import and render
-    # at the same time; on one CPU a second process only adds its start-up.
-    in_parallel = _usable_cpus() >= 2 if choice == "auto" else choice == "true"
+    # at the same time; on one CPU a second process only adds its start-up. A process that already
+    # runs other threads (the task called from a test, or embedded) cannot fork its imports to the
+    # layer processes and has usually paid them: it renders in-process unless told otherwise.
+    in_parallel = _usable_cpus() >= 2 and threading.active_count() == 1 if choice == "auto" else choice == "true"
     try:
         result = build_plan(env, region, parallel=in_parallel)
     except (ConfigError, PlatformError) as exc:

@@ -150,3 +150,39 @@ def test_a_parallel_plan_forked_from_a_cli_process_is_byte_identical_to_the_seri
     expected = tmp_path / "serial.json"
     default_plan.write(expected)
     assert out.read_bytes() == expected.read_bytes()
+
+
+def test_invoke_plan_renders_in_parallel_by_default_only_with_two_cpus_and_no_other_thread(monkeypatch, tmp_path: Path):
+    import threading
+
+    from invoke import Context
+
+    import tasks
+    from shared.plan import document
+
+    asked: list[bool] = []
+
+    class Written:
+        def write(self, path: Path) -> None:
+            pass
+
+        def summary(self) -> str:
+            return ""
+
+    def fake_build_plan(env: str, region: str, *, parallel: bool = False) -> Written:
+        asked.append(parallel)
+        return Written()
+
+    monkeypatch.setattr(document, "build_plan", fake_build_plan)
+    for cpus, threads, choice, expected in [
+        (2, 1, "auto", True),
+        (4, 1, "auto", True),
+        (1, 1, "auto", False),
+        (2, 3, "auto", False),  # a test or an embedding process: render in-process
+        (1, 3, "true", True),
+        (8, 1, "false", False),
+    ]:
+        monkeypatch.setattr(tasks, "_usable_cpus", lambda cpus=cpus: cpus)
+        monkeypatch.setattr(threading, "active_count", lambda threads=threads: threads)
+        tasks.plan(Context(), env="demo", region="us-east-1", out=str(tmp_path / "p.json"), quiet=True, parallel=choice)
+        assert asked.pop() is expected, (cpus, threads, choice)
