@@ -312,6 +312,9 @@ def bench(
         print(
             f"ratio suite / serial plan                     : {suite_s / plan_s:6.2f} (the suite costs this many plans; target <= 15 on 2 cores)"
         )
+        print(
+            f"ratio suite / parallel plan                   : {suite_s / parallel_s:6.2f} (in plans as `invoke plan` runs here)"
+        )
     if bootstrap:
         import os
         import tempfile
