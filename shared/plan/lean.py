@@ -216,7 +216,7 @@ class _Finder(importlib.abc.MetaPathFinder):
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         loader = _lean_loader(spec)
         if spec is None or loader is None:
-            return spec
+            return None  # not a lean package: the usual finders import it as always
         spec.loader = loader
         return spec
 
