@@ -4,6 +4,11 @@ The tests put a launcher for it at ``<tmp>/bin/pulumi`` (``Standin`` in tests/te
 that directory first on PATH. Every invocation appends one JSON line to ``$FAKE_PULUMI_LOG``:
 ``{"argv": [...], "cwd": ..., "project": ..., "command": ..., "env": {selected variables}}``.
 
+Its logic is :func:`run`, which takes everything a process would read from its own (argv,
+environment, working directory, output streams, the SIGINTs it receives), so a call can run as a
+process (the launcher: :func:`script`) or in a thread of the test's own process
+(tests/standin_inproc.py, what most deploy tests use: the same calls without a Python start-up each).
+
 A task runs the CLI dozens of times, and interpreter start-up used to cost far more than what the
 stand-in does: the launcher runs the test interpreter without ``site`` (``-SEB``) with only this
 directory and the one that holds ``yaml`` on ``sys.path``, and bytecode goes to ``<tmp>/pycache``
@@ -284,87 +289,152 @@ def project_name(directory):
     return read_yaml((Path(directory) / "Pulumi.yaml").read_text())["name"]
 
 
-_LOCK = {}
+class Interrupts:
+    """The SIGINTs one run receives: from the real signal handler (:func:`script`), or from the
+    test's in-process ``Popen.send_signal`` (tests/standin_inproc.py). A plain counter, polled: the
+    real handler runs on the thread that waits, between two of its bytecodes."""
+
+    def __init__(self, install=None):
+        self.count = 0
+        self.armed = False
+        self._install = install
+        self._on_each = None
+
+    def arm(self, on_each):
+        """From now on each SIGINT is counted and reported to ``on_each(count)`` (a hanging ``up``);
+        before, a real process dies of it (Python's default handler)."""
+        self._on_each = on_each
+        self.armed = True
+        if self._install is not None:
+            self._install(lambda signum, frame: self.deliver())
+
+    def deliver(self):
+        self.count += 1
+        if self._on_each is not None:
+            self._on_each(self.count)
 
 
-def _unlock():
-    fd = _LOCK.pop("fd", None)
-    if fd is not None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+class StateLock:
+    """The exclusive lock on the state. ``flock`` belongs to an open file description, and every
+    run opens the lock file itself: runs exclude each other as processes or as threads of one."""
+
+    def __init__(self, path):
+        self._fd = os.open(path, os.O_CREAT | os.O_RDWR)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def release(self):
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
 
-def timed_main(argv):
-    """``main`` with the configured delay first (outside the lock) and its times recorded."""
+class Run:
+    """Everything one invocation reads from its process: argv, environment, working directory,
+    output streams and the SIGINTs it receives."""
+
+    def __init__(self, argv, environ, cwd, stdout, stderr, interrupts):
+        self.argv = list(argv)
+        self.environ = environ
+        self.cwd = str(cwd)
+        self.stdout = stdout
+        self.stderr = stderr
+        self.interrupts = interrupts
+
+    def path(self, name):
+        """``name`` as the process would open it (relative to its working directory)."""
+        return Path(self.cwd, name)
+
+    def say(self, text, flush=False):
+        print(text, file=self.stdout, flush=flush)
+
+
+def run(argv, *, environ, cwd, stdout, stderr, interrupts):
+    """One ``pulumi <argv>`` call: its exit code. The configured delay comes first (outside the
+    lock); the call's times are recorded."""
+    return timed_main(Run(argv, environ, cwd, stdout, stderr, interrupts))
+
+
+def script(argv):
+    """The executable's entry (the launcher): this process's environment, directory, streams and signals."""
+    interrupts = Interrupts(install=lambda handler: signal.signal(signal.SIGINT, handler))
+    return run(argv, environ=os.environ, cwd=os.getcwd(), stdout=sys.stdout, stderr=sys.stderr, interrupts=interrupts)
+
+
+def timed_main(call):
     started = time.time()
-    state_path = os.environ["FAKE_PULUMI_STATE"]
+    argv = call.argv
+    state_path = call.environ["FAKE_PULUMI_STATE"]
     command = " ".join(argv[:2]) if argv[:1] in (["stack"], ["config"]) else " ".join(argv[:1])
     project = None
     try:
         if "--cwd" in argv:
-            project = project_name(argv[argv.index("--cwd") + 1])
-        delays = load(state_path).get("delay") or {}
+            project = project_name(call.path(argv[argv.index("--cwd") + 1]))
+        delays = load(call.path(state_path)).get("delay") or {}
         delay = delays.get(f"{command.split(' ')[-1]} {project}", delays.get(command.split(" ")[-1]))
         if delay:
             time.sleep(float(delay))
     except (OSError, ValueError, IndexError, KeyError, TypeError):
         pass
-    fd = os.open(state_path + ".lock", os.O_CREAT | os.O_RDWR)
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    _LOCK["fd"] = fd
+    lock = StateLock(call.path(state_path + ".lock"))
     try:
-        return main(argv)
+        return main(call, lock)
     finally:
-        _unlock()
-        with open(os.environ["FAKE_PULUMI_LOG"] + ".times", "a") as times:
+        lock.release()
+        with open(call.path(call.environ["FAKE_PULUMI_LOG"] + ".times"), "a") as times:
             times.write(json.dumps({"command": command, "project": project, "start": started, "end": time.time()}) + "\n")
 
 
-def main(argv):
-    state_path = os.environ["FAKE_PULUMI_STATE"]
+def main(call, lock):
+    argv = call.argv
+    environ = call.environ
+    state_path = call.path(environ["FAKE_PULUMI_STATE"])
+    log_path = call.path(environ["FAKE_PULUMI_LOG"])
     state = load(state_path)
+    say = call.say
 
     def save():
-        # Atomic: a concurrent invocation reading the delay outside the lock never sees half a file.
-        tmp = Path(state_path + f".{os.getpid()}.tmp")
+        # Atomic: a concurrent invocation reading the delay outside the lock never sees half a
+        # file. The name is this run's own (runs may be threads of one process).
+        tmp = Path(f"{state_path}.{os.getpid()}.{id(call)}.tmp")
         tmp.write_text(json.dumps(state, indent=1))
         os.replace(tmp, state_path)
 
     def fail(message, code=255):
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {message}", file=call.stderr)
         return code
 
     try:
         command, positional, flags = parse(argv)
     except Usage as exc:
-        with open(os.environ["FAKE_PULUMI_LOG"], "a") as log:
-            log.write(json.dumps({"argv": argv, "cwd": os.getcwd(), "project": None, "command": "?", "env": {}}) + "\n")
+        with open(log_path, "a") as log:
+            log.write(json.dumps({"argv": argv, "cwd": call.cwd, "project": None, "command": "?", "env": {}}) + "\n")
         return fail(str(exc))
 
     def flag(name):
         values = flags.get(name)
         return values[-1] if values else None
 
-    cwd = Path(flag("--cwd") or os.getcwd())
+    cwd = call.path(flag("--cwd") or call.cwd)
     project = None
     if command != "version":
         project = project_name(cwd)
-    with open(os.environ["FAKE_PULUMI_LOG"], "a") as log:
+    with open(log_path, "a") as log:
         log.write(
             json.dumps(
                 {
                     "argv": argv,
-                    "cwd": os.getcwd(),
+                    "cwd": call.cwd,
                     "project": project,
                     "command": command,
-                    "env": {k: os.environ.get(k) for k in RECORDED_ENV},
+                    "env": {k: environ.get(k) for k in RECORDED_ENV},
                 }
             )
             + "\n"
         )
 
     if command == "version":
-        print(state.get("version", "v3.150.0"))
+        say(state.get("version", "v3.150.0"))
         return 0
 
     verb = command.split()[-1]
@@ -379,7 +449,7 @@ def main(argv):
     if command in ("stack select", "stack rm") and positional:
         stack = positional[0]
     key = f"{project}/{stack}"
-    backend = os.environ.get("PULUMI_BACKEND_URL", "")
+    backend = environ.get("PULUMI_BACKEND_URL", "")
     self_managed = not backend.startswith("https://")
     stack_file = cwd / f"Pulumi.{stack}.yaml"
 
@@ -394,11 +464,11 @@ def main(argv):
         stack_file.write_text(yaml.safe_dump(data, sort_keys=False))
 
     def passphrase():
-        if "PULUMI_CONFIG_PASSPHRASE" in os.environ:
-            return os.environ["PULUMI_CONFIG_PASSPHRASE"]
-        path = os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
-        if path and Path(path).is_file():
-            return Path(path).read_text().strip()
+        if "PULUMI_CONFIG_PASSPHRASE" in environ:
+            return environ["PULUMI_CONFIG_PASSPHRASE"]
+        path = environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+        if path and call.path(path).is_file():
+            return call.path(path).read_text().strip()
         return None
 
     def digest(value):
@@ -413,7 +483,7 @@ def main(argv):
             return data["secretsprovider"]
         if data.get("encryptionsalt"):
             return "passphrase"
-        if os.environ.get("PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER") == "true" and record.get("secretsProvider"):
+        if environ.get("PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER") == "true" and record.get("secretsProvider"):
             return record["secretsProvider"]
         return "passphrase" if self_managed else "service"
 
@@ -431,7 +501,7 @@ def main(argv):
     injected = state.get("fail", {}).get(f"{verb} {project}")
     if injected and injected.get("times", 0) != 0:
         injected["times"] = injected["times"] - 1 if injected["times"] > 0 else -1
-        print(f"{verb} of {key} starting")
+        say(f"{verb} of {key} starting")
         leaves = injected.get("leaves")
         record = stacks.get(key)
         if verb == "up" and leaves and record is not None and not record["resources"]:
@@ -463,7 +533,7 @@ def main(argv):
                     entry["lastUpdate"] = "2024-05-01T10:00:00.000Z"
                     entry["resourceCount"] = v["resources"]
                 listed.append(entry)
-        print(json.dumps(listed))
+        say(json.dumps(listed))
         return 0
 
     if command == "stack select":
@@ -487,7 +557,7 @@ def main(argv):
             if data:
                 write_stack_file(data)
             stacks[key] = record
-            print(f"Created stack '{stack}'")
+            say(f"Created stack '{stack}'")
         save()
         return 0
 
@@ -515,25 +585,19 @@ def main(argv):
         return 0
 
     if verb == "up":
-        print(f"Updating ({stack})")
+        say(f"Updating ({stack})")
         if state.get("echo_secrets"):
-            print(f"debug: passphrase is {os.environ.get('PULUMI_CONFIG_PASSPHRASE')}")
+            say(f"debug: passphrase is {environ.get('PULUMI_CONFIG_PASSPHRASE')}")
         if state.get("hang") == f"up {project}":
-            counter = Path(state_path + ".sigint")
+            counter = Path(f"{state_path}.sigint")
             counter.write_text("0")
-            seen = []
-
-            def on_sigint(signum, frame):
-                seen.append(signum)
-                counter.write_text(str(len(seen)))
-
-            signal.signal(signal.SIGINT, on_sigint)
-            _unlock()  # a hanging engine holds its own stack's lock, not other stacks'
-            Path(state_path + ".ready").write_text("ready")
+            call.interrupts.arm(lambda count: counter.write_text(str(count)))
+            lock.release()  # a hanging engine holds its own stack's lock, not other stacks'
+            Path(f"{state_path}.ready").write_text("ready")
             deadline = time.time() + 30
-            while not seen and time.time() < deadline:
+            while not call.interrupts.count and time.time() < deadline:
                 time.sleep(0.05)
-            print("^C received; cancelling the update and waiting for operations in flight", flush=True)
+            say("^C received; cancelling the update and waiting for operations in flight", flush=True)
             # Let any further (unwanted) signals arrive while "cancelling", as the engine would.
             time.sleep(1.5)
             return fail("update canceled")
@@ -542,22 +606,22 @@ def main(argv):
         current["outputs"] = state.get("outputs", {}).get(project, {})
         record("update", {"create": created, "same": 2 - created})
         save()
-        print(f"    + {created} created\nResources: {current['resources']}")
+        say(f"    + {created} created\nResources: {current['resources']}")
         return 0
 
     drift = state.get("drift", {}).get(project) if verb == "preview" else None
     if drift:
-        print(f"Previewing update ({stack})")
+        say(f"Previewing update ({stack})")
         for line in drift:
-            print(f"    {line}")
-        print(f"Resources:\n    ~ {len(drift)} to update")
+            say(f"    {line}")
+        say(f"Resources:\n    ~ {len(drift)} to update")
         if "--expect-no-changes" in flags:
             answer = state.get("drift_exit") or {}
             return fail(answer.get("message", "no changes were expected but changes were proposed"), int(answer.get("code", 255)))
         return 0
 
     if verb in ("preview", "refresh"):
-        print(f"{verb} of {stack}: no changes")
+        say(f"{verb} of {stack}: no changes")
         if verb == "refresh":
             record("refresh", {"same": current["resources"]})
             save()
@@ -569,7 +633,7 @@ def main(argv):
         current["outputs"] = {}
         record("destroy", {"delete": deleted})
         save()
-        print(f"Destroying ({stack})\n    - {deleted} deleted")
+        say(f"Destroying ({stack})\n    - {deleted} deleted")
         return 0
 
     if command == "stack rm":
@@ -583,12 +647,12 @@ def main(argv):
         save()
         if "--preserve-config" not in flags and stack_file.exists():
             stack_file.unlink()
-        print(f"Stack '{stack}' has been removed!")
+        say(f"Stack '{stack}' has been removed!")
         return 0
 
     if command == "stack output":
         show = "--show-secrets" in flags
-        print(
+        say(
             json.dumps(
                 {
                     name: (value["secret"] if show else "[secret]") if isinstance(value, dict) and "secret" in value else value
@@ -600,11 +664,11 @@ def main(argv):
 
     if command == "stack history":
         size = int(flag("--page-size") or 10)
-        print(json.dumps(list(reversed(current["history"]))[:size]))
+        say(json.dumps(list(reversed(current["history"]))[:size]))
         return 0
 
     return fail(f"the stand-in does not emulate `pulumi {' '.join(argv)}`", code=2)
 
 
 if __name__ == "__main__":
-    sys.exit(timed_main(sys.argv[1:]))
+    sys.exit(script(sys.argv[1:]))

@@ -27,6 +27,7 @@ from shared.deploy import cli as deploy_cli
 from shared.deploy import orchestrator, preflight
 from shared.deploy.outputs import flatten, redact
 from shared.settings import ENVIRONMENT_KEYS
+from standin_inproc import InProcessCli
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # tasks.py lives at the repository root
@@ -103,11 +104,16 @@ import sys
 sys.path[:0] = {path!r}
 sys.pycache_prefix, sys.dont_write_bytecode = {pycache!r}, False
 import pulumi_standin
-sys.exit(pulumi_standin.timed_main(sys.argv[1:]))
+sys.exit(pulumi_standin.script(sys.argv[1:]))
 """
 
 
 class Standin:
+    """The stand-in's launcher at ``<root>/bin/pulumi`` and what its calls recorded. With
+    ``in_process`` (see :meth:`run_in_process`), ``inproc`` runs the calls in threads."""
+
+    inproc: InProcessCli | None = None
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.bin = root / "bin"
@@ -148,13 +154,26 @@ class Standin:
     def touched_state(self) -> bool:
         return any(r["command"] != "version" for r in self.calls())
 
+    def run_in_process(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The deploy code's calls of the launcher run the stand-in in a thread of this process
+        (tests/standin_inproc.py): same records, no interpreter start-up per call."""
+        self.inproc = InProcessCli(self.bin / "pulumi").install(monkeypatch)
+
 
 @pytest.fixture
 def standin(tmp_path, monkeypatch):
-    for obj, name, value in patch_targets(tmp_path):
+    return prepare_standin(tmp_path, monkeypatch)
+
+
+def prepare_standin(root: Path, monkeypatch: pytest.MonkeyPatch, *, in_process: bool = True) -> Standin:
+    """The fake layers, the launcher first on PATH, and a deploy environment without the
+    developer's settings; the CLI runs in-process unless ``in_process`` is False."""
+    for obj, name, value in patch_targets(root):
         monkeypatch.setattr(obj, name, value)
-    set_domain(tmp_path)
-    s = Standin(tmp_path)
+    set_domain(root)
+    s = Standin(root)
+    if in_process:
+        s.run_in_process(monkeypatch)
     monkeypatch.setenv("PATH", f"{s.bin}{os.pathsep}{os.environ.get('PATH', '')}")
     monkeypatch.setenv("FAKE_PULUMI_LOG", str(s.log_path))
     monkeypatch.setenv("FAKE_PULUMI_STATE", str(s.state_path))
@@ -176,8 +195,8 @@ def standin(tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret-key")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(root / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(root / "no-aws-credentials"))
     monkeypatch.setattr(orchestrator, "_sleep", lambda seconds: None)  # tests that count the waits patch it again
     return s
 

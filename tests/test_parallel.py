@@ -59,6 +59,7 @@ def graph(tmp_path, monkeypatch):
     )
     test_deploy.set_domain(tmp_path)
     s = Standin(tmp_path)
+    s.run_in_process(monkeypatch)
     monkeypatch.setenv("PATH", f"{s.bin}{os.pathsep}{os.environ.get('PATH', '')}")
     monkeypatch.setenv("FAKE_PULUMI_LOG", str(s.log_path))
     monkeypatch.setenv("FAKE_PULUMI_STATE", str(s.state_path))
