@@ -16,7 +16,6 @@ launcher as a process: the Ctrl-C drivers and the parity test in tests/test_depl
 
 from __future__ import annotations
 
-import io
 import itertools
 import os
 import signal
@@ -76,12 +75,14 @@ class StandinProcess:
         def pipe(kind: int | None, default: IO[str] | None) -> tuple[IO[str] | None, IO[str] | None]:
             """(the caller's end, the stand-in's end) for one stream."""
             if kind == subprocess.PIPE:
+                # Both ends outlive this call: the thread closes its end, the caller (or
+                # communicate) the other.
                 read_fd, write_fd = os.pipe()
-                theirs = io.open(write_fd, "w", encoding="utf-8", buffering=1)  # line-buffered: streamed
+                theirs = open(write_fd, "w", encoding="utf-8", buffering=1)  # noqa: SIM115 - line-buffered: streamed
                 writers.append(theirs)
-                return io.open(read_fd, "r", encoding="utf-8", errors=errors or "strict"), theirs
+                return open(read_fd, encoding="utf-8", errors=errors or "strict"), theirs
             if kind == subprocess.DEVNULL:
-                devnull = open(os.devnull, "w", encoding="utf-8")
+                devnull = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - closed by the thread
                 writers.append(devnull)
                 return None, devnull
             if kind == subprocess.STDOUT and default is not None:
@@ -91,7 +92,9 @@ class StandinProcess:
         self.stdout, out = pipe(stdout, None)
         self.stderr, err = pipe(stderr, out)
         self._writers = writers
-        self._thread = threading.Thread(target=self._main, args=(out, err), name=f"pulumi {' '.join(self.args[1:3])}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._main, args=(out, err), name=f"pulumi {' '.join(self.args[1:3])}", daemon=True
+        )
         self._thread.start()
 
     def _main(self, out: IO[str], err: IO[str]) -> None:
@@ -100,7 +103,7 @@ class StandinProcess:
             code = pulumi_standin.run(
                 self.args[1:], environ=self.env, cwd=self.cwd, stdout=out, stderr=err, interrupts=self.interrupts
             )
-        except BaseException:  # noqa: BLE001 - a script's uncaught exception: traceback on stderr, exit status 1
+        except BaseException:  # a script's uncaught exception: traceback on stderr, exit status 1
             traceback.print_exc(file=err)
         finally:
             for stream in self._writers:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,13 +22,13 @@ import pytest
 import yaml
 from conftest import ROOT
 from invoke import Context, Exit
+from standin_inproc import InProcessCli
 
 from shared import manifest, stack_config
 from shared.deploy import cli as deploy_cli
 from shared.deploy import orchestrator, preflight
 from shared.deploy.outputs import flatten, redact
 from shared.settings import ENVIRONMENT_KEYS
-from standin_inproc import InProcessCli
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # tasks.py lives at the repository root
@@ -920,6 +921,57 @@ def test_error_lines_and_lock_detection_ignore_colour_codes():
     ]
     quiet = deploy_cli.Result(["destroy"], 1, "\n".join(f"line {i}" for i in range(20)))
     assert not quiet.locked and quiet.error_lines() == [f"line {i}" for i in range(12, 20)]
+
+
+def test_the_launcher_process_and_the_in_process_stand_in_record_the_same_deploy(tmp_path, monkeypatch, capsys):
+    """The deploy tests run the stand-in in threads (tests/standin_inproc.py). The same up-all and
+    down-all through the real launcher (PATH lookup, a process per call, streamed pipes) must leave
+    the same records, output, stack files and state, and the in-process calls must have been given
+    what a process is given."""
+    from moto import mock_aws
+
+    seen: dict[str, dict[str, Any]] = {}
+    for mode in ("process", "in-process"):
+        root = tmp_path / mode
+        root.mkdir()
+        with monkeypatch.context() as patch, mock_aws():
+            s = prepare_standin(root, patch, in_process=mode == "in-process")
+            assert (deploy_cli.subprocess is subprocess) == (mode == "process")
+            capsys.readouterr()
+            run_task(tasks.up_all, env=ENV, region=REGION)
+            run_task(tasks.down_all, env=ENV, keep_stacks=True)
+            out = capsys.readouterr().out
+
+            def same(text: str, root: Path = root) -> str:
+                return re.sub(r"\b\d+\.\ds\b", "<s>", text.replace(str(root), "<root>"))
+
+            seen[mode] = {
+                "calls": json.loads(same(json.dumps(s.calls()))),
+                "out": same(out),
+                "stack files": {
+                    p.relative_to(root).as_posix(): p.read_text() for p in sorted(root.glob("stacks/*/Pulumi.*.yaml"))
+                },
+                "state": json.loads(same(s.state_path.read_text())),
+            }
+            if s.inproc is not None:
+                seen[mode]["runs"] = s.inproc.runs
+
+    real, inproc = seen["process"], seen["in-process"]
+    assert [c["command"] for c in real["calls"]].count("up") == len(ORDER)
+    assert [c["command"] for c in real["calls"]].count("destroy") == len(ORDER)
+    for key in ("calls", "out", "stack files", "state"):
+        assert inproc[key] == real[key], key
+    assert "[db] Updating (t1)" in inproc["out"]  # streamed line by line with the layer's prefix
+    # Every call ran in-process, given the launcher PATH resolved to and a process's wiring.
+    runs = inproc["runs"]
+    launcher = str(tmp_path / "in-process" / "bin" / "pulumi")
+    assert len(runs) == len(inproc["calls"])
+    assert [run.args[1:] for run in runs] == [
+        [a.replace("<root>", str(tmp_path / "in-process")) for a in c["argv"]] for c in inproc["calls"]
+    ]
+    assert all(run.args[0] == launcher and run.stdin == subprocess.DEVNULL and run.returncode == 0 for run in runs)
+    engine = [run for run in runs if run.args[1] != "version"]  # the pre-flight's version check is the other
+    assert engine and all(run.cwd == str(ROOT) and run.start_new_session for run in engine)
 
 
 def test_the_standin_rejects_what_the_real_cli_rejects(standin):

@@ -274,6 +274,47 @@ def test_ctrl_c_ends_a_parallel_down_all_waiting_to_retry_a_destroy(graph, tmp_p
     assert "down-all t1: interrupted" in out
 
 
+def test_a_ctrl_c_reaches_a_cli_run_in_process_once_and_its_cancel_is_waited_for(graph):
+    """What the Ctrl-C drivers above prove with processes, for the in-process stand-in the other
+    tests use: the main thread's interrupt_running reaches a worker's CLI as one SIGINT, however
+    often it is called, and the run returns only after the engine has cancelled."""
+    from shared.deploy import cli
+
+    graph.configure(hang="up mlapi-net")
+    environ = cli.child_environment(os.environ, cli.Backend((graph.root / "state").resolve().as_uri(), False))
+    executable = cli.locate(environ)
+    assert executable == str(graph.bin / "pulumi")
+    lines: list[str] = []
+    pulumi = cli.Pulumi(executable, environ, out=lines.append)
+    cwd = str(graph.root / "stacks" / "net")
+    assert pulumi.run(["stack", "select", "--create", "--stack", ENV, "--cwd", cwd, "--non-interactive"]).ok
+    results: list[cli.Result] = []
+    worker = threading.Thread(
+        target=lambda: results.append(
+            pulumi.run(["up", "--stack", ENV, "--cwd", cwd, "--non-interactive", "--yes"], prefix="net")
+        )
+    )
+    cli.reset_interrupts()
+    worker.start()
+    try:
+        ready = Path(f"{graph.state_path}.ready")
+        deadline = time.time() + 60
+        while not ready.exists() and worker.is_alive() and time.time() < deadline:
+            time.sleep(0.02)
+        assert ready.exists(), lines
+        assert cli.interrupt_running() == 1
+        cli.interrupt_running()  # an impatient second Ctrl-C is not forwarded again
+        worker.join(timeout=60)
+    finally:
+        cli.reset_interrupts()
+        worker.join()
+    assert Path(f"{graph.state_path}.sigint").read_text() == "1"
+    (result,) = results
+    assert result.interrupted and result.code == 255 and "update canceled" in result.text
+    assert "[net] ^C received; cancelling the update and waiting for operations in flight" in lines
+    assert graph.inproc is not None and graph.inproc.runs[-1].returncode == 255
+
+
 def test_a_wait_in_a_worker_thread_ends_when_the_run_is_interrupted():
     from shared.deploy import cli, orchestrator
 
