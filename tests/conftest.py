@@ -283,3 +283,35 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     else:
         print(message, file=sys.stderr)
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# --- boto3 sessions share botocore's data loader -----------------------------------------------------
+# Each boto3 Session reads and parses botocore's JSON models (endpoints, partitions, the service)
+# anew: ~0.1 s per session and client, and a deploy task makes several (pre-flight, account checks).
+# The models are read-only data; one loader per data path serves every session of the test process,
+# as one loader serves every client of one session.
+
+_BOTOCORE_LOADERS: dict[str | None, Any] = {}
+
+
+def share_botocore_loaders(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For the rest of the test, new boto3/botocore sessions reuse the loader (and its parsed
+    models) of an earlier session with the same data path."""
+    import botocore.loaders
+    import botocore.session
+
+    def create_loader(search_path_string: str | None = None) -> Any:
+        loader = _BOTOCORE_LOADERS.get(search_path_string)
+        if loader is None:
+            loader = _BOTOCORE_LOADERS[search_path_string] = botocore.loaders.create_loader(search_path_string)
+        # boto3 appends its own data directory to the loader of every session it creates.
+        loader.search_paths[:] = list(dict.fromkeys(loader.search_paths))
+        return loader
+
+    monkeypatch.setattr(botocore.session, "create_loader", create_loader)
+
+
+@pytest.fixture
+def shared_botocore_loaders(monkeypatch: pytest.MonkeyPatch) -> None:
+    """See :func:`share_botocore_loaders`."""
+    share_botocore_loaders(monkeypatch)

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, share_botocore_loaders
 from invoke import Context, Exit
 from standin_inproc import InProcessCli
 
@@ -175,6 +175,7 @@ def prepare_standin(root: Path, monkeypatch: pytest.MonkeyPatch, *, in_process: 
     s = Standin(root)
     if in_process:
         s.run_in_process(monkeypatch)
+    share_botocore_loaders(monkeypatch)
     monkeypatch.setenv("PATH", f"{s.bin}{os.pathsep}{os.environ.get('PATH', '')}")
     monkeypatch.setenv("FAKE_PULUMI_LOG", str(s.log_path))
     monkeypatch.setenv("FAKE_PULUMI_STATE", str(s.state_path))
@@ -203,7 +204,7 @@ def prepare_standin(root: Path, monkeypatch: pytest.MonkeyPatch, *, in_process: 
 
 
 @pytest.fixture
-def aws():
+def aws(shared_botocore_loaders):
     from moto import mock_aws
 
     with mock_aws():

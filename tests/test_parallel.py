@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import test_deploy
-from conftest import ROOT
+from conftest import ROOT, share_botocore_loaders
 from test_deploy import ENV, REGION, TESTS, Standin, failing, run_task, start_driver, wait_until_ready
 
 import tasks
@@ -60,6 +60,7 @@ def graph(tmp_path, monkeypatch):
     test_deploy.set_domain(tmp_path)
     s = Standin(tmp_path)
     s.run_in_process(monkeypatch)
+    share_botocore_loaders(monkeypatch)
     monkeypatch.setenv("PATH", f"{s.bin}{os.pathsep}{os.environ.get('PATH', '')}")
     monkeypatch.setenv("FAKE_PULUMI_LOG", str(s.log_path))
     monkeypatch.setenv("FAKE_PULUMI_STATE", str(s.state_path))
