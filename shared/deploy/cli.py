@@ -218,11 +218,13 @@ class Pulumi:
             if prefix:
                 lines: list[str] = []
                 assert proc.stdout is not None
-                for raw in proc.stdout:
-                    line = self.scrub(raw.rstrip("\n"))
-                    lines.append(line)
-                    self.out(tag + line)
-                    self._notice(guard, tag)
+                # Closed once read to the end: a long up-all runs hundreds of CLI calls.
+                with proc.stdout:
+                    for raw in proc.stdout:
+                        line = self.scrub(raw.rstrip("\n"))
+                        lines.append(line)
+                        self.out(tag + line)
+                        self._notice(guard, tag)
                 proc.wait()
                 stdout, stderr = "\n".join(lines), ""
             else:
