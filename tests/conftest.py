@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import pickle
 import shutil
 import subprocess
 import sys
@@ -13,7 +15,9 @@ from typing import Any
 import pytest
 
 from shared import manifest, stack_config
-from shared.plan.document import Plan, build_plan
+from shared.plan import document, mocks
+from shared.plan.document import LayerPlan, Plan, build_plan
+from shared.stack_config import StackConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 # Tests import layer modules directly (``from mlapi_network.vpc import Vpc``), as each layer's
@@ -73,6 +77,68 @@ def _render(*names: str, env: str, region: str, config: dict[str, dict[str, Any]
         add(name)
     layers = [layer for layer in manifest.LAYERS if layer.name in wanted]
     return build_plan(env, region, layers=layers, overrides=config or {})
+
+
+# One layer's render is a function of its program (the layer directory), its assembled config, its
+# upstream layers' outputs, the region and stack, and the mock account: many tests render the same
+# layer with the same inputs (the default environment under `invoke check`, `invoke plan` and
+# build_plan; the network under every data test), through build_plan's own path. Each is rendered
+# once per session and handed out as a fresh copy (tests edit documents in place), and what the
+# render logged is logged again, so a test reading the warnings sees them. Not while a test patches
+# the render machinery (as for plan_layers). A test that patches a layer's own code to change what
+# it renders must use its own env name, like a test that changes the files a render reads.
+_real_render_layer = document._render_layer
+
+
+@dataclass(frozen=True)
+class _LayerRender:
+    rendered: bytes  # pickled: a fresh copy for every caller, whatever the previous one changed
+    seconds: float
+    protected: bool
+    decommissioning: bool
+    records: tuple[logging.LogRecord, ...]
+
+
+_LAYER_RENDERS: dict[str, _LayerRender] = {}
+
+
+class _Keep(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _render_layer_once(
+    layer: manifest.Layer, env: str, region: str, cfg: StackConfig, outputs_by_stack: dict[str, dict[str, Any]]
+) -> LayerPlan:
+    if _hooks() != _PRISTINE:
+        return _real_render_layer(layer, env, region, cfg, outputs_by_stack)
+    root = logging.getLogger()
+    # The level decides which records a render creates at all: part of the key.
+    inputs = [str(layer.directory), layer.project, env, region, cfg.values, cfg.secret_keys, outputs_by_stack]
+    key = json.dumps([*inputs, mocks._ACCOUNT.get(), root.getEffectiveLevel()], sort_keys=True, default=str)
+    done = _LAYER_RENDERS.get(key)
+    if done is None:
+        keep = _Keep()
+        root.addHandler(keep)
+        try:
+            plan = _real_render_layer(layer, env, region, cfg, outputs_by_stack)
+        finally:
+            root.removeHandler(keep)
+        _LAYER_RENDERS[key] = _LayerRender(
+            pickle.dumps(plan.rendered), plan.seconds, plan.protected, plan.decommissioning, tuple(keep.records)
+        )
+        return plan
+    for record in done.records:
+        logging.getLogger(record.name).handle(record)
+    rendered = pickle.loads(done.rendered)
+    return LayerPlan(layer, rendered, cfg.sources, done.seconds, done.protected, done.decommissioning)
+
+
+document._render_layer = _render_layer_once
 
 
 def layer_of(plan: Plan, name: str):
