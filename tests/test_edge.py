@@ -585,8 +585,8 @@ def test_the_origin_secret_stays_secret(edge):
         assert {"singleHeader": {"name": "x-origin-verify"}} in config.inputs["redactedFields"]
 
 
-def test_the_origin_secret_rotates_with_its_version_and_can_be_switched_off():
-    assert render_edge().of_type(RANDOM_PASSWORD)[0].inputs["keepers"] == {"version": "1"}
+def test_the_origin_secret_rotates_with_its_version_and_can_be_switched_off(edge):
+    assert edge.of_type(RANDOM_PASSWORD)[0].inputs["keepers"] == {"version": "1"}
     assert render_edge({"originSecretVersion": "2"}).of_type(RANDOM_PASSWORD)[0].inputs["keepers"] == {"version": "2"}
     off = render_edge({"requireOriginSecret": "false"})
     assert off.of_type(RANDOM_PASSWORD) == []
