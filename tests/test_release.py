@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
+from conftest import share_botocore_loaders
 from invoke import Context, Exit
 
 import tasks
@@ -39,6 +40,7 @@ def world(tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.setattr(release_module, "_sleep", lambda seconds: None)
+    share_botocore_loaders(monkeypatch)  # the world's clients and each release's own session
     with mock_aws():
         ecr = boto3.client("ecr", region_name=REGION)
         repo_url = ecr.create_repository(repositoryName=REPO)["repository"]["repositoryUri"]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from conftest import share_botocore_loaders
 from invoke import Context, Exit
 from verify_world import REGION, Servers, build, client, dump, interface_endpoint, iter_rows, serve
 
@@ -89,6 +90,7 @@ def base_world(default_plan, tmp_path_factory):
         mp.delenv("AWS_PROFILE", raising=False)
         mp.setenv("MOTO_ECS_SERVICE_RUNNING", "2")
         mp.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # the checks use no AMI; loading them is slow
+        share_botocore_loaders(mp)  # every run opens new sessions, as a `verify` command does
         with mock_aws():
             flat = build(plan_outputs)
             servers = serve()
