@@ -98,7 +98,8 @@ def serve() -> Servers:
     for role in ("site", "site-http", "alb", "payments-test-listener"):
         handler = type(f"Handler_{role}", (_Handler,), {"behaviour": behaviour, "role": role})
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        # shutdown() waits for the loop's next poll (every 0.5 s by default): a second per module for four servers.
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         servers.append(server)
         urls[role] = f"http://127.0.0.1:{server.server_address[1]}"
     return Servers(behaviour, urls, servers)
