@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import pickle
 import shutil
 import subprocess
@@ -85,9 +86,12 @@ def _render(*names: str, env: str, region: str, config: dict[str, dict[str, Any]
 # build_plan; the network under every data test), through build_plan's own path. Each is rendered
 # once per session and handed out as a fresh copy (tests edit documents in place), and what the
 # render logged is logged again, so a test reading the warnings sees them. Not while a test patches
-# the render machinery (as for plan_layers). A test that patches a layer's own code to change what
-# it renders must use its own env name, like a test that changes the files a render reads.
+# the render machinery (as for plan_layers), nor in a layer process of the parallel renderer forked
+# from the test process: that one renders, or the parallel plan would be compared with itself. A
+# test that patches a layer's own code to change what it renders must use its own env name, like a
+# test that changes the files a render reads.
 _real_render_layer = document._render_layer
+_TEST_PROCESS = os.getpid()
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,7 @@ class _Keep(logging.Handler):
 def _render_layer_once(
     layer: manifest.Layer, env: str, region: str, cfg: StackConfig, outputs_by_stack: dict[str, dict[str, Any]]
 ) -> LayerPlan:
-    if _hooks() != _PRISTINE:
+    if _hooks() != _PRISTINE or os.getpid() != _TEST_PROCESS:
         return _real_render_layer(layer, env, region, cfg, outputs_by_stack)
     root = logging.getLogger()
     # The level decides which records a render creates at all: part of the key.
