@@ -16,7 +16,6 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 import test_deploy
@@ -27,7 +26,7 @@ import tasks
 from shared import manifest
 from shared.errors import ConfigError
 from shared.plan.document import build_plan
-from shared.plan.parallel import preload_modules
+from shared.plan.parallel import layer_classes
 from shared.stack_config import environment_layers
 
 GRAPH = (("net", ()), ("db", ("net",)), ("app", ("net", "db")), ("pay", ("net", "db")), ("cdn", ("app",)))
@@ -362,10 +361,23 @@ def test_a_layer_process_error_reaches_the_caller_as_the_same_error():
     assert [p.name for p in multiprocessing.active_children() if p.name.startswith("plan-")] == []
 
 
-def test_each_layer_process_preloads_only_the_modules_its_own_source_names():
-    modules: dict[str, Any] = {lyr.name: preload_modules(lyr) for lyr in manifest.LAYERS}
-    assert "pulumi_aws.ec2" in modules["network"] and "pulumi_aws.cloudfront" not in modules["network"]
-    assert "pulumi_aws.cloudfront" in modules["edge"] and "pulumi_aws.rds" in modules["data"]
+def test_each_layer_process_preloads_every_class_its_render_declares_and_not_other_layers(default_plan):
+    # What a layer process imports ahead (and what the split is estimated from) comes from the
+    # layer's sources and the shared/ modules they import: it must name every resource class the
+    # layer's program declares (aws:ec2/vpc:Vpc -> pulumi_aws.ec2 Vpc), or that import would land
+    # on the render's critical path unestimated.
+    for lp in default_plan.layers:
+        named = set(layer_classes(lp.layer))
+        declared = {
+            (f"pulumi_aws.{r.type.split(':')[1].split('/')[0]}", r.type.rsplit(":", 1)[1])
+            for r in lp.rendered.registrations
+            if r.type.startswith("aws:")
+        }
+        assert declared <= named, (lp.layer.name, sorted(declared - named))
+    modules = {lyr.name: {module for module, _ in layer_classes(lyr)} for lyr in manifest.LAYERS}
+    assert "pulumi_aws.cloudfront" not in modules["network"] and "pulumi_aws.wafv2" not in modules["data"]
+    # Through shared/service (compute and payments compose the same service components).
+    assert ("pulumi_aws.ecs", "Service") in set(layer_classes(manifest.by_name("payments")))
 
 
 def test_a_bad_value_in_a_file_is_reported_by_the_parallel_plan_with_that_file(tmp_path, monkeypatch):

@@ -89,11 +89,6 @@ def layer_classes(layer: manifest.Layer) -> list[tuple[str, str]]:
     return sorted(names)
 
 
-def preload_modules(layer: manifest.Layer) -> list[str]:
-    """The provider modules (``pulumi_aws.ec2``, ...) the layer's sources name."""
-    return sorted({module for module, _ in layer_classes(layer)})
-
-
 def _import_files(classes: Sequence[tuple[str, str]]) -> dict[str, int]:
     """The SDK files (path -> bytes) a lean import of ``classes`` loads, found without importing."""
     files: dict[str, int] = {}
