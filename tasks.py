@@ -290,9 +290,11 @@ def bench(
     parallel_s = best(parallel_cmd)
     from shared import manifest
     from shared.plan.parallel import layer_groups, usable_cpus
+    from shared.stack_config import environment_layers
 
     cpus = usable_cpus()
-    groups = " | ".join(", ".join(lyr.name for lyr in group) for group in layer_groups(manifest.ordered(manifest.LAYERS), cpus))
+    timed_layers = manifest.ordered(environment_layers(env))  # what build_plan(env, ...) renders
+    groups = " | ".join(", ".join(lyr.name for lyr in group) for group in layer_groups(timed_layers, cpus))
     print(f"import pulumi + pulumi_aws                    : {import_s:6.2f} s")
     print(
         f"  ... and the {len(classes):2d} resource classes the plan uses : {import_used_s:6.2f} s (the floor: whole service modules, as a plain import loads them)"

@@ -25,6 +25,9 @@ ENVIRONMENTS_DIR = REPO_ROOT / "environments"
 # libyaml's parser (PyYAML's C binding, in its wheels) reads the same documents about ten times
 # faster than the pure-Python one, and every task reads each layer's Pulumi.yaml several times
 # (config, pre-flight, the twin rendering of `invoke check`). Same SafeLoader constructors and types.
+# libyaml is slightly more lenient on whitespace (a tab before a comment, `a: 1\t# c`, which the
+# pure-Python scanner refuses): such a file is read, and its values still go through every setting's
+# validation; a file libyaml refuses still gets the pure-Python parser's message.
 _YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 

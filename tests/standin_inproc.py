@@ -12,6 +12,11 @@ writes, ``wait``/``poll``/``communicate``/``returncode`` follow the thread, and 
 ``terminate``/``kill``) reaches the stand-in's :class:`~pulumi_standin.Interrupts`. The process
 boundary itself (the launcher, PATH lookup, real signals) stays covered by the tests that run the
 launcher as a process: the Ctrl-C drivers and the parity test in tests/test_deploy.py.
+
+What a thread cannot do, and so what a test of it must run through the launcher process instead:
+die. A SIGINT the stand-in is not waiting for (or ``kill``/``terminate``) kills a real CLI at once;
+here the call still completes (state and stack files written, output printed) and only its exit
+status (-SIGINT) says it was signalled. A ``kill`` after a timeout likewise waits for the call.
 """
 
 from __future__ import annotations

@@ -218,14 +218,16 @@ class Pulumi:
             if prefix:
                 lines: list[str] = []
                 assert proc.stdout is not None
-                # Closed once read to the end: a long up-all runs hundreds of CLI calls.
-                with proc.stdout:
-                    for raw in proc.stdout:
-                        line = self.scrub(raw.rstrip("\n"))
-                        lines.append(line)
-                        self.out(tag + line)
-                        self._notice(guard, tag)
+                for raw in proc.stdout:
+                    line = self.scrub(raw.rstrip("\n"))
+                    lines.append(line)
+                    self.out(tag + line)
+                    self._notice(guard, tag)
                 proc.wait()
+                # Closed only once the CLI has exited (a long up-all runs hundreds of calls). Never
+                # on an error above: a CLI still cancelling must keep a pipe to write to, or it
+                # could die of SIGPIPE and leave its stack locked.
+                proc.stdout.close()
                 stdout, stderr = "\n".join(lines), ""
             else:
                 stdout, stderr = proc.communicate()

@@ -5,8 +5,9 @@ are split into groups, one process per group (at most one per usable CPU), chose
 groups import as little in common as possible while the graph keeps every process busy: each
 process imports what its layers use (while upstream layers render elsewhere), renders a layer as
 soon as the outputs it reads arrive, and sends its :class:`LayerPlan` back. The parent only routes
-outputs. On 2 CPUs the demo environment splits into network, data, compute in one process and
-payments, edge in the other: each imports about half of the SDK files, at the same time.
+outputs. On 2 CPUs the demo environment splits into network, edge in one process and data,
+compute, payments in the other: network renders first while the other process imports, and the
+network process imports edge's files (WAFv2, CloudFront) while data and compute render.
 
 Processes are forked from the caller when it runs no other thread (they inherit its imports; a
 CLI run), else they come from a ``forkserver`` that has imported the plan engine once (a test
