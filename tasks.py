@@ -25,12 +25,6 @@ def _user_error(exc: BaseException) -> Exit:
     return Exit(f"error: {exc}", code=2)
 
 
-def _usable_cpus() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def _default_region(env: str) -> str:
     """The region the offline tasks render: the environment file's aws:region (the one up-all
     deploys to), else AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1. --region overrides it."""
@@ -58,6 +52,7 @@ def plan(c, env, region=None, out=None, quiet=False, parallel="auto"):
     """
     from shared.errors import ConfigError, PlatformError
     from shared.plan.document import build_plan
+    from shared.plan.parallel import usable_cpus
 
     region = region or _default_region(env)
     choice = str(parallel).strip().lower()
@@ -67,7 +62,7 @@ def plan(c, env, region=None, out=None, quiet=False, parallel="auto"):
     # at the same time; on one CPU a second process only adds its start-up. A process that already
     # runs other threads (the task called from a test, or embedded) cannot fork its imports to the
     # layer processes and has usually paid them: it renders in-process unless told otherwise.
-    in_parallel = _usable_cpus() >= 2 and threading.active_count() == 1 if choice == "auto" else choice == "true"
+    in_parallel = usable_cpus() >= 2 and threading.active_count() == 1 if choice == "auto" else choice == "true"
     try:
         result = build_plan(env, region, parallel=in_parallel)
     except (ConfigError, PlatformError) as exc:

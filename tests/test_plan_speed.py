@@ -27,8 +27,7 @@ def test_a_lean_package_loads_only_the_files_of_the_names_used_and_everything_on
     seen = _python(
         """
         import json, sys
-        from shared.plan import lean
-        lean.install()
+        import shared.plan.engine  # installs the lean import for every program it renders
         import pulumi_aws as aws
         loaded = lambda: sorted(m for m in sys.modules if m.startswith("pulumi_aws.ec2."))
         vpc = aws.ec2.Vpc
@@ -182,7 +181,7 @@ def test_invoke_plan_renders_in_parallel_by_default_only_with_two_cpus_and_no_ot
         (1, 3, "true", True),
         (8, 1, "false", False),
     ]:
-        monkeypatch.setattr(tasks, "_usable_cpus", lambda cpus=cpus: cpus)
+        monkeypatch.setattr(parallel, "usable_cpus", lambda cpus=cpus: cpus)
         monkeypatch.setattr(threading, "active_count", lambda threads=threads: threads)
         tasks.plan(Context(), env="demo", region="us-east-1", out=str(tmp_path / "p.json"), quiet=True, parallel=choice)
         assert asked.pop() is expected, (cpus, threads, choice)
