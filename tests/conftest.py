@@ -40,7 +40,7 @@ def _hooks() -> tuple[object, ...]:
 
     methods = ("RegisterResource", "ReadResource", "Invoke", "RegisterResourceOutputs", "new_resource", "call")
     patched = [vars(cls).get(name) for cls in (engine.RecordingMonitor, mocks.PlatformMocks) for name in methods]
-    return (*patched, engine.render_program, engine.run_main)
+    return (*patched, engine.render_program, engine.run_main, engine.offline_speedups)
 
 
 _PRISTINE = _hooks()

@@ -1,19 +1,27 @@
-"""What makes the offline plan fast: lean SDK imports (shared/plan/lean.py) and the layer groups of
-the parallel renderer (shared/plan/parallel.py). Their effect on time is measured by `invoke bench`,
-never asserted here; these tests pin that they change nothing a program or the document sees."""
+"""What makes the offline plan fast: lean SDK imports (shared/plan/lean.py), the layer groups of
+the parallel renderer (shared/plan/parallel.py) and the two SDK costs a render skips
+(shared/plan/sdk_speedups.py). Their effect on time is measured by `invoke bench`, never asserted
+here; these tests pin that they change nothing a program or the document sees."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import pulumi
+import pytest
 from conftest import ROOT
+from pulumi.runtime import resource as sdk_resource
+from pulumi.runtime import stack as sdk_stack
 
 from shared import manifest
-from shared.plan import lean, parallel
+from shared.plan import engine, lean, parallel, sdk_speedups
+from shared.plan.document import build_plan
 
 
 def _python(code: str) -> dict:
@@ -185,3 +193,92 @@ def test_invoke_plan_renders_in_parallel_by_default_only_with_two_cpus_and_no_ot
         monkeypatch.setattr(threading, "active_count", lambda threads=threads: threads)
         tasks.plan(Context(), env="demo", region="us-east-1", out=str(tmp_path / "p.json"), quiet=True, parallel=choice)
         assert asked.pop() is expected, (cpus, threads, choice)
+
+
+# -- the SDK costs a render skips (shared/plan/sdk_speedups.py) -----------------------------------
+
+
+def test_the_replaced_wait_loop_is_the_one_the_installed_sdk_has():
+    # Fails after an upgrade of pulumi that changed wait_for_rpcs: the render then keeps the SDK's
+    # own loop (slower, never wrong); compare the new one with sdk_speedups._wait_for_rpcs, carry
+    # the change over, and record the new fingerprint.
+    assert sdk_speedups.wait_loop_matches(), "pulumi.runtime.stack.wait_for_rpcs changed: see shared/plan/sdk_speedups.py"
+
+
+def test_a_plan_rendered_without_the_speedups_is_byte_identical(default_plan, tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(engine, "offline_speedups", contextlib.nullcontext)  # conftest: no cached render now
+    build_plan("demo", "us-east-1").write(tmp_path / "sdk.json")
+    default_plan.write(tmp_path / "fast.json")
+    assert (tmp_path / "sdk.json").read_bytes() == (tmp_path / "fast.json").read_bytes()
+
+
+def _render(program) -> engine.Rendered:
+    return engine.render_program(program, project="speed", stack="test", region="us-east-1")
+
+
+def test_a_render_uses_the_replacements_and_puts_the_sdks_own_back():
+    sdk_trace, sdk_wait = sdk_resource._get_stack_trace, sdk_stack.wait_for_rpcs
+    during = {}
+
+    def program() -> None:
+        during["trace"] = sdk_resource._get_stack_trace
+        during["wait"] = sdk_stack.wait_for_rpcs
+        pulumi.export("x", 1)
+
+    assert _render(program).outputs == {"x": 1}
+    assert during == {"trace": sdk_speedups._no_stack_trace, "wait": sdk_speedups._wait_for_rpcs}
+    assert (sdk_resource._get_stack_trace, sdk_stack.wait_for_rpcs) == (sdk_trace, sdk_wait)
+
+
+def test_a_changed_sdk_loop_is_kept_and_the_stack_capture_still_skipped(monkeypatch):
+    sdk_wait = sdk_stack.wait_for_rpcs
+    during = {}
+
+    def program() -> None:
+        during["wait"] = sdk_stack.wait_for_rpcs
+        during["trace"] = sdk_resource._get_stack_trace
+
+    monkeypatch.setattr(sdk_speedups, "SDK_WAIT_FOR_RPCS_SHA256", "0" * 64)
+    sdk_speedups.wait_loop_matches.cache_clear()
+    try:
+        _render(program)
+    finally:
+        monkeypatch.undo()
+        sdk_speedups.wait_loop_matches.cache_clear()
+    assert during == {"wait": sdk_wait, "trace": sdk_speedups._no_stack_trace}
+
+
+def test_outputs_created_while_waiting_are_awaited_and_a_failed_one_raises_its_own_error():
+    done: list[str] = []
+
+    async def later(value: str) -> str:
+        await asyncio.sleep(0.01 * len(value))
+        done.append(value)
+        return value
+
+    def spawn(value: str) -> str:
+        # Once resolved, an output creates another that outlives it and that nothing awaits: the
+        # wait must pick up each generation (the SDK waits twice per render: three generations).
+        if len(value) < 4:
+            pulumi.Output.from_input(later(value + "+")).apply(spawn)
+        return value
+
+    def chain(value: str) -> pulumi.Output[str]:
+        return pulumi.Output.from_input(later(value)).apply(spawn)
+
+    def program() -> None:
+        chain("a")
+        chain("b")
+
+    _render(program)
+    assert sorted(done) == ["a", "a+", "a++", "a+++", "b", "b+", "b++", "b+++"]
+
+    def refuse(value: str) -> str:
+        raise ValueError(f"refused {value}")
+
+    def failing() -> None:
+        chain("c")
+        pulumi.Output.from_input(later("d")).apply(refuse)
+
+    with pytest.raises(ValueError, match="refused d"):
+        _render(failing)

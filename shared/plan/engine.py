@@ -27,6 +27,7 @@ from pulumi.runtime.sync_await import _sync_await
 from ..runtime import offline_plan
 from . import lean
 from .mocks import PlatformMocks
+from .sdk_speedups import offline_speedups
 
 # Programs rendered here load only the pulumi_aws files they use (see shared/plan/lean.py).
 lean.install()
@@ -245,7 +246,7 @@ def render_program(
     all_config.setdefault("aws:region", region)
     set_all_config(all_config, list(secret_keys))
     try:
-        with offline_plan():
+        with offline_plan(), offline_speedups():
             _sync_await(run_in_stack(program))
     finally:
         pulumi_settings.ROOT.set(None)
