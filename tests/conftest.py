@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -16,11 +17,16 @@ from typing import Any
 import pytest
 
 from shared import manifest, stack_config
-from shared.plan import document, mocks
+from shared.plan import collector, document, mocks
 from shared.plan.document import LayerPlan, Plan, build_plan
 from shared.stack_config import StackConfig
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# A test worker keeps everything the suite imports and renders alive (SDK modules, memoized
+# renders); at the collector's default pace it re-scanned that heap for about 12 s of each worker's
+# 60 s. The pace the plan renders at (shared/plan/collector.py) for the whole session: about 3 s.
+gc.set_threshold(*collector.THRESHOLD)
 # Tests import layer modules directly (``from mlapi_network.vpc import Vpc``), as each layer's
 # program does from its own directory: put the manifest's layer directories on the path.
 for _layer in manifest.LAYERS:

@@ -282,3 +282,29 @@ def test_outputs_created_while_waiting_are_awaited_and_a_failed_one_raises_its_o
 
     with pytest.raises(ValueError, match="refused d"):
         _render(failing)
+
+
+def test_plans_render_with_fewer_collections_and_the_callers_pace_comes_back(monkeypatch):
+    import gc
+
+    from shared.plan import collector, document
+
+    seen: list[tuple[int, int, int]] = []
+    real = document._render_layer
+
+    def observed(*args, **kwargs):
+        seen.append(gc.get_threshold())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(document, "_render_layer", observed)
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)  # Python's default: a CLI process's pace
+    try:
+        build_plan("demo", "us-east-1", layers=[manifest.by_name("network")])
+        assert gc.get_threshold() == (700, 10, 10)
+        gc.set_threshold(100_000, 5, 50)  # a caller's own higher value is kept where it is higher
+        build_plan("demo", "us-east-1", layers=[manifest.by_name("network")])
+        assert gc.get_threshold() == (100_000, 5, 50)
+    finally:
+        gc.set_threshold(*before)
+    assert seen == [collector.THRESHOLD, (100_000, 20, 50)]

@@ -18,6 +18,7 @@ from ..naming import validate_suffix
 from ..references import stack_reference_name
 from ..settings import validate_region
 from ..stack_config import StackConfig, assemble, environment_layers
+from .collector import fewer_collections
 from .engine import ORGANIZATION, Rendered, render_program, run_main
 
 FORMAT = 1
@@ -203,6 +204,17 @@ def build_plan(
     """
     validate_suffix(env, "--env")
     validate_region(region, "--region")
+    with fewer_collections():
+        return _build_plan(env, region, layers, overrides, parallel)
+
+
+def _build_plan(
+    env: str,
+    region: str,
+    layers: Sequence[manifest.Layer] | None,
+    overrides: dict[str, dict[str, Any]] | None,
+    parallel: bool,
+) -> Plan:
     ordered = manifest.ordered(tuple(layers) if layers is not None else environment_layers(env))
     # Every layer's config is read and checked here, before any render starts, and handed to the
     # renderer: this process is the only reader of the config files, so the parallel renderer's
