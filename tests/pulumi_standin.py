@@ -50,11 +50,18 @@ Stacks live in the JSON file ``$FAKE_PULUMI_STATE``, which the tests also use to
   then cancels like the engine does;
 * ``echo_secrets``: print the passphrase during ``up`` (to prove the caller scrubs it);
 * ``delay``: ``{"<command>": seconds}`` (or ``"<command> <project>"``) makes that command (last word: up, destroy, ...) take that
-  long before it touches state, so parallel runs overlap observably.
+  long before it touches state, so parallel runs overlap observably;
+* ``wait_for``: ``{"<command> <project>": ["started"|"ended", "<command> <project>", seconds]}``
+  holds the first command (after its start is recorded, before it touches state) until the second
+  has started (or ended), at most that many seconds: two commands that each wait for the other to
+  start can both finish only if they run at the same time; a command that waits for another to end
+  is still running when that one ends. A wait that runs out goes on and says so on stderr.
 
-Every invocation also appends ``{"command", "project", "start", "end"}`` (wall-clock seconds) to
-``$FAKE_PULUMI_LOG.times``. Concurrent invocations (a parallel up-all) are safe: the state is read
-and written under an exclusive lock, and the ``delay``/``hang`` waits happen outside it.
+Every invocation appends ``{"command", "project", "start"}`` to ``$FAKE_PULUMI_LOG.starts`` as it
+starts and ``{"command", "project", "start", "end"}`` (wall-clock seconds) to
+``$FAKE_PULUMI_LOG.times`` as it ends. Concurrent invocations (a parallel up-all) are safe: the
+state is read and written under an exclusive lock, and the ``delay``/``wait_for``/``hang`` waits
+happen outside it.
 """
 
 import fcntl
@@ -367,13 +374,20 @@ def timed_main(call):
     state_path = call.environ["FAKE_PULUMI_STATE"]
     command = " ".join(argv[:2]) if argv[:1] in (["stack"], ["config"]) else " ".join(argv[:1])
     project = None
+    log = call.environ["FAKE_PULUMI_LOG"]
     try:
         if "--cwd" in argv:
             project = project_name(call.path(argv[argv.index("--cwd") + 1]))
-        delays = load(call.path(state_path)).get("delay") or {}
+        with open(call.path(log + ".starts"), "a") as starts:
+            starts.write(json.dumps({"command": command, "project": project, "start": started}) + "\n")
+        state = load(call.path(state_path))
+        delays = state.get("delay") or {}
         delay = delays.get(f"{command.split(' ')[-1]} {project}", delays.get(command.split(" ")[-1]))
         if delay:
             time.sleep(float(delay))
+        awaited = (state.get("wait_for") or {}).get(f"{command.split(' ')[-1]} {project}")
+        if awaited:
+            wait_for(call, log, *awaited)
     except (OSError, ValueError, IndexError, KeyError, TypeError):
         pass
     lock = StateLock(call.path(state_path + ".lock"))
@@ -381,8 +395,26 @@ def timed_main(call):
         return main(call, lock)
     finally:
         lock.release()
-        with open(call.path(call.environ["FAKE_PULUMI_LOG"] + ".times"), "a") as times:
+        with open(call.path(log + ".times"), "a") as times:
             times.write(json.dumps({"command": command, "project": project, "start": started, "end": time.time()}) + "\n")
+
+
+def wait_for(call, log, event, other, seconds):
+    """Until ``other`` ("<command> <project>") has ``event`` ("started"/"ended"), for at most ``seconds``."""
+    path = call.path(log + (".starts" if event == "started" else ".times"))
+    deadline = time.monotonic() + float(seconds)
+    while time.monotonic() < deadline:
+        try:
+            lines = path.read_text().splitlines()
+        except FileNotFoundError:
+            lines = []
+        for line in lines:
+            if line.endswith("}"):  # a line being appended is not read half-written
+                record = json.loads(line)
+                if f"{record['command'].split(' ')[-1]} {record['project']}" == other:
+                    return
+        time.sleep(0.005)
+    print(f"stand-in: waited {seconds} s for {other} to have {event}; going on", file=call.stderr)
 
 
 def main(call, lock):

@@ -33,12 +33,11 @@ GRAPH = (("net", ()), ("db", ("net",)), ("app", ("net", "db")), ("pay", ("net", 
 READS = dict(GRAPH)
 
 
-def branch_delay(seconds: float) -> dict[str, float]:
-    """A stand-in ``delay`` for the `up` of app and pay, which become ready at the same moment (both
-    read net and db): long enough for them to overlap observably, or to show that they did not.
-    The other layers each wait for one of these or for each other: delaying them too only made
-    the tests slower."""
-    return {"up mlapi-app": seconds, "up mlapi-pay": seconds}
+def together(seconds: float = 10.0) -> dict[str, list]:
+    """A stand-in ``wait_for`` that holds the `up` of app and pay (which become ready at the same
+    moment: both read net and db) until the other has started: they both finish at once only if
+    they ran at the same time; run one after the other, the first waits ``seconds`` in vain."""
+    return {"up mlapi-app": ["started", "up mlapi-pay", seconds], "up mlapi-pay": ["started", "up mlapi-app", seconds]}
 
 
 @pytest.fixture
@@ -150,7 +149,7 @@ def test_down_all_also_destroys_layers_the_file_no_longer_selects_in_reverse_gra
 
 
 def test_up_all_runs_independent_layers_at_once_and_never_before_what_they_read(graph):
-    graph.configure(delay=branch_delay(1.0))
+    graph.configure(wait_for=together())
     run_task(tasks.up_all, env=ENV, region=REGION)
     ran = times(graph, "up")
     assert set(ran) == set(READS)
@@ -162,7 +161,8 @@ def test_up_all_runs_independent_layers_at_once_and_never_before_what_they_read(
 
 
 def test_parallel_1_keeps_the_manifest_order_one_at_a_time(graph):
-    graph.configure(delay=branch_delay(0.3))
+    # app waits (0.3 s at most) for pay to start: in parallel pay would, and the two would overlap.
+    graph.configure(wait_for={"up mlapi-app": ["started", "up mlapi-pay", 0.3]})
     run_task(tasks.up_all, env=ENV, region=REGION, parallel=1)
     assert graph.layers_of("up") == ["net", "db", "app", "pay", "cdn"]
     ran = sorted(times(graph, "up").values(), key=lambda r: r["start"])
@@ -177,7 +177,10 @@ def test_parallel_must_be_a_positive_number(graph):
 
 def test_a_failure_lets_running_layers_finish_and_starts_no_new_one(graph, capsys):
     # pay fails at once while app is still deploying: app finishes, cdn (which reads app) never starts.
-    graph.configure(delay={"up mlapi-app": 2.0}, fail={"up mlapi-pay": {"times": -1, "message": "quota exceeded"}})
+    graph.configure(
+        wait_for={"up mlapi-app": ["ended", "up mlapi-pay", 10]},
+        fail={"up mlapi-pay": {"times": -1, "message": "quota exceeded"}},
+    )
     exc = failing(tasks.up_all, env=ENV, region=REGION)
     out = capsys.readouterr().out
     assert exc.code == 1 and "layer pay" in exc.message and "quota exceeded" in exc.message
@@ -188,7 +191,7 @@ def test_a_failure_lets_running_layers_finish_and_starts_no_new_one(graph, capsy
 
 
 def test_lines_are_prefixed_by_their_layer_and_plain_in_ci(graph, capsys):
-    graph.configure(delay=branch_delay(0.5))
+    graph.configure(wait_for=together())
     run_task(tasks.up_all, env=ENV, region=REGION)
     out = capsys.readouterr().out
     assert "[app] Updating (t1)" in out and "[pay] Updating (t1)" in out
