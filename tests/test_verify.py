@@ -32,6 +32,7 @@ class Clients:
     def __init__(self) -> None:
         self.tamper: dict[tuple[str, str], Callable[[dict[str, Any]], dict[str, Any]]] = {}
         self.calls: list[str] = []
+        self.asked: list[tuple[str, str, str]] = []  # (service, method, its arguments as JSON)
 
     def __call__(self, service: str, region: str | None = None) -> Any:
         real = client(service, region or REGION)
@@ -48,6 +49,7 @@ class Clients:
 
                 def call(*args: Any, **kwargs: Any) -> Any:
                     outer.calls.append(f"{service}.{name}")
+                    outer.asked.append((service, name, json.dumps(kwargs, sort_keys=True, default=str)))
                     answer = method(*args, **kwargs)
                     return fix(answer) if fix else answer
 
@@ -126,6 +128,48 @@ def test_a_healthy_environment_passes_every_check_of_every_layer(world):
     assert evidence[("compute", "tasks-in-two-azs")] == "2 tasks in us-east-1a, us-east-1b"
     assert evidence[("data", "aurora-capacity")] == "0.5-2 ACUs (as configured)"
     assert "custom error page" in evidence[("edge", "unknown-path-404-page")]
+
+
+def test_a_round_of_checks_asks_aws_each_read_once(world):
+    report = world.run()
+    assert report.passed, report.format()
+    repeated = {call for call in world.clients.asked if world.clients.asked.count(call) > 1}
+    assert not repeated, repeated
+    # Five data checks read the cluster; AWS is asked once.
+    assert world.clients.calls.count("rds.describe_db_clusters") == 1
+
+
+def test_a_retry_round_asks_aws_again(world, monkeypatch):
+    def one_stopped(answer: dict[str, Any]) -> dict[str, Any]:
+        answer = json.loads(json.dumps(answer, default=str))
+        for service in answer["services"]:
+            service["runningCount"] = service["desiredCount"] - 1
+        return answer
+
+    world.clients.tamper[("ecs", "describe_services")] = one_stopped
+    monkeypatch.setattr(runner, "_sleep", lambda seconds: world.clients.tamper.clear())  # the task came back
+    now = iter(float(t) for t in range(0, 1000, 10))
+    monkeypatch.setattr(runner, "_clock", lambda: next(now))
+    report = world.run(wait=60)
+    assert report.passed, report.format()
+    asked = [call for call in world.clients.asked if call[:2] == ("ecs", "describe_services")]
+    assert len(asked) == 4 and len(set(asked)) == 2  # compute's and payments' service, in each round
+
+
+def test_a_check_that_changes_its_answer_does_not_change_what_the_next_one_reads():
+    class Fake:
+        asked = 0
+
+        def describe_thing(self, **kwargs: Any) -> dict[str, Any]:
+            Fake.asked += 1
+            return {"Things": [{"Name": kwargs["Name"]}]}
+
+    clients = runner.RoundClients(lambda service, region=None: Fake())
+    first = clients("svc").describe_thing(Name="a")
+    first["Things"].clear()
+    assert clients("svc").describe_thing(Name="a") == {"Things": [{"Name": "a"}]}
+    assert clients("svc").describe_thing(Name="b") == {"Things": [{"Name": "b"}]}
+    assert Fake.asked == 2
 
 
 def test_verify_is_read_only(world):

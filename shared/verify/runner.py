@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -158,18 +160,19 @@ def verify(
     require_outputs(flat, checks)
     expected = expectations(env, layers)
 
-    def context(layer: str) -> Context:
+    def context(layer: str, round_clients: Callable[[str, str | None], Any]) -> Context:
         return Context(
             env=env,
             layer=layer,
             outputs=flat,
-            clients=clients,
+            clients=round_clients,
             region=region,
             urls=dict(urls or {}),
             expected=expected.get(layer, {}),
         )
 
-    results = {(c.layer, c.name): run_check(c, context(c.layer)) for c in checks}
+    first = RoundClients(clients)
+    results = {(c.layer, c.name): run_check(c, context(c.layer, first)) for c in checks}
     deadline = _clock() + max(wait, 0.0)
     while True:
         pending = [c for c in checks if c.settles and not results[(c.layer, c.name)].passed]
@@ -179,8 +182,9 @@ def verify(
         if out:
             out(f"waiting for {len(pending)} check(s) to settle ({remaining:.0f} s left): {', '.join(c.name for c in pending)}")
         _sleep(min(RETRY_INTERVAL, remaining))
+        again = RoundClients(clients)  # a retry asks AWS anew
         for c in pending:
-            results[(c.layer, c.name)] = run_check(c, context(c.layer))
+            results[(c.layer, c.name)] = run_check(c, context(c.layer, again))
     return Report([results[(c.layer, c.name)] for c in checks])
 
 
@@ -192,6 +196,50 @@ def run_one(check: Check, ctx: Context, *, wait: float = 0.0) -> Result:
         _sleep(min(RETRY_INTERVAL, remaining))
         result = run_check(check, ctx)
     return result
+
+
+# Reads: what a check may ask twice and get the same answer within one round.
+_READS = ("describe_", "list_", "get_")
+_NOT_READS = ("get_paginator", "get_waiter")
+
+
+class RoundClients:
+    """The clients of one round of checks: a read (``describe_*``, ``list_*``, ``get_*`` with the
+    same arguments) goes to AWS once per round; a check that asks again gets a copy of that answer.
+    Several checks read the same thing (the Aurora cluster five times, each service and its tasks
+    twice): a third of a round's calls. A failed call is not kept; paginators, waiters and every
+    other call go through unchanged. Each retry round gets new ones."""
+
+    def __init__(self, clients: Callable[[str, str | None], Any]) -> None:
+        self._clients = clients
+        self._made: dict[tuple[str, str | None], _RememberingClient] = {}
+
+    def __call__(self, service: str, region: str | None = None) -> Any:
+        key = (service, region)
+        if key not in self._made:
+            self._made[key] = _RememberingClient(self._clients(service, region))
+        return self._made[key]
+
+
+class _RememberingClient:
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._answers: dict[tuple[str, str], Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute) or not name.startswith(_READS) or name in _NOT_READS:
+            return attribute
+
+        def read(*args: Any, **kwargs: Any) -> Any:
+            if args:  # boto3 takes keyword arguments only: not a call this knows how to key
+                return attribute(*args, **kwargs)
+            key = (name, json.dumps(kwargs, sort_keys=True, default=str))
+            if key not in self._answers:
+                self._answers[key] = attribute(**kwargs)
+            return copy.deepcopy(self._answers[key])
+
+        return read
 
 
 def client_factory(session: Any) -> Callable[[str, str | None], Any]:
