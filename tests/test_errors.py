@@ -117,3 +117,42 @@ def test_the_suffix_equal_to_env_is_accepted(environments):
 def test_values_are_quoted_the_same_way_everywhere(value, shown):
     assert quote(value) == shown
     assert f"= {shown}:" in str(ConfigError("x", value, "y"))
+
+
+def test_a_render_failing_on_a_user_mistake_reports_it_once_not_once_per_output(caplog):
+    """A payments layer reading a network stack without its groups fails in an apply; every output
+    depending on it is left failed with the same error. asyncio used to print "Future exception was
+    never retrieved" with a traceback for each (about a thousand per render) once they were
+    collected: in a test run, in the middle of other tests' output."""
+    import gc
+
+    from test_payments import render_payments
+
+    # The runtime keeps the last two programs' state reachable: the third render frees the first.
+    for _ in range(3):
+        with pytest.raises(PlatformError, match="exports no payments"):
+            render_payments(
+                network={"paymentsAlbSecurityGroupId": "", "paymentsServiceSecurityGroupId": "", "paymentsServicePort": 0}
+            )
+    gc.collect()
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+
+
+def test_the_render_loop_silences_only_the_errors_a_render_reports():
+    import asyncio
+    from unittest import mock
+
+    from shared.plan.engine import _quiet_reported_errors
+
+    loop = mock.Mock(spec=asyncio.AbstractEventLoop)
+    message = "Future exception was never retrieved"
+    for exc in (PlatformError("reported"), ConfigError("--env", "x", "a suffix")):
+        _quiet_reported_errors(loop, {"message": message, "exception": exc})
+    assert not loop.default_exception_handler.called
+    for context in (
+        {"message": message, "exception": ValueError("a bug")},
+        {"message": "Task was destroyed but it is pending!"},
+        {"message": "unhandled error in a callback", "exception": PlatformError("not a leftover")},
+    ):
+        _quiet_reported_errors(loop, context)
+        loop.default_exception_handler.assert_called_with(context)

@@ -22,8 +22,9 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_in_stack
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
+from ..errors import ConfigError, PlatformError
 from ..runtime import offline_plan
 from . import lean
 from .mocks import PlatformMocks
@@ -67,6 +68,18 @@ def plain(value: Any) -> Any:
     if value == _UNKNOWN:
         return "[unknown]"
     return value
+
+
+def _quiet_reported_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The render loop's exception handler: a program that fails on a user's mistake (a
+    PlatformError or ConfigError raised in an apply) leaves every output that depended on it failed
+    with the same error, and asyncio printed "Future exception was never retrieved" with a traceback
+    for each of them (about a thousand for a payments layer reading an old network stack) whenever
+    they were garbage-collected, long after the render had reported the error. Those are dropped;
+    anything else goes to asyncio's default handler."""
+    if isinstance(context.get("exception"), ConfigError | PlatformError) and "never retrieved" in str(context.get("message")):
+        return
+    loop.default_exception_handler(context)
 
 
 @dataclass
@@ -245,6 +258,9 @@ def render_program(
     all_config = dict(config or {})
     all_config.setdefault("aws:region", region)
     set_all_config(all_config, list(secret_keys))
+    loop = _ensure_event_loop()
+    if loop.get_exception_handler() is None:
+        loop.set_exception_handler(_quiet_reported_errors)
     try:
         with offline_plan(), offline_speedups():
             _sync_await(run_in_stack(program))
