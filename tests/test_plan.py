@@ -65,17 +65,21 @@ def test_mock_identifiers_look_real(default_plan):
     assert re.fullmatch(r"arn:aws:kms:us-east-1:\d{12}:key/[0-9a-f-]{36}", key.state["arn"])
 
 
-def test_cli_writes_document_and_two_runs_are_identical(tmp_path, run_invoke):
-    """Two processes write the same bytes: a real `python -m invoke plan` process and the in-process
-    runner the other task tests use (so those see what the command line does)."""
-    first, second = tmp_path / "a.json", tmp_path / "b.json"
-    args = ("plan", "--env", "demo", "--region", "eu-west-1", "--out")
-    for result in (invoke_process(*args, str(first)), run_invoke(*args, str(second))):
+def test_cli_writes_document_and_two_runs_are_identical(tmp_path, run_invoke, default_plan):
+    """A real `python -m invoke plan` process, the in-process runner the other task tests use (so
+    those see what the command line does) and build_plan write the same bytes. The process runs no
+    other thread, so its layer processes are forked from it (test_plan_speed.py tests the choice):
+    this is the fork path of the parallel renderer; test_parallel.py covers the forkserver's."""
+    first, second, expected = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "expected.json"
+    args = ("plan", "--env", "demo", "--region", "us-east-1")
+    runs = (invoke_process(*args, "--parallel", "true", "--out", str(first)), run_invoke(*args, "--out", str(second)))
+    for result in runs:
         assert result.returncode == 0, result.stderr
         assert "nothing was deployed" in result.stdout and "[network]" in result.stdout
-    assert first.read_bytes() == second.read_bytes()
+    default_plan.write(expected)
+    assert first.read_bytes() == second.read_bytes() == expected.read_bytes()
     doc = json.loads(first.read_text())
-    assert doc["region"] == "eu-west-1"
+    assert doc["region"] == "us-east-1"
 
 
 @pytest.mark.parametrize(
