@@ -51,11 +51,13 @@ Stacks live in the JSON file ``$FAKE_PULUMI_STATE``, which the tests also use to
 * ``echo_secrets``: print the passphrase during ``up`` (to prove the caller scrubs it);
 * ``delay``: ``{"<command>": seconds}`` (or ``"<command> <project>"``) makes that command (last word: up, destroy, ...) take that
   long before it touches state, so parallel runs overlap observably;
-* ``wait_for``: ``{"<command> <project>": ["started"|"ended", "<command> <project>", seconds]}``
+* ``wait_for``: ``{"<command> <project>": ["started"|"ended", "<command> <project>", seconds, then]}``
   holds the first command (after its start is recorded, before it touches state) until the second
-  has started (or ended), at most that many seconds: two commands that each wait for the other to
-  start can both finish only if they run at the same time; a command that waits for another to end
-  is still running when that one ends. A wait that runs out goes on and says so on stderr.
+  has started (or ended), at most that many seconds, then ``then`` seconds more (optional): two
+  commands that each wait for the other to start can both finish only if they run at the same
+  time; a command that waits for another to end is still running when that one ends (``then``:
+  long enough for the caller to have taken in that end). A wait that runs out goes on and says so
+  on stderr.
 
 Every invocation appends ``{"command", "project", "start"}`` to ``$FAKE_PULUMI_LOG.starts`` as it
 starts and ``{"command", "project", "start", "end"}`` (wall-clock seconds) to
@@ -399,8 +401,9 @@ def timed_main(call):
             times.write(json.dumps({"command": command, "project": project, "start": started, "end": time.time()}) + "\n")
 
 
-def wait_for(call, log, event, other, seconds):
-    """Until ``other`` ("<command> <project>") has ``event`` ("started"/"ended"), for at most ``seconds``."""
+def wait_for(call, log, event, other, seconds, then=0):
+    """Until ``other`` ("<command> <project>") has ``event`` ("started"/"ended"), for at most
+    ``seconds``; then ``then`` seconds more."""
     path = call.path(log + (".starts" if event == "started" else ".times"))
     deadline = time.monotonic() + float(seconds)
     while time.monotonic() < deadline:
@@ -412,6 +415,7 @@ def wait_for(call, log, event, other, seconds):
             if line.endswith("}"):  # a line being appended is not read half-written
                 record = json.loads(line)
                 if f"{record['command'].split(' ')[-1]} {record['project']}" == other:
+                    time.sleep(float(then))
                     return
         time.sleep(0.005)
     print(f"stand-in: waited {seconds} s for {other} to have {event}; going on", file=call.stderr)

@@ -177,8 +177,11 @@ def test_parallel_must_be_a_positive_number(graph):
 
 def test_a_failure_lets_running_layers_finish_and_starts_no_new_one(graph, capsys):
     # pay fails at once while app is still deploying: app finishes, cdn (which reads app) never starts.
+    # app ends 1 s after pay's CLI has ended: up-all has taken in the failure by then (it reads pay's
+    # history and records the failure within milliseconds); ending at the same moment, app could
+    # be taken in first and cdn started, correctly, before the failure was known.
     graph.configure(
-        wait_for={"up mlapi-app": ["ended", "up mlapi-pay", 10]},
+        wait_for={"up mlapi-app": ["ended", "up mlapi-pay", 10, 1.0]},
         fail={"up mlapi-pay": {"times": -1, "message": "quota exceeded"}},
     )
     exc = failing(tasks.up_all, env=ENV, region=REGION)
