@@ -296,6 +296,9 @@ def test_plans_render_with_fewer_collections_and_the_callers_pace_comes_back(mon
         gc.set_threshold(100_000, 5, 50)  # a caller's own higher value is kept where it is higher
         build_plan("demo", "us-east-1", layers=[manifest.by_name("network")])
         assert gc.get_threshold() == (100_000, 5, 50)
+        gc.set_threshold(0)  # automatic collection off stays off
+        build_plan("demo", "us-east-1", layers=[manifest.by_name("network")])
+        assert gc.get_threshold()[0] == 0
     finally:
         gc.set_threshold(*before)
-    assert seen == [collector.THRESHOLD, (100_000, 20, 50)]
+    assert seen == [collector.THRESHOLD, (100_000, 20, 50), (0, 5, 50)]

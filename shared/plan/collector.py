@@ -20,8 +20,12 @@ THRESHOLD = (50_000, 20, 20)
 
 @contextlib.contextmanager
 def fewer_collections() -> Iterator[None]:
-    """Raise the collector's thresholds to at least :data:`THRESHOLD` for the block; restore after."""
+    """Raise the collector's thresholds to at least :data:`THRESHOLD` for the block; restore after.
+    A threshold of 0 (automatic collection off) is left as it is."""
     before = gc.get_threshold()
+    if before[0] == 0:  # the caller turned automatic collection off: leave it off
+        yield
+        return
     gc.set_threshold(*(max(mine, theirs) for mine, theirs in zip(THRESHOLD, before, strict=True)))
     try:
         yield
