@@ -25,6 +25,7 @@ import pytest
 from shared import manifest, stack_config
 from shared.plan import collector, document, mocks
 from shared.plan.document import LayerPlan, Plan, build_plan
+from shared.settings import ENV_FALLBACKS
 from shared.stack_config import StackConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,6 +136,8 @@ def _render_layer_once(
     root = logging.getLogger()
     # The level decides which records a render creates at all: part of the key.
     inputs = [str(layer.directory), layer.project, env, region, cfg.values, cfg.secret_keys, outputs_by_stack]
+    # The settings' fallbacks from the environment (TEAM, COST_CENTER, ...) end up in the tags.
+    inputs.append({var: os.environ.get(var) for var, _ in ENV_FALLBACKS.values()})
     key = json.dumps([*inputs, mocks._ACCOUNT.get(), root.getEffectiveLevel()], sort_keys=True, default=str)
     done = _LAYER_RENDERS.get(key)
     if done is None:
@@ -398,6 +401,8 @@ def pytest_configure(config: pytest.Config) -> None:
         # this process knows which directory to remove at the end.
         if getattr(config.option, "testrunuid", "") is None:
             config.option.testrunuid = uuid.uuid4().hex
+        if getattr(config.option, "testrunuid", None):  # a reused --testrunuid never reads an old run's renders
+            shutil.rmtree(_shared_renders_dir(config.option.testrunuid), ignore_errors=True)
 
 
 @pytest.hookimpl(tryfirst=True)

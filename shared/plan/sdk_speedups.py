@@ -44,7 +44,7 @@ from pulumi.runtime.settings import SETTINGS, _get_rpc_manager
 SDK_WAIT_FOR_RPCS_SHA256 = "c0f9027f85ad09255ded0a1908033b490f76d303a3e40b50d3cf47a69265469d"
 
 
-def _no_stack_trace() -> Any:
+def _no_stack_trace(*_args: Any, **_kwargs: Any) -> Any:
     return source_pb2.StackTrace()
 
 
@@ -113,13 +113,14 @@ def wait_loop_matches() -> bool:
 def offline_speedups() -> Iterator[None]:
     """Render with the SDK's stack capture off and its output wait linear; restore both after."""
     saved: list[tuple[Any, str, Any]] = []
-    if hasattr(sdk_resource, "_get_stack_trace"):
-        saved.append((sdk_resource, "_get_stack_trace", sdk_resource._get_stack_trace))
-        sdk_resource._get_stack_trace = _no_stack_trace
-    if wait_loop_matches():
-        saved.append((sdk_stack, "wait_for_rpcs", sdk_stack.wait_for_rpcs))
-        sdk_stack.wait_for_rpcs = _wait_for_rpcs
+    replace_wait = wait_loop_matches()  # before anything is replaced: nothing to undo if it raises
     try:
+        if hasattr(sdk_resource, "_get_stack_trace"):
+            saved.append((sdk_resource, "_get_stack_trace", sdk_resource._get_stack_trace))
+            sdk_resource._get_stack_trace = _no_stack_trace
+        if replace_wait:
+            saved.append((sdk_stack, "wait_for_rpcs", sdk_stack.wait_for_rpcs))
+            sdk_stack.wait_for_rpcs = _wait_for_rpcs
         yield
     finally:
         for module, name, original in reversed(saved):
