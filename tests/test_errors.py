@@ -119,7 +119,7 @@ def test_values_are_quoted_the_same_way_everywhere(value, shown):
     assert f"= {shown}:" in str(ConfigError("x", value, "y"))
 
 
-def test_a_render_failing_on_a_user_mistake_reports_it_once_not_once_per_output(caplog):
+def test_a_render_failing_on_a_user_mistake_reports_it_once_not_once_per_output(caplog, monkeypatch):
     """A payments layer reading a network stack without its groups fails in an apply; every output
     depending on it is left failed with the same error. asyncio used to print "Future exception was
     never retrieved" with a traceback for each (about a thousand per render) once they were
@@ -128,6 +128,18 @@ def test_a_render_failing_on_a_user_mistake_reports_it_once_not_once_per_output(
 
     from test_payments import render_payments
 
+    from shared.plan import engine
+
+    dropped: list[object] = []
+    quiet = engine._quiet_reported_errors
+
+    def counting(loop, context):
+        dropped.append(context.get("exception"))
+        quiet(loop, context)
+
+    monkeypatch.setattr(engine, "_quiet_reported_errors", counting)
+    loop = engine._ensure_event_loop()
+    monkeypatch.setattr(loop, "get_exception_handler", lambda: None)  # installed again, as the counting one
     # The runtime keeps the last two programs' state reachable: the third render frees the first.
     for _ in range(3):
         with pytest.raises(PlatformError, match="exports no payments"):
@@ -135,17 +147,27 @@ def test_a_render_failing_on_a_user_mistake_reports_it_once_not_once_per_output(
                 network={"paymentsAlbSecurityGroupId": "", "paymentsServiceSecurityGroupId": "", "paymentsServicePort": 0}
             )
     gc.collect()
+    loop.set_exception_handler(quiet)  # the engine's own again, for the tests after this one
     assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+    assert dropped, "nothing reached the handler: the test no longer shows what it guards"
 
 
-def test_the_render_loop_silences_only_the_errors_a_render_reports():
+def test_the_render_loop_silences_only_the_errors_a_render_reports(monkeypatch):
     import asyncio
     from unittest import mock
 
+    from shared.plan import engine
     from shared.plan.engine import _quiet_reported_errors
 
     loop = mock.Mock(spec=asyncio.AbstractEventLoop)
     message = "Future exception was never retrieved"
+    # Before any render has failed on a user's mistake, nothing is dropped.
+    monkeypatch.setattr(engine, "_FAILED_ON_USER_ERROR", False)
+    context = {"message": message, "exception": PlatformError("not from a failed render")}
+    _quiet_reported_errors(loop, context)
+    loop.default_exception_handler.assert_called_with(context)
+    loop.reset_mock()
+    monkeypatch.setattr(engine, "_FAILED_ON_USER_ERROR", True)
     for exc in (PlatformError("reported"), ConfigError("--env", "x", "a suffix")):
         _quiet_reported_errors(loop, {"message": message, "exception": exc})
     assert not loop.default_exception_handler.called

@@ -15,13 +15,29 @@ from shared import contracts, manifest
 from shared.errors import ConfigError
 from shared.plan.document import build_plan
 
+# `python -m invoke`, run as -m runs it, after one hook: the parallel renderer's choice of start
+# method is printed to stderr, so the test sees which path the process rendered through.
+_REPORT_START_METHOD = """
+import runpy, sys
+from shared.plan import parallel
+choose = parallel._context
+def reported():
+    context = choose()
+    print(f"layer processes: {context.get_start_method()}", file=sys.stderr)
+    return context
+parallel._context = reported
+sys.argv = ["invoke", *sys.argv[1:]]
+runpy.run_module("invoke", run_name="__main__", alter_sys=True)
+"""
+
 
 def invoke_process(*args: str) -> subprocess.CompletedProcess:
     """A real `python -m invoke <args>` process from the repository root (the other tests use the
-    in-process ``run_invoke`` fixture, tests/conftest.py)."""
+    in-process ``run_invoke`` fixture, tests/conftest.py); it reports the start method of its layer
+    processes on stderr when it renders in parallel."""
     environ = {k: v for k, v in os.environ.items() if k not in TASK_ENV_UNSET}
     return subprocess.run(
-        [sys.executable, "-m", "invoke", *args], cwd=ROOT, capture_output=True, text=True, env=environ, timeout=300
+        [sys.executable, "-c", _REPORT_START_METHOD, *args], cwd=ROOT, capture_output=True, text=True, env=environ, timeout=300
     )
 
 
@@ -76,6 +92,7 @@ def test_cli_writes_document_and_two_runs_are_identical(tmp_path, run_invoke, de
     for result in runs:
         assert result.returncode == 0, result.stderr
         assert "nothing was deployed" in result.stdout and "[network]" in result.stdout
+    assert "layer processes: fork" in runs[0].stderr  # the fork path, not the forkserver
     default_plan.write(expected)
     assert first.read_bytes() == second.read_bytes() == expected.read_bytes()
     doc = json.loads(first.read_text())

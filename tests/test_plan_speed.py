@@ -302,3 +302,21 @@ def test_plans_render_with_fewer_collections_and_the_callers_pace_comes_back(mon
     finally:
         gc.set_threshold(*before)
     assert seen == [collector.THRESHOLD, (100_000, 20, 50), (0, 5, 50)]
+
+
+def test_a_failing_render_puts_the_sdks_functions_and_the_callers_collector_pace_back():
+    import gc
+
+    from shared.plan import collector
+
+    sdk_trace, sdk_wait = sdk_resource._get_stack_trace, sdk_stack.wait_for_rpcs
+    before = gc.get_threshold()
+
+    def program() -> None:
+        raise RuntimeError("the program failed")
+
+    with pytest.raises(RuntimeError, match="the program failed"), collector.fewer_collections():
+        assert gc.get_threshold() != before or before == collector.THRESHOLD
+        _render(program)
+    assert gc.get_threshold() == before
+    assert (sdk_resource._get_stack_trace, sdk_stack.wait_for_rpcs) == (sdk_trace, sdk_wait)

@@ -688,3 +688,25 @@ def test_the_live_tests_run_the_same_checks(world):
     redirect = next(c for c in REGISTRY if c.name == "http-redirects-to-https")
     with pytest.raises(AssertionError, match="not a redirect to https://"):
         test_check(live, redirect)
+
+
+def test_a_failed_read_is_asked_again_and_paginators_are_the_clients_own():
+    class Fake:
+        asked = 0
+        paginator = object()
+
+        def describe_thing(self, **kwargs: Any) -> dict[str, Any]:
+            Fake.asked += 1
+            if Fake.asked == 1:
+                raise RuntimeError("throttled")
+            return {"Things": []}
+
+        def get_paginator(self, name: str) -> object:
+            return Fake.paginator
+
+    clients = runner.RoundClients(lambda service, region=None: Fake())
+    with pytest.raises(RuntimeError):
+        clients("svc").describe_thing(Name="a")
+    assert clients("svc").describe_thing(Name="a") == {"Things": []}
+    assert Fake.asked == 2  # the failure was not kept as the answer
+    assert clients("svc").get_paginator("describe_thing") is Fake.paginator

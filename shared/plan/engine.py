@@ -75,11 +75,20 @@ def _quiet_reported_errors(loop: asyncio.AbstractEventLoop, context: dict[str, A
     PlatformError or ConfigError raised in an apply) leaves every output that depended on it failed
     with the same error, and asyncio printed "Future exception was never retrieved" with a traceback
     for each of them (about a thousand for a payments layer reading an old network stack) whenever
-    they were garbage-collected, long after the render had reported the error. Those are dropped;
+    they were garbage-collected, long after the render had reported the error. Those are dropped,
+    and only once a render on this loop has failed on such an error (until then nothing is);
     anything else goes to asyncio's default handler."""
-    if isinstance(context.get("exception"), ConfigError | PlatformError) and "never retrieved" in str(context.get("message")):
+    if (
+        _FAILED_ON_USER_ERROR
+        and isinstance(context.get("exception"), ConfigError | PlatformError)
+        and "never retrieved" in str(context.get("message"))
+    ):
         return
     loop.default_exception_handler(context)
+
+
+# Set once a render has raised a PlatformError/ConfigError (see _quiet_reported_errors).
+_FAILED_ON_USER_ERROR = False
 
 
 @dataclass
@@ -264,6 +273,10 @@ def render_program(
     try:
         with offline_plan(), offline_speedups():
             _sync_await(run_in_stack(program))
+    except (ConfigError, PlatformError):
+        global _FAILED_ON_USER_ERROR
+        _FAILED_ON_USER_ERROR = True
+        raise
     finally:
         pulumi_settings.ROOT.set(None)
     return Rendered(
