@@ -34,6 +34,11 @@ ROOT = Path(__file__).resolve().parent.parent
 # renders); at the collector's default pace it re-scanned that heap for about 12 s of each worker's
 # 60 s. The pace the plan renders at (shared/plan/collector.py) for the whole session: about 3 s.
 gc.set_threshold(*collector.THRESHOLD)
+# moto builds each account's EC2 backend (every test that touches EC2 under mock_aws, and every
+# region) with about 2,600 public AMIs, each with a snapshot and a volume: 0.1 s per backend, about
+# 2.5 s of CPU over a run. No code here reads an AMI (Fargate tasks only). The drivers and stand-ins
+# the tests start inherit it. A test that wants them sets it back with monkeypatch.
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 # Tests import layer modules directly (``from mlapi_network.vpc import Vpc``), as each layer's
 # program does from its own directory: put the manifest's layer directories on the path.
 for _layer in manifest.LAYERS:

@@ -47,7 +47,9 @@ Stacks live in the JSON file ``$FAKE_PULUMI_STATE``, which the tests also use to
 * ``locked``: ``["<project>/<stack>", ...]`` stacks whose up/refresh/destroy report a lock; an
   optional ``lock_holder`` ``"user@host (pid N)"`` names who holds it;
 * ``hang``: ``"<command> <project>"`` waits for SIGINT, counts each one in ``<state>.sigint``,
-  then cancels like the engine does;
+  then cancels like the engine does: for 1.5 s, during which further SIGINTs are counted; with
+  ``cancel_until``: ``"<path>"`` until that file exists (at most 30 s), so a test that sends a
+  second Ctrl-C ends the cancel once it knows that Ctrl-C has been handled, not after a fixed wait;
 * ``echo_secrets``: print the passphrase during ``up`` (to prove the caller scrubs it);
 * ``delay``: ``{"<command>": seconds}`` (or ``"<command> <project>"``) makes that command (last word: up, destroy, ...) take that
   long before it touches state, so parallel runs overlap observably;
@@ -635,7 +637,13 @@ def main(call, lock):
                 time.sleep(0.05)
             say("^C received; cancelling the update and waiting for operations in flight", flush=True)
             # Let any further (unwanted) signals arrive while "cancelling", as the engine would.
-            time.sleep(1.5)
+            release = state.get("cancel_until")
+            if release:
+                deadline = time.time() + 30
+                while not call.path(release).exists() and time.time() < deadline:
+                    time.sleep(0.01)
+            else:
+                time.sleep(1.5)
             return fail("update canceled")
         created = 2 if current["resources"] == 0 else 0
         current["resources"] = max(current["resources"], 2)

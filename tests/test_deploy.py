@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -838,6 +839,7 @@ import test_deploy
 for obj, name, value in test_deploy.patch_targets(Path({tmp!r})):
     setattr(obj, name, value)
 test_deploy.set_domain(Path({tmp!r}))
+test_deploy.record_handled_signals(Path({tmp!r}) / "handled-signals")
 import tasks
 with mock_aws():
     try:
@@ -862,26 +864,74 @@ def start_driver(driver: Path) -> subprocess.Popen[str]:
     )
 
 
-def wait_until_ready(proc: subprocess.Popen[str], state_path: Path) -> None:
-    """Wait (at most 120 s) until the stand-in says a hanging command has started."""
-    ready = Path(str(state_path) + ".ready")
+def record_handled_signals(path: Path) -> None:
+    """In a driver: every signal handler the code under test installs appends the signal's number
+    to ``path`` once it has returned (or raised), so a test knows a Ctrl-C has been handled (and
+    forwarded or not) without waiting a fixed time. What the handler does is unchanged."""
+    install = signal.signal
+
+    def recording(signum: int, handler: Any) -> Any:
+        if callable(handler) and not getattr(handler, "records_handling", False):
+            inner = handler
+
+            def handler(number: int, frame: Any) -> Any:
+                try:
+                    return inner(number, frame)
+                finally:
+                    with open(path, "a") as handled:
+                        handled.write(f"{number}\n")
+
+            handler.records_handling = True  # type: ignore[attr-defined]
+        return install(signum, handler)
+
+    signal.signal = recording  # type: ignore[assignment]
+
+
+def wait_until(proc: subprocess.Popen[str], condition: Callable[[], bool], what: str) -> None:
+    """Wait (at most 120 s) until ``condition()`` holds, failing with the driver's output if the
+    driver exits first."""
     deadline = time.time() + 120
-    while not ready.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    assert ready.exists(), proc.communicate()
+    while not condition() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    assert condition(), (what, proc.communicate() if proc.poll() is not None else "still running")
+
+
+def lines_of(path: Path) -> int:
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def wait_until_ready(proc: subprocess.Popen[str], state_path: Path) -> None:
+    """Wait until the stand-in says a hanging command has started."""
+    ready = Path(str(state_path) + ".ready")
+    wait_until(proc, ready.exists, "the hanging command started")
+
+
+def interrupt_twice(proc: subprocess.Popen[str], state_path: Path, handled: Path, released: Path) -> None:
+    """The user's Ctrl-C, and an impatient second one while the engine cancels: the second is sent
+    once the engine has received the first, and the cancel ends (``released``) once the driver has
+    handled the second, so a second forwarded SIGINT would have reached the engine and been counted."""
+    counter = Path(str(state_path) + ".sigint")
+    os.killpg(proc.pid, signal.SIGINT)
+    wait_until(proc, lambda: counter.exists() and counter.read_text() == "1", "the engine received the first Ctrl-C")
+    os.killpg(proc.pid, signal.SIGINT)
+    wait_until(proc, lambda: lines_of(handled) >= 2, "the driver handled the second Ctrl-C")
+    released.write_text("")
 
 
 @pytest.mark.skipif(os.name != "posix", reason="process groups and SIGINT semantics are POSIX")
 def test_ctrl_c_is_forwarded_once_and_the_engine_is_waited_for(standin, tmp_path):
-    standin.configure(hang="up mlapi-net")
+    released = tmp_path / "cancel-released"
+    standin.configure(hang="up mlapi-net", cancel_until=str(released))
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER.format(tests=str(TESTS), root=str(ROOT), tmp=str(tmp_path)))
     proc = start_driver(driver)
-    wait_until_ready(proc, standin.state_path)
-    os.killpg(proc.pid, signal.SIGINT)
-    time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGINT)  # impatient second Ctrl-C: must not reach the engine
-    out, err = proc.communicate(timeout=60)
+    try:
+        wait_until_ready(proc, standin.state_path)
+        interrupt_twice(proc, standin.state_path, tmp_path / "handled-signals", released)  # the second must not reach the engine
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
     assert Path(str(standin.state_path) + ".sigint").read_text() == "1"
     assert proc.returncode == 130, err

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import test_deploy
 from conftest import ROOT, share_botocore_loaders
-from test_deploy import ENV, REGION, TESTS, Standin, failing, run_task, start_driver, wait_until_ready
+from test_deploy import ENV, REGION, TESTS, Standin, failing, interrupt_twice, run_task, start_driver, wait_until_ready
 
 import tasks
 from shared import manifest
@@ -215,6 +215,7 @@ from shared import manifest
 _select = manifest.select
 manifest.select = lambda names, *, setting="layers", layers=None: _select(names, setting=setting, layers=layers or manifest.LAYERS)
 test_deploy.set_domain(Path({tmp!r}))
+test_deploy.record_handled_signals(Path({tmp!r}) / "handled-signals")
 import tasks
 with mock_aws():
     try:
@@ -227,15 +228,19 @@ with mock_aws():
 
 @pytest.mark.skipif(os.name != "posix", reason="process groups and SIGINT semantics are POSIX")
 def test_ctrl_c_reaches_every_running_cli_once_and_no_new_layer_starts(graph, tmp_path):
-    graph.configure(hang="up mlapi-app", delay={"up mlapi-pay": 0.5})  # pay still runs next to app
+    released = tmp_path / "cancel-released"
+    # pay still runs next to app
+    graph.configure(hang="up mlapi-app", delay={"up mlapi-pay": 0.5}, cancel_until=str(released))
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER.format(tests=str(TESTS), root=str(ROOT), tmp=str(tmp_path), graph=GRAPH))
     proc = start_driver(driver)
-    wait_until_ready(proc, graph.state_path)
-    os.killpg(proc.pid, signal.SIGINT)
-    time.sleep(0.3)
-    os.killpg(proc.pid, signal.SIGINT)  # a second Ctrl-C is not forwarded again
-    out, err = proc.communicate(timeout=120)
+    try:
+        wait_until_ready(proc, graph.state_path)
+        interrupt_twice(proc, graph.state_path, tmp_path / "handled-signals", released)  # the second is not forwarded again
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
     assert Path(str(graph.state_path) + ".sigint").read_text() == "1"
     assert proc.returncode == 130, err
     assert "asked every running Pulumi engine to cancel" in out
@@ -286,7 +291,8 @@ def test_a_ctrl_c_reaches_a_cli_run_in_process_once_and_its_cancel_is_waited_for
     often it is called, and the run returns only after the engine has cancelled."""
     from shared.deploy import cli
 
-    graph.configure(hang="up mlapi-net")
+    released = graph.root / "cancel-released"
+    graph.configure(hang="up mlapi-net", cancel_until=str(released))
     environ = cli.child_environment(os.environ, cli.Backend((graph.root / "state").resolve().as_uri(), False))
     executable = cli.locate(environ)
     assert executable == str(graph.bin / "pulumi")
@@ -309,7 +315,11 @@ def test_a_ctrl_c_reaches_a_cli_run_in_process_once_and_its_cancel_is_waited_for
             time.sleep(0.02)
         assert ready.exists(), lines
         assert cli.interrupt_running() == 1
-        cli.interrupt_running()  # an impatient second Ctrl-C is not forwarded again
+        # An impatient second Ctrl-C is not forwarded again. The stand-in is still cancelling (until
+        # released): a forwarded SIGINT would reach it, synchronously, and be counted.
+        cli.interrupt_running()
+        assert worker.is_alive()
+        released.write_text("")
         worker.join(timeout=60)
     finally:
         cli.reset_interrupts()

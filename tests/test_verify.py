@@ -91,7 +91,6 @@ def base_world(default_plan, tmp_path_factory):
         mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp / "none"))
         mp.delenv("AWS_PROFILE", raising=False)
         mp.setenv("MOTO_ECS_SERVICE_RUNNING", "2")
-        mp.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # the checks use no AMI; loading them is slow
         share_botocore_loaders(mp)  # every run opens new sessions, as a `verify` command does
         with mock_aws():
             flat = build(plan_outputs)
