@@ -285,6 +285,46 @@ def test_ctrl_c_ends_a_parallel_down_all_waiting_to_retry_a_destroy(graph, tmp_p
     assert "down-all t1: interrupted" in out
 
 
+def test_two_ctrl_cs_between_two_turns_of_the_parallel_loop_still_say_the_engines_were_asked_to_cancel(
+    graph, monkeypatch, capsys
+):
+    """The main loop reports Ctrl-Cs on its next turn (it waits up to 0.25 s for a layer to end):
+    two that arrive before it turns must still print the first notice, then the second's."""
+    released = graph.root / "cancel-released"
+    graph.configure(hang="up mlapi-app", cancel_until=str(released))
+    handlers: list = []
+    install = signal.signal
+
+    def capture(signum, handler):
+        if signum == signal.SIGINT and callable(handler):
+            handlers.append(handler)
+        return install(signum, handler)
+
+    monkeypatch.setattr(signal, "signal", capture)
+    ready = Path(f"{graph.state_path}.ready")
+
+    def ctrl_c_twice() -> None:
+        deadline = time.time() + 60
+        while not ready.exists() and time.time() < deadline:
+            time.sleep(0.01)
+        handlers[-1](signal.SIGINT, None)  # the handler the run installed, as a signal would call it
+        handlers[-1](signal.SIGINT, None)
+        released.write_text("")
+
+    helper = threading.Thread(target=ctrl_c_twice)
+    helper.start()
+    try:
+        exc = failing(tasks.up_all, env=ENV, region=REGION)
+    finally:
+        released.write_text("")
+        helper.join()
+    out = capsys.readouterr().out
+    assert exc.code == 130
+    first = out.index("interrupted: asked every running Pulumi engine to cancel")
+    assert first < out.index("still waiting for the Pulumi engines to finish cancelling")
+    assert Path(f"{graph.state_path}.sigint").read_text() == "1"
+
+
 def test_a_ctrl_c_reaches_a_cli_run_in_process_once_and_its_cancel_is_waited_for(graph):
     """What the Ctrl-C drivers above prove with processes, for the in-process stand-in the other
     tests use: the main thread's interrupt_running reaches a worker's CLI as one SIGINT, however

@@ -737,12 +737,15 @@ class Deployer:
                 running: dict[Future[None], manifest.Layer] = {}
                 while True:
                     if signals_seen[0] > told:
+                        # Two Ctrl-Cs may arrive between two turns of this loop: the first is
+                        # always reported as the one that asked the engines to cancel.
+                        if told == 0:
+                            console("interrupted: asked every running Pulumi engine to cancel; waiting for them to stop cleanly")
+                        if signals_seen[0] > 1:
+                            console(
+                                "still waiting for the Pulumi engines to finish cancelling (do not kill them: that leaves stacks locked)"
+                            )
                         told = signals_seen[0]
-                        console(
-                            "interrupted: asked every running Pulumi engine to cancel; waiting for them to stop cleanly"
-                            if told == 1
-                            else "still waiting for the Pulumi engines to finish cancelling (do not kill them: that leaves stacks locked)"
-                        )
                     while len(running) < limit and (layer := next_ready()) is not None:
                         pending.remove(layer)
                         console.start(layer.name)
