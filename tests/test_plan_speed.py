@@ -320,3 +320,11 @@ def test_a_failing_render_puts_the_sdks_functions_and_the_callers_collector_pace
         _render(program)
     assert gc.get_threshold() == before
     assert (sdk_resource._get_stack_trace, sdk_stack.wait_for_rpcs) == (sdk_trace, sdk_wait)
+
+
+@pytest.mark.parametrize("args", [("--repeat", "x"), ("--repeat", "0"), ("--suite", "--suite-runs", "0")])
+def test_bench_refuses_a_count_that_is_not_a_whole_number_of_runs(run_invoke, args):
+    result = run_invoke("bench", *args)
+    assert result.returncode == 2 and "Traceback" not in result.stderr + result.stdout
+    assert f"{args[-2]} must be a whole number, at least 1 (got '{args[-1]}')" in result.stderr
+    assert "import pulumi" not in result.stdout  # nothing was timed
