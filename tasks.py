@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import statistics
 import subprocess
 import sys
 import threading
@@ -225,8 +226,8 @@ def cost_docs(c):
         "env": "environment suffix to plan",
         "region": "AWS region",
         "repeat": "runs of each measurement (default 3; the best is kept)",
-        "suite": "also time the whole test suite as `invoke test` runs it (--suite-runs times, a serial plan timed after each)",
-        "suite_runs": "runs of the test suite with --suite (default 2; the best is compared with the best plan)",
+        "suite": "also time the whole test suite as `invoke test` runs it (--suite-runs times, serial plans timed around each)",
+        "suite_runs": "runs of the test suite with --suite (default 2), each compared with the plans timed around it",
         "bootstrap": "also time scripts/bootstrap.sh once into a fresh virtualenv in a temp dir (warm caches)",
     }
 )
@@ -247,9 +248,9 @@ def bench(
     class's whole service module), which is what any run of these programs pays with a plain
     import. The plan engine loads only the files of the names it uses (shared/plan/lean.py): that
     import is shown too. --suite and --bootstrap are reported as multiples of one serial plan
-    ("the suite costs N plans"): the suite run --suite-runs times, the best run against the best
-    serial plan (both best-of, so neither side of the ratio is a lucky sample), and each run against
-    the plan timed right after it (the spread is the machine's drift); bootstrap once.
+    ("the suite costs N plans"): the suite is run --suite-runs times, each against the median of
+    the serial plans timed right before and after it (the machine's speed drifts; a suite run
+    averages over it, a best-of plan would be its fastest moment); bootstrap once.
     """
     from shared.plan.document import build_plan
 
@@ -319,31 +320,32 @@ def bench(
     print(f"ratio parallel plan / import of what it uses  : {parallel_s / import_used_s:6.2f} (target below 1.0)")
     print(f"ratio parallel plan / lean import             : {parallel_s / import_lean_s:6.2f}")
     if suite:
-        # As `invoke test` runs it (xdist, one worker per core). A shared machine's speed drifts
-        # within minutes: each run is followed by serial plans, and the best suite run is compared
-        # with the best plan of all (best against best), each run with the plan timed after it.
+        # As `invoke test` runs it (xdist, one worker per core). This machine's speed drifts by
+        # 10-20 % within minutes, and a suite run averages over its half minute: it is compared with
+        # the typical plan of that moment (the median of the serial plans timed right before and
+        # right after it), not with the fastest plan of the whole session.
+        suite_cmd = [py, "-m", "pytest", "-n", "auto", "-q", "-p", "no:cacheprovider"]
         runs: list[tuple[float, float]] = []
+        after = [timed(plan_cmd) for _ in range(repeat)]
         for _ in range(suite_runs):
-            suite_s = timed([py, "-m", "pytest", "-n", "auto", "-q", "-p", "no:cacheprovider"])
-            runs.append((suite_s, best(plan_cmd)))
-        best_suite = min(s for s, _ in runs)
-        best_plan = min(plan_s, *(p for _, p in runs))
+            before = after
+            suite_s = timed(suite_cmd)
+            after = [timed(plan_cmd) for _ in range(repeat)]
+            runs.append((suite_s, statistics.median(before + after)))
+        ratios = [s / p for s, p in runs]
+        print("test suite (pytest -n auto)                   : " + ", ".join(f"{s:.2f}" for s, _ in runs) + " s")
         print(
-            "test suite (pytest -n auto)                   : "
-            + ", ".join(f"{s:.2f}" for s, _ in runs)
-            + f" s (best {best_suite:.2f} s)"
-        )
-        print(
-            "whole-environment plan, serial, after each    : "
+            "serial plan around each run (median)          : "
             + ", ".join(f"{p:.2f}" for _, p in runs)
-            + f" s (best of all plans {best_plan:.2f} s)"
+            + f" s (of {repeat} before and {repeat} after it)"
         )
         print(
-            f"ratio suite / serial plan                     : {best_suite / best_plan:6.2f} (best run / best plan: the suite costs this many plans; target <= 15 on 2 cores)"
+            f"ratio suite / serial plan                     : {statistics.median(ratios):6.2f} "
+            f"(median of the runs: {', '.join(f'{r:.2f}' for r in ratios)}; the suite costs this many plans; target <= 15 on 2 cores)"
         )
-        print("  ... each run / the plan timed after it      : " + ", ".join(f"{s / p:.2f}" for s, p in runs))
         print(
-            f"ratio suite / parallel plan                   : {best_suite / parallel_s:6.2f} (in plans as `invoke plan` runs here)"
+            f"ratio suite / parallel plan                   : {statistics.median(s for s, _ in runs) / parallel_s:6.2f} "
+            "(in plans as `invoke plan` runs here, its best)"
         )
     if bootstrap:
         import os

@@ -328,3 +328,37 @@ def test_bench_refuses_a_count_that_is_not_a_whole_number_of_runs(run_invoke, ar
     assert result.returncode == 2 and "Traceback" not in result.stderr + result.stdout
     assert f"{args[-2]} must be a whole number, at least 1 (got '{args[-1]}')" in result.stderr
     assert "import pulumi" not in result.stdout  # nothing was timed
+
+
+def test_bench_compares_each_suite_run_with_the_plans_timed_around_it(run_invoke, monkeypatch):
+    """Each suite run is timed between serial plans, and its ratio is taken against the median of
+    those plans (the machine drifts), not against the fastest plan of the session."""
+    import tasks
+
+    clock = [0.0]
+    commands: list[str] = []
+    plan_seconds = iter([9.0, 2.0, 4.0, 3.0])  # the serial plans, in order
+
+    def fake_run(cmd, **kwargs):
+        code = " ".join(cmd[1:])
+        if "pytest" in code:
+            kind, seconds = "suite", 30.0
+        elif "parallel=True" in code:
+            kind, seconds = "parallel", 1.0
+        elif "build_plan" in code:
+            kind, seconds = "plan", next(plan_seconds)
+        else:
+            kind, seconds = "import", 1.0
+        commands.append(kind)
+        clock[0] += seconds
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(tasks.subprocess, "run", fake_run)
+    monkeypatch.setattr(tasks.time, "perf_counter", lambda: clock[0])
+    result = run_invoke("bench", "--env", "demo", "--repeat", "1", "--suite", "--suite-runs", "2")
+    assert result.returncode == 0, result.stderr
+    # imports, the serial plan (9 s), the parallel plan; then plan, suite, plan, suite, plan
+    assert commands[-5:] == ["plan", "suite", "plan", "suite", "plan"], commands
+    # run 1 between plans of 2 s and 4 s (median 3), run 2 between 4 s and 3 s (median 3.5)
+    assert "serial plan around each run (median)          : 3.00, 3.50 s" in result.stdout
+    assert "median of the runs: 10.00, 8.57" in result.stdout
