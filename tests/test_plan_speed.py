@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pulumi
@@ -353,8 +354,15 @@ def test_bench_compares_each_suite_run_with_the_plans_timed_around_it(run_invoke
         clock[0] += seconds
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
+    class Clock:  # tasks' own `time`: the fake clock, nothing else in the process sees it
+        def __getattr__(self, name: str):
+            return getattr(time, name)
+
+        def perf_counter(self) -> float:
+            return clock[0]
+
     monkeypatch.setattr(tasks.subprocess, "run", fake_run)
-    monkeypatch.setattr(tasks.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(tasks, "time", Clock())
     result = run_invoke("bench", "--env", "demo", "--repeat", "1", "--suite", "--suite-runs", "2")
     assert result.returncode == 0, result.stderr
     # imports, the serial plan (9 s), the parallel plan; then plan, suite, plan, suite, plan
@@ -362,3 +370,10 @@ def test_bench_compares_each_suite_run_with_the_plans_timed_around_it(run_invoke
     # run 1 between plans of 2 s and 4 s (median 3), run 2 between 4 s and 3 s (median 3.5)
     assert "serial plan around each run (median)          : 3.00, 3.50 s" in result.stdout
     assert "median of the runs: 10.00, 8.57" in result.stdout
+    # the earlier measure too: each run against the best serial plan timed at the start (9 s)
+    assert "(the runs: 3.33, 3.33; the measure before 2026-12-06)" in result.stdout
+
+
+def test_bench_refuses_suite_runs_without_the_suite(run_invoke):
+    result = run_invoke("bench", "--suite-runs", "3")
+    assert result.returncode == 2 and "add --suite" in result.stderr and "Traceback" not in result.stderr
