@@ -829,24 +829,43 @@ def test_redact_replaces_pulumi_secret_envelopes_anywhere():
 
 # -- Ctrl-C ---------------------------------------------------------------------------------------------
 
-DRIVER = """
-import sys
-from pathlib import Path
-sys.path[:0] = [{tests!r}, {root!r}]
-from invoke import Context, Exit
-import test_deploy
-for obj, name, value in test_deploy.patch_targets(Path({tmp!r})):
-    setattr(obj, name, value)
-test_deploy.set_domain(Path({tmp!r}))
-test_deploy.record_handled_signals(Path({tmp!r}) / "handled-signals")
-test_deploy.answer_aws_checks_offline()
-import tasks
-try:
-    tasks.up_all(Context(), env="t1", region="eu-west-1")
-except Exit as exc:
-    print(exc.message, file=sys.stderr)
-    sys.exit(exc.code)
-"""
+
+def write_driver(tmp: Path, *, graph: Any = None, task: str = "up_all", **arguments: Any) -> Path:
+    """A driver script for a Ctrl-C test: a real process that runs ``tasks.<task>`` over the fake
+    layers (``graph``: another FAKE_LAYERS) under ``tmp``, as a user's terminal would (see :func:`drive`)."""
+    arguments = arguments or {"env": ENV, "region": REGION}
+    driver = tmp / "driver.py"
+    driver.write_text(
+        f"import sys\nsys.path[:0] = [{str(TESTS)!r}, {str(ROOT)!r}]\nimport test_deploy\n"
+        f"test_deploy.drive({str(tmp)!r}, graph={graph!r}, task={task!r}, arguments={arguments!r})\n"
+    )
+    return driver
+
+
+def drive(tmp: str, *, graph: Any, task: str, arguments: dict[str, Any]) -> None:
+    """In a driver process: the fake layers under ``tmp``, each handled signal recorded, pre-flight's
+    AWS reads answered offline; then the task, ending as the invoke command would (its message on
+    stderr, its exit code)."""
+    global FAKE_LAYERS
+    root = Path(tmp)
+    if graph is not None:
+        FAKE_LAYERS = graph
+    for obj, name, value in patch_targets(root):
+        setattr(obj, name, value)
+    if graph is not None:
+        # The layers' settings validate `layers` against the manifest select() defaults to: the fake one.
+        select = manifest.select
+        manifest.select = lambda names, *, setting="layers", layers=None: select(  # type: ignore[assignment]
+            names, setting=setting, layers=layers or manifest.LAYERS
+        )
+    set_domain(root)
+    record_handled_signals(root / "handled-signals")
+    answer_aws_checks_offline()
+    try:
+        getattr(tasks, task)(Context(), **arguments)
+    except Exit as exc:
+        print(exc.message, file=sys.stderr)
+        sys.exit(exc.code)
 
 
 def answer_aws_checks_offline() -> None:
@@ -946,9 +965,7 @@ def interrupt_twice(proc: subprocess.Popen[str], state_path: Path, handled: Path
 def test_ctrl_c_is_forwarded_once_and_the_engine_is_waited_for(standin, tmp_path):
     released = tmp_path / "cancel-released"
     standin.configure(hang="up mlapi-net", cancel_until=str(released))
-    driver = tmp_path / "driver.py"
-    driver.write_text(DRIVER.format(tests=str(TESTS), root=str(ROOT), tmp=str(tmp_path)))
-    proc = start_driver(driver)
+    proc = start_driver(write_driver(tmp_path))
     try:
         wait_until_ready(proc, standin.state_path)
         interrupt_twice(proc, standin.state_path, tmp_path / "handled-signals", released)  # the second must not reach the engine

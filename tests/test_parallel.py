@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 import test_deploy
-from conftest import ROOT, share_botocore_loaders
-from test_deploy import ENV, REGION, TESTS, Standin, failing, interrupt_twice, run_task, start_driver, wait_until_ready
+from conftest import share_botocore_loaders
+from test_deploy import ENV, REGION, Standin, failing, interrupt_twice, run_task, start_driver, wait_until_ready, write_driver
 
 import tasks
 from shared import manifest
@@ -201,38 +201,12 @@ def test_lines_are_prefixed_by_their_layer_and_plain_in_ci(graph, capsys):
     assert "\r" not in out and "\x1b[" not in out  # CI=true: no live status line
 
 
-DRIVER = """
-import sys
-from pathlib import Path
-sys.path[:0] = [{tests!r}, {root!r}]
-from invoke import Context, Exit
-import test_deploy
-test_deploy.FAKE_LAYERS = {graph!r}
-for obj, name, value in test_deploy.patch_targets(Path({tmp!r})):
-    setattr(obj, name, value)
-from shared import manifest
-_select = manifest.select
-manifest.select = lambda names, *, setting="layers", layers=None: _select(names, setting=setting, layers=layers or manifest.LAYERS)
-test_deploy.set_domain(Path({tmp!r}))
-test_deploy.record_handled_signals(Path({tmp!r}) / "handled-signals")
-test_deploy.answer_aws_checks_offline()
-import tasks
-try:
-    tasks.up_all(Context(), env="t1", region="eu-west-1")
-except Exit as exc:
-    print(exc.message, file=sys.stderr)
-    sys.exit(exc.code)
-"""
-
-
 @pytest.mark.skipif(os.name != "posix", reason="process groups and SIGINT semantics are POSIX")
 def test_ctrl_c_reaches_every_running_cli_once_and_no_new_layer_starts(graph, tmp_path):
     released = tmp_path / "cancel-released"
     # pay still runs next to app
     graph.configure(hang="up mlapi-app", delay={"up mlapi-pay": 0.5}, cancel_until=str(released))
-    driver = tmp_path / "driver.py"
-    driver.write_text(DRIVER.format(tests=str(TESTS), root=str(ROOT), tmp=str(tmp_path), graph=GRAPH))
-    proc = start_driver(driver)
+    proc = start_driver(write_driver(tmp_path, graph=GRAPH))
     try:
         wait_until_ready(proc, graph.state_path)
         interrupt_twice(proc, graph.state_path, tmp_path / "handled-signals", released)  # the second is not forwarded again
@@ -257,14 +231,7 @@ def test_ctrl_c_ends_a_parallel_down_all_waiting_to_retry_a_destroy(graph, tmp_p
     # thread receives) must end that wait, not leave the task sitting it out.
     run_task(tasks.up_all, env=ENV, region=REGION)
     graph.configure(fail={"destroy mlapi-app": {"times": -1, "message": "DependencyViolation: network interface in use"}})
-    driver = tmp_path / "driver.py"
-    script = DRIVER.format(tests=str(TESTS), root=str(ROOT), tmp=str(tmp_path), graph=GRAPH)
-    driver.write_text(
-        script.replace(
-            'tasks.up_all(Context(), env="t1", region="eu-west-1")', 'tasks.down_all(Context(), env="t1", retry_delay=3600)'
-        )
-    )
-    proc = start_driver(driver)
+    proc = start_driver(write_driver(tmp_path, graph=GRAPH, task="down_all", env=ENV, retry_delay=3600))
     try:
         assert proc.stdout is not None
         seen = []
