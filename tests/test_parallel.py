@@ -12,6 +12,7 @@ import itertools
 import json
 import multiprocessing
 import os
+import re
 import signal
 import threading
 import time
@@ -20,7 +21,18 @@ from pathlib import Path
 import pytest
 import test_deploy
 from conftest import share_botocore_loaders
-from test_deploy import ENV, REGION, Standin, failing, interrupt_twice, run_task, start_driver, wait_until_ready, write_driver
+from test_deploy import (
+    ENV,
+    REGION,
+    Standin,
+    failing,
+    interrupt_twice,
+    run_task,
+    start_driver,
+    wait_until,
+    wait_until_ready,
+    write_driver,
+)
 
 import tasks
 from shared import manifest
@@ -85,6 +97,14 @@ def times(s: Standin, command: str) -> dict[str, dict[str, float]]:
         if record["command"] == command and record["project"]:
             found[record["project"].removeprefix("mlapi-")] = record
     return found
+
+
+def started(s: Standin, command: str) -> set[str]:
+    """The layers whose ``command`` has started (the stand-in's ``.starts`` log; complete lines only)."""
+    path = Path(str(s.log_path) + ".starts")
+    lines = path.read_text().splitlines() if path.exists() else []
+    records = [json.loads(line) for line in lines if line.endswith("}")]
+    return {r["project"].removeprefix("mlapi-") for r in records if r["command"] == command and r["project"]}
 
 
 def select_layers(s: Standin, *names: str) -> None:
@@ -204,11 +224,13 @@ def test_lines_are_prefixed_by_their_layer_and_plain_in_ci(graph, capsys):
 @pytest.mark.skipif(os.name != "posix", reason="process groups and SIGINT semantics are POSIX")
 def test_ctrl_c_reaches_every_running_cli_once_and_no_new_layer_starts(graph, tmp_path):
     released = tmp_path / "cancel-released"
-    # pay still runs next to app
-    graph.configure(hang="up mlapi-app", delay={"up mlapi-pay": 0.5}, cancel_until=str(released))
+    # pay's `up` runs next to app's until app's ends (it never does before the Ctrl-C): the Ctrl-C
+    # finds both engines running, however slow the machine.
+    graph.configure(hang="up mlapi-app", wait_for={"up mlapi-pay": ["ended", "up mlapi-app", 60]}, cancel_until=str(released))
     proc = start_driver(write_driver(tmp_path, graph=GRAPH))
     try:
         wait_until_ready(proc, graph.state_path)
+        wait_until(proc, lambda: "pay" in started(graph, "up"), "pay's up started")
         interrupt_twice(proc, graph.state_path, tmp_path / "handled-signals", released)  # the second is not forwarded again
         out, err = proc.communicate(timeout=120)
     finally:
@@ -218,9 +240,9 @@ def test_ctrl_c_reaches_every_running_cli_once_and_no_new_layer_starts(graph, tm
     assert Path(str(graph.state_path) + ".sigint").read_text() == "1"
     assert proc.returncode == 130, err
     assert "asked every running Pulumi engine to cancel" in out
-    # Which running command's interruption is reported first depends on timing (pay may be between
-    # its own commands); app's engine got exactly one SIGINT (above) and waited for it.
-    assert "interrupted during `pulumi " in err
+    # Which of the two running `up`s is reported first depends on timing; app's engine got exactly
+    # one SIGINT (above) and waited for it.
+    assert re.search(r"interrupted during `pulumi up[^`]*` of layer (app|pay)", err), err
     assert "cdn" not in {r["project"].removeprefix("mlapi-") for r in graph.calls("up")}
     assert "interrupted" in out[out.index("up-all t1: interrupted") :]
 
@@ -230,7 +252,13 @@ def test_ctrl_c_ends_a_parallel_down_all_waiting_to_retry_a_destroy(graph, tmp_p
     # app's destroy fails and its worker thread waits an hour to retry: Ctrl-C (which only the main
     # thread receives) must end that wait, not leave the task sitting it out.
     run_task(tasks.up_all, env=ENV, region=REGION)
-    graph.configure(fail={"destroy mlapi-app": {"times": -1, "message": "DependencyViolation: network interface in use"}})
+    # app's destroy fails only once pay (destroyed next to it) has removed its stack and 0.3 s more
+    # (its process exits, its worker returns): when app says it waits, no CLI runs at all. Without
+    # that, a Ctrl-C could land on pay's `stack rm` and be reported as interrupting it.
+    graph.configure(
+        fail={"destroy mlapi-app": {"times": -1, "message": "DependencyViolation: network interface in use"}},
+        wait_for={"destroy mlapi-app": ["ended", "rm mlapi-pay", 30, 0.3]},
+    )
     proc = start_driver(write_driver(tmp_path, graph=GRAPH, task="down_all", env=ENV, retry_delay=3600))
     try:
         assert proc.stdout is not None
