@@ -54,19 +54,11 @@ def together(seconds: float = 10.0) -> dict[str, list]:
 
 @pytest.fixture
 def graph(tmp_path, monkeypatch):
-    """The stand-in with the five-layer graph (patched in before the fake layers are built)."""
-    monkeypatch.setattr(test_deploy, "FAKE_LAYERS", GRAPH)
+    """The stand-in with the five-layer graph."""
     from moto import mock_aws
 
-    for obj, name, value in test_deploy.patch_targets(tmp_path):
+    for obj, name, value in test_deploy.patch_targets(tmp_path, GRAPH):
         monkeypatch.setattr(obj, name, value)
-    # The layers' settings validate `layers` against the manifest select() defaults to: the fake one.
-    select = manifest.select
-    monkeypatch.setattr(
-        manifest,
-        "select",
-        lambda names, *, setting="layers", layers=None: select(names, setting=setting, layers=layers or manifest.LAYERS),
-    )
     test_deploy.set_domain(tmp_path)
     s = Standin(tmp_path)
     s.run_in_process(monkeypatch)
