@@ -36,13 +36,33 @@ def _default_region(env: str) -> str:
     return environment_region(env) or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
+_PARALLEL_HELP = (
+    "auto (default: layers split over one process per CPU when there are 2 or more and nothing else runs"
+    " in this process), true (always) or false (one process)"
+)
+
+
+def _in_parallel(parallel: object) -> bool:
+    """Whether an offline render uses the parallel renderer (shared/plan/parallel.py): --parallel."""
+    from shared.plan.parallel import usable_cpus
+
+    choice = str(parallel).strip().lower()
+    if choice not in ("auto", "true", "false"):
+        raise Exit(f"error: --parallel must be auto, true or false (got {parallel!r}).", code=2)
+    # Measured with invoke bench (docs/speed.md): from 2 CPUs on, the layer groups import and render
+    # at the same time; on one CPU a second process only adds its start-up. A process that already
+    # runs other threads (the task called from a test, or embedded) cannot fork its imports to the
+    # layer processes and has usually paid them: it renders in-process unless told otherwise.
+    return usable_cpus() >= 2 and threading.active_count() == 1 if choice == "auto" else choice == "true"
+
+
 @task(
     help={
         "env": "environment suffix (lowercase letters, digits, hyphens; also the stack name)",
         "region": "AWS region to render for (default: aws:region in environments/<env>.yaml, AWS_REGION, AWS_DEFAULT_REGION, else us-east-1)",
         "out": "where to write the plan document (default: plans/<env>.plan.json)",
         "quiet": "print only where the plan was written",
-        "parallel": "auto (default: layers split over one process per CPU when there are 2 or more and nothing else runs in this process), true (always) or false (one process)",
+        "parallel": _PARALLEL_HELP,
     }
 )
 def plan(c, env, region=None, out=None, quiet=False, parallel="auto"):
@@ -53,17 +73,9 @@ def plan(c, env, region=None, out=None, quiet=False, parallel="auto"):
     """
     from shared.errors import ConfigError, PlatformError
     from shared.plan.document import build_plan
-    from shared.plan.parallel import usable_cpus
 
     region = region or _default_region(env)
-    choice = str(parallel).strip().lower()
-    if choice not in ("auto", "true", "false"):
-        raise Exit(f"error: --parallel must be auto, true or false (got {parallel!r}).", code=2)
-    # Measured with invoke bench (docs/speed.md): from 2 CPUs on, the layer groups import and render
-    # at the same time; on one CPU a second process only adds its start-up. A process that already
-    # runs other threads (the task called from a test, or embedded) cannot fork its imports to the
-    # layer processes and has usually paid them: it renders in-process unless told otherwise.
-    in_parallel = usable_cpus() >= 2 and threading.active_count() == 1 if choice == "auto" else choice == "true"
+    in_parallel = _in_parallel(parallel)
     try:
         result = build_plan(env, region, parallel=in_parallel)
     except (ConfigError, PlatformError) as exc:
@@ -83,9 +95,10 @@ def plan(c, env, region=None, out=None, quiet=False, parallel="auto"):
         "region": "AWS region to render for (default: aws:region in environments/<env>.yaml, AWS_REGION, AWS_DEFAULT_REGION, else us-east-1; with --plan: the file's)",
         "protect": "judge the environment as protected (renders it with protect=true); default: its own `protect` setting",
         "quiet": "list only violations, not waived and not-judged findings",
+        "parallel": _PARALLEL_HELP + "; applies to both renderings (the environment and its second region)",
     }
 )
-def check(c, env, plan=None, region=None, protect=False, quiet=False):
+def check(c, env, plan=None, region=None, protect=False, quiet=False, parallel="auto"):
     """Check the whole environment against the compliance rules (AWS FSBP and the project's own), offline.
 
     The same rules run as the policy pack in policy/ during real deployments. Prints a report
@@ -95,12 +108,14 @@ def check(c, env, plan=None, region=None, protect=False, quiet=False):
     from shared.compliance.offline import check_environment
     from shared.errors import ConfigError, PlatformError
 
+    in_parallel = _in_parallel(parallel)
     try:
         report = check_environment(
             env,
             region=region or (None if plan else _default_region(env)),
             plan_file=Path(plan) if plan else None,
             protect=True if protect else None,
+            parallel=in_parallel,
         )
     except (ConfigError, PlatformError) as exc:
         raise _user_error(exc) from None
@@ -118,9 +133,10 @@ def check(c, env, plan=None, region=None, protect=False, quiet=False):
         "usage": "YAML file of usage assumptions (traffic, volumes, hours per month) over the printed defaults; see docs/cost.md",
         "compare": "a baseline plan document (for example main's): print what this plan changes, in dollars per month",
         "out": "also write the estimate (and the comparison) as JSON to this file",
+        "parallel": _PARALLEL_HELP + "; only when rendering (not with --plan)",
     }
 )
-def cost(c, env=None, plan=None, region=None, protect=False, usage=None, compare=None, out=None):
+def cost(c, env=None, plan=None, region=None, protect=False, usage=None, compare=None, out=None, parallel="auto"):
     """Estimate what an environment costs per month, per layer and per resource, before it is deployed.
 
     Prices the plan document (rendered now, or --plan FILE) at the AWS list prices of its region
@@ -141,6 +157,7 @@ def cost(c, env=None, plan=None, region=None, protect=False, usage=None, compare
         raise Exit(
             "error: --protect and --region apply when rendering; a --plan file was rendered with its own (leave them out)", code=2
         )
+    in_parallel = _in_parallel(parallel)
     try:
         table = load_table()
         assumptions = load_usage(Path(usage) if usage else None)
@@ -150,7 +167,7 @@ def cost(c, env=None, plan=None, region=None, protect=False, usage=None, compare
         else:
             region = region or _default_region(env)
             table.for_region(region)  # a region without prices fails before the plan is rendered
-            document = render_plan(env, region, protect=protect)
+            document = render_plan(env, region, protect=protect, parallel=in_parallel)
         current = estimate(document, table, assumptions)
         baseline = estimate(read_plan(Path(compare)), table, assumptions) if compare else None
     except (ConfigError, PlatformError) as exc:

@@ -187,6 +187,71 @@ def test_invoke_plan_renders_in_parallel_by_default_only_with_two_cpus_and_no_ot
         assert asked.pop() is expected, (cpus, threads, choice)
 
 
+def test_invoke_check_and_cost_take_the_same_parallel_choice_as_invoke_plan(monkeypatch, tmp_path: Path):
+    import threading
+
+    from invoke import Context, Exit
+
+    import tasks
+    from shared.compliance import offline
+    from shared.cost import runner
+
+    asked: list[tuple[str, bool]] = []
+
+    class Passed:
+        passed = True
+
+        def format(self, verbose: bool = True) -> str:
+            return ""
+
+    def fake_check(env: str, *, parallel: bool = False, **_: object) -> Passed:
+        asked.append(("check", parallel))
+        return Passed()
+
+    def fake_render(env: str, region: str, *, parallel: bool = False, **_: object) -> dict:
+        asked.append(("cost", parallel))
+        return {"format": 1, "environment": env, "region": region, "layers": []}
+
+    monkeypatch.setattr(offline, "check_environment", fake_check)
+    monkeypatch.setattr(runner, "render_plan", fake_render)
+    monkeypatch.setattr(parallel, "usable_cpus", lambda: 2)
+    for threads, choice, expected in [(1, "auto", True), (3, "auto", False), (3, "true", True), (1, "false", False)]:
+        monkeypatch.setattr(threading, "active_count", lambda threads=threads: threads)
+        tasks.check(Context(), env="demo", region="us-east-1", parallel=choice)
+        tasks.cost(Context(), env="demo", region="us-east-1", parallel=choice)
+        assert asked == [("check", expected), ("cost", expected)], (threads, choice)
+        asked.clear()
+    for task in (tasks.check, tasks.cost):
+        with pytest.raises(Exit) as refused:
+            task(Context(), env="demo", region="us-east-1", parallel="maybe")
+        assert refused.value.code == 2 and "--parallel must be auto, true or false (got 'maybe')" in str(refused.value.message)
+    assert asked == []  # refused before anything was rendered
+
+
+def test_check_renders_the_environment_and_its_second_region_with_the_choice_and_cost_too(monkeypatch):
+    from shared.compliance import offline
+    from shared.cost import runner
+
+    asked: list[tuple[str, bool]] = []
+
+    def spy(module):
+        real = module.build_plan
+
+        def build_plan(env: str, region: str, *, parallel: bool = False, **kwargs):
+            asked.append((region, parallel))
+            return real(env, region, **kwargs)  # rendered serially (and memoized): the choice is what is tested
+
+        monkeypatch.setattr(module, "build_plan", build_plan)
+
+    spy(offline)
+    spy(runner)
+    offline.load("demo", region="us-east-1", parallel=True)
+    assert asked == [("us-east-1", True), ("eu-west-1", True)]
+    asked.clear()
+    runner.render_plan("demo", "us-east-1", parallel=True)
+    assert asked == [("us-east-1", True)]
+
+
 # -- the SDK costs a render skips (shared/plan/sdk_speedups.py) -----------------------------------
 
 

@@ -90,8 +90,10 @@ def load(
     plan_file: Path | None = None,
     protect: bool | None = None,
     twin: bool = True,
+    parallel: bool = False,
 ) -> tuple[View, Environment, list[str]]:
-    """The view, environment and notes for ``env`` (a plan file or an in-process rendering)."""
+    """The view, environment and notes for ``env`` (a plan file or a rendering, in layer processes
+    when ``parallel``: see :func:`shared.plan.document.build_plan`)."""
     notes: list[str] = []
     if plan_file is not None:
         try:
@@ -109,7 +111,7 @@ def load(
     else:
         if region is None:
             raise ConfigError("--region", region, "an AWS region code")
-        plan = build_plan(env, region, overrides=_protect_overrides(True) if protect else None)
+        plan = build_plan(env, region, overrides=_protect_overrides(True) if protect else None, parallel=parallel)
         document = plan.document()
         states = _states(plan)
     protected, source = resolve_protect(document, env, True if protect else None)
@@ -129,7 +131,9 @@ def load(
         try:
             # The second rendering's warnings repeat the first one's: keep them off the report.
             with mock_account(TWIN_ACCOUNT), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                other = build_plan(env, twin_region, layers=layers, overrides=_protect_overrides(protected, decommission))
+                other = build_plan(
+                    env, twin_region, layers=layers, overrides=_protect_overrides(protected, decommission), parallel=parallel
+                )
         except (ConfigError, PlatformError) as exc:
             notes.append(f"second rendering for {twin_region} failed, literal region/account not checked: {exc}")
         else:
@@ -143,7 +147,8 @@ def check_environment(
     region: str | None = None,
     plan_file: Path | None = None,
     protect: bool | None = None,
+    parallel: bool = False,
 ) -> Report:
-    """Check the whole environment ``env`` against every rule."""
-    view, environment, notes = load(env, region=region, plan_file=plan_file, protect=protect)
+    """Check the whole environment ``env`` against every rule (rendered in layer processes when ``parallel``)."""
+    view, environment, notes = load(env, region=region, plan_file=plan_file, protect=protect, parallel=parallel)
     return run(view, environment, notes=notes)

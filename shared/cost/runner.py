@@ -37,14 +37,15 @@ def read_plan(path: Path) -> dict[str, Any]:
     return document
 
 
-def render_plan(env: str, region: str, *, protect: bool = False, quiet: bool = True) -> dict[str, Any]:
-    """Render ``env`` offline, every layer protected when ``protect`` (what `invoke check --protect` does)."""
+def render_plan(env: str, region: str, *, protect: bool = False, quiet: bool = True, parallel: bool = False) -> dict[str, Any]:
+    """Render ``env`` offline, every layer protected when ``protect`` (what `invoke check --protect`
+    does), in layer processes when ``parallel`` (see :func:`shared.plan.document.build_plan`)."""
     overrides = {layer.name: {"protect": True} for layer in manifest.LAYERS} if protect else None
     if quiet:
         # The programs' own warnings (sample domain, ...) belong to `invoke plan`, not to a price list.
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            return build_plan(env, region, overrides=overrides).document()
-    return build_plan(env, region, overrides=overrides).document()
+            return build_plan(env, region, overrides=overrides, parallel=parallel).document()
+    return build_plan(env, region, overrides=overrides, parallel=parallel).document()
 
 
 def check_environment(document: Mapping[str, Any], env: str | None, source: str) -> None:
