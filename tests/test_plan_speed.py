@@ -403,12 +403,14 @@ def test_bench_compares_each_suite_run_with_the_plans_timed_around_it(run_invoke
 
     clock = [0.0]
     commands: list[str] = []
+    suites: list[list[str]] = []
     plan_seconds = iter([9.0, 2.0, 4.0, 3.0])  # the serial plans, in order
 
     def fake_run(cmd, **kwargs):
         code = " ".join(cmd[1:])
         if "pytest" in code:
             kind, seconds = "suite", 30.0
+            suites.append(cmd[1:])
         elif "parallel=True" in code:
             kind, seconds = "parallel", 1.0
         elif "build_plan" in code:
@@ -437,6 +439,31 @@ def test_bench_compares_each_suite_run_with_the_plans_timed_around_it(run_invoke
     assert "median of the runs: 10.00, 8.57" in result.stdout
     # the earlier measure too: each run against the best serial plan timed at the start (9 s)
     assert "(the runs: 3.33, 3.33; the measure before 2026-12-06)" in result.stdout
+    # the suite as `invoke test` runs it (test below)
+    assert suites[0][:6] == ["-m", "pytest", "-n", "auto", "--dist", "worksteal"]
+
+
+def test_invoke_test_hands_the_tests_out_by_worksteal_unless_told_otherwise(monkeypatch):
+    from invoke import Context
+
+    import tasks
+
+    ran: list[list[str]] = []
+
+    class Finished:
+        exited = 0
+
+    def record(self, command: str, **kwargs) -> Finished:
+        ran.append(command.split()[1:])
+        return Finished()
+
+    monkeypatch.setattr(Context, "run", record)
+    tasks.test(Context())
+    assert ran.pop() == ["-m", "pytest", "-n", "auto", "--dist", "worksteal"]
+    tasks.test(Context(), workers="0")  # one process: no workers to hand tests to
+    assert ran.pop() == ["-m", "pytest"]
+    tasks.test(Context(), args="-n 3 -k network")  # the caller's own -n decides
+    assert ran.pop() == ["-m", "pytest", "-n", "3", "-k", "network"]
 
 
 def test_bench_refuses_suite_runs_without_the_suite(run_invoke):
