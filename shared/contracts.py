@@ -87,7 +87,7 @@ CONTRACTS: dict[str, dict[str, str]] = {
         "targetGroupArnSuffixes": "ARN suffixes of the target groups, [blue, green] (CloudWatch metric dimensions).",
         "logGroupName": "CloudWatch log group of the payments containers.",
         "logKmsKeyArn": "ARN of the payments layer's own KMS key (log group, ECS Exec, image registry).",
-        "taskDefinitionArn": "ARN of the task definition the service was created with (releases register newer revisions).",
+        "taskDefinitionArn": "ARN of the task definition as the layer declares it (a release builds on it, with its image).",
         "taskFamily": "Task definition family; a release registers a new revision in it.",
         "containerName": "Name of the container the load balancer routes to (for a release's AppSpec).",
         "containerPort": "Port that container listens on (for a release's AppSpec).",

@@ -489,6 +489,20 @@ def main(call, lock):
     key = f"{project}/{stack}"
     backend = environ.get("PULUMI_BACKEND_URL", "")
     self_managed = not backend.startswith("https://")
+
+    def history_entry(record, kind, result, changes):
+        # As the real backends record it: Pulumi Cloud numbers its updates 1, 2, 3...; a
+        # self-managed backend records no version (every entry says 0). Times are the real
+        # ones (in seconds) with the fraction kept: the stand-in's updates take milliseconds.
+        return {
+            "version": 0 if self_managed else len(record["history"]) + 1,
+            "kind": kind,
+            "startTime": time.time(),
+            "endTime": time.time(),
+            "result": result,
+            "resourceChanges": changes,
+        }
+
     stack_file = cwd / f"Pulumi.{stack}.yaml"
 
     def read_stack_file():
@@ -544,14 +558,7 @@ def main(call, lock):
         record = stacks.get(key)
         if verb == "up" and leaves and record is not None and not record["resources"]:
             record["resources"] = leaves
-            record["history"].append(
-                {
-                    "version": len(record["history"]) + 1,
-                    "kind": "update",
-                    "result": "failed",
-                    "resourceChanges": {"create": leaves},
-                }
-            )
+            record["history"].append(history_entry(record, "update", "failed", {"create": leaves}))
         save()
         return fail(injected.get("message", "injected failure"))
 
@@ -609,9 +616,7 @@ def main(call, lock):
             return fail(problem)
 
     def record(kind, changes):
-        current["history"].append(
-            {"version": len(current["history"]) + 1, "kind": kind, "result": "succeeded", "resourceChanges": changes}
-        )
+        current["history"].append(history_entry(current, kind, "succeeded", changes))
 
     if command == "config set-all":
         data = read_stack_file()

@@ -811,5 +811,15 @@ def test_edge_bucket_settings_are_changed_one_at_a_time_and_waf_log_groups_wait_
     assert len(log_groups) == 2, log_groups  # the CLOUDFRONT and the REGIONAL web ACL's
 
 
+def test_the_payments_redirect_on_port_80_waits_for_the_production_listener_to_leave_it(waits):
+    # With a domain the production listener moves from 80 to 443: in an environment that gains
+    # the domain, a redirect listener created on 80 before that move is a DuplicateListener.
+    layer_of(
+        plan_layers("payments", config={"payments": {"albDomainName": "pay.example.com", "hostedZoneId": "Z0123"}}), "payments"
+    )
+    redirect = [name for name in waits if name.endswith("-http")]
+    assert redirect and all(f"{name[: -len('-http')]}-production" in waits[name] for name in redirect), redirect
+
+
 def test_the_new_tasks_are_in_the_collection():
     assert {"account-setup", "idempotence"} <= set(tasks.ns.task_names)

@@ -157,6 +157,17 @@ def test_down_all_also_destroys_layers_the_file_no_longer_selects_in_reverse_gra
             assert ran[upstream]["start"] >= ran[layer]["end"], (upstream, layer)
 
 
+def test_down_of_one_layer_refuses_while_a_layer_the_file_no_longer_selects_still_reads_it(graph):
+    # app and pay read db; the file dropped them but their stacks are still there: destroying db
+    # under them would leave two services without their database.
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    select_layers(graph, "net", "db")
+    exc = failing(tasks.down, layer="db", env=ENV)
+    assert exc.code == 2 and "app, pay read(s) it" in exc.message, exc.message
+    assert f"invoke down-all --env {ENV}" in exc.message and "no longer selects app" in exc.message
+    assert graph.calls("destroy") == []
+
+
 # -- parallel deploys -----------------------------------------------------------------------------------
 
 

@@ -310,25 +310,49 @@ def test_no_credentials_exit_2(world, monkeypatch):
     assert info.value.code == 2 and "no AWS credentials" in info.value.message
 
 
-def test_the_copy_starts_from_the_primary_task_set_a_previous_release_left(world, monkeypatch):
+def _revision(ecs: Any, base: str, *, cpu: str, memory: str, image: str) -> str:
+    previous = ecs.describe_task_definition(taskDefinition=base)["taskDefinition"]
+    containers = [{**c, "image": image} if c["name"] == CONTAINER else c for c in previous["containerDefinitions"]]
+    return str(
+        ecs.register_task_definition(
+            family=FAMILY,
+            networkMode="awsvpc",
+            requiresCompatibilities=["FARGATE"],
+            cpu=cpu,
+            memory=memory,
+            containerDefinitions=containers,
+        )["taskDefinition"]["taskDefinitionArn"]
+    )
+
+
+def test_the_copy_starts_from_the_definition_pulumi_declares_not_the_one_production_runs(world, monkeypatch, capsys):
+    # A previous release left production on revision 2 (cpu 512); then `pulumi up` declared
+    # revision 3 with cpu 1024 (the service ignores it under CODE_DEPLOY): the next release must
+    # carry cpu 1024, or the change never reaches production.
     ecs = world["ecs"]
-    previous = ecs.describe_task_definition(taskDefinition=world["first"])["taskDefinition"]
-    released = ecs.register_task_definition(
-        family=FAMILY,
-        networkMode="awsvpc",
-        requiresCompatibilities=["FARGATE"],
-        cpu="1024",  # a later revision, as a previous release or `invoke up` left it
-        memory="2048",
-        containerDefinitions=previous["containerDefinitions"],
-    )["taskDefinition"]["taskDefinitionArn"]
+    released = _revision(ecs, world["first"], cpu="512", memory="1024", image=f"{world['repo_url']}:0.9.5")
     cluster, service = world["outputs"]["clusterName"], world["outputs"]["serviceName"]
     task_set = ecs.create_task_set(cluster=cluster, service=service, taskDefinition=released)["taskSet"]["taskSetArn"]
     ecs.update_service_primary_task_set(cluster=cluster, service=service, primaryTaskSet=task_set)
+    declared = _revision(ecs, world["first"], cpu="1024", memory="2048", image=f"{world['repo_url']}:0.9.0")
+    write(world["path"], flatten({"payments": {**world["outputs"], "taskDefinitionArn": declared}}))
     scripted(monkeypatch, SUCCESS)
     run_release(world)
-    new = ecs.describe_task_definition(taskDefinition=f"{FAMILY}:3")["taskDefinition"]
+    new = ecs.describe_task_definition(taskDefinition=f"{FAMILY}:4")["taskDefinition"]
     assert (new["cpu"], new["memory"]) == ("1024", "2048")
     assert new["containerDefinitions"][0]["image"].endswith(":1.0.0")
+    assert f"Production runs {released}; the release builds on {declared}" in capsys.readouterr().out
+
+
+def test_outputs_naming_a_revision_a_later_up_replaced_are_refused_before_anything_changes(world, monkeypatch):
+    ecs = world["ecs"]
+    holder = scripted(monkeypatch, SUCCESS)
+    ecs.deregister_task_definition(taskDefinition=world["first"])  # what Pulumi does to the revision it replaces
+    with pytest.raises(Exit) as info:
+        run_release(world)
+    assert info.value.code == 2 and "no longer active" in info.value.message and "invoke outputs" in info.value.message
+    assert len(ecs.list_task_definitions(status="ACTIVE")["taskDefinitionArns"]) == 0
+    assert holder["cd"].created == []  # type: ignore[index]
 
 
 def _refusal(code: str, operation: str) -> Any:

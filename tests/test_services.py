@@ -89,6 +89,8 @@ def test_codedeploy_services_leave_what_a_release_changes_to_codedeploy():
     assert ignored_changes("ECS") == ["desiredCount"]
     assert set(ignored_changes("CODE_DEPLOY")) == {"desiredCount", *IGNORED_UNDER_CODE_DEPLOY}
     assert {"taskDefinition", "loadBalancers"} <= set(IGNORED_UNDER_CODE_DEPLOY)
+    # UpdateService accepts no ECS Exec change for a CODE_DEPLOY service: sending one fails the up.
+    assert "enableExecuteCommand" in IGNORED_UNDER_CODE_DEPLOY and "enableExecuteCommand" not in ignored_changes("ECS")
 
 
 # --- the placeholder finishes in-flight work on SIGTERM -----------------------------------------

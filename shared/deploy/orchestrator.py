@@ -270,7 +270,9 @@ class Deployer:
         raise DeployError(f"unknown layer {name!r}; the layers are: {', '.join(lyr.name for lyr in self.layers)}", code=2)
 
     def _dependents(self, layer: manifest.Layer) -> list[manifest.Layer]:
-        return manifest.dependents(layer.name, tuple(self.layers))
+        """Every layer of the manifest that reads ``layer``, selected by the environment or not: a
+        layer the environment file no longer selects may still have a stack that reads it."""
+        return manifest.dependents(layer.name, tuple(self.all_layers))
 
     def _pause(self, seconds: float) -> None:
         (self._sleep or _sleep)(seconds)
@@ -413,16 +415,19 @@ class Deployer:
             return None
         return history[0] if history else {}
 
-    def _history_mark(self, layer: manifest.Layer) -> int:
-        latest = self._latest_update(layer) or {}
-        return int(latest.get("version") or 0)
+    def _history_mark(self, layer: manifest.Layer) -> dict[str, Any] | None:
+        """The stack's newest history entry before our run, to tell our run's entry from it.
 
-    def _changes(self, layer: manifest.Layer, since: int) -> str:
-        """Resource changes of the update the CLI recorded after version ``since`` (our run)."""
+        The whole entry, not its ``version``: a self-managed backend (the default) records no
+        version, so every entry of its ``stack history --json`` says 0."""
+        return self._latest_update(layer)
+
+    def _changes(self, layer: manifest.Layer, since: dict[str, Any] | None) -> str:
+        """Resource changes of the update the CLI recorded after the entry ``since`` (our run)."""
         latest = self._latest_update(layer)
         if latest is None:
             return "?"
-        if not latest or int(latest.get("version") or 0) <= since:
+        if not latest or latest == since:
             return "-"  # the CLI recorded no update for this run (it failed before starting one)
         changes = latest.get("resourceChanges")
         return describe_changes(changes) if isinstance(changes, dict) else "-"
@@ -969,10 +974,17 @@ class Deployer:
         except _StepFailed as failure:
             raise DeployError(f"down could not list the stacks of {failure.layer.name}:\n{self._error_text(failure)}") from None
         if holders and not force:
+            first = next(d for d in dependents if d.name == holders[0])
+            # A holder the environment no longer selects can only go with down-all (or once re-selected).
+            how = (
+                self._next("down", first)
+                if first in self.layers
+                else f"{self._next('down-all')}; {self.env} no longer selects {first.name}"
+            )
             raise DeployError(
                 f"refusing to destroy {layer.name} of {self.env}: {', '.join(holders)} read(s) it and still "
                 f"{'have stacks' if len(holders) > 1 else 'has a stack'} of {self.env}.\n"
-                f"Destroy {'them' if len(holders) > 1 else 'it'} first ({self._next('down', self.layer(holders[0]))}), or everything with "
+                f"Destroy {'them' if len(holders) > 1 else 'it'} first ({how}), or everything with "
                 f"{self._next('down-all')}; --force destroys {layer.name} anyway (layers that read it then fail on their next update or refresh until it is back).",
                 code=2,
             )

@@ -6,8 +6,10 @@ Steps, all through boto3 against the deployed environment (nothing goes through 
    AWS call, that the layer is blue/green and the image tag is one ECR accepts;
 2. check the tag exists in the layer's repository (``ecr:DescribeImages``): CodeDeploy would
    otherwise start, fail to pull, and roll back minutes later;
-3. register a new revision of the task family, a copy of the service's current one with only the
-   image of the application container changed;
+3. register a new revision of the task family, a copy of the layer's task definition as Pulumi
+   declares it (the outputs' ``taskDefinitionArn``; refused when a later ``pulumi up`` replaced it)
+   with only the image of the application container changed: what ``pulumi up`` changed in the
+   definition (cpu, memory, environment, secrets, roles) reaches production with the release;
 4. start a CodeDeploy deployment (an ECS AppSpec naming that revision, container and port) and
    poll it, printing status changes and lifecycle events, until it succeeds, fails, stops or the
    timeout passes.
@@ -256,28 +258,44 @@ class Release:
             ) from None
 
     def current_definition(self) -> dict[str, Any]:
-        """The definition the service runs now (a previous release's revision, or Pulumi's)."""
-        services = self.ecs.describe_services(cluster=self.target.cluster_name, services=[self.target.service_name])
-        running = [s for s in services.get("services", []) if s.get("status") == "ACTIVE"]
-        # Under CODE_DEPLOY the PRIMARY task set is what serves production traffic.
-        primary = [ts for s in running for ts in s.get("taskSets", []) if ts.get("status") == "PRIMARY"]
-        if primary:
-            source = primary[0]["taskDefinition"]
-        else:
-            source = running[0]["taskDefinition"] if running else self.target.task_definition_arn
+        """The layer's task definition as Pulumi declares it (the outputs' ``taskDefinitionArn``).
+
+        Not the revision production runs: under CODE_DEPLOY the service ignores task definition
+        changes, so a `pulumi up` that changed cpu, memory, environment, secrets or roles only
+        registers a revision; the next release is what rolls it out. Copying the running revision
+        would drop those changes for good."""
+        source = self.target.task_definition_arn
         definition: dict[str, Any] = self.ecs.describe_task_definition(taskDefinition=source, include=["TAGS"])
         task = definition["taskDefinition"]
         if task.get("family") != self.target.task_family:
             raise PlatformError(
-                f"service {self.target.service_name} runs {source}, not a revision of family {self.target.task_family}: "
+                f"{source} is not a revision of family {self.target.task_family}: "
                 "the outputs file is stale; write it again with `invoke outputs --env <env>`"
             )
+        if task.get("status") == "INACTIVE":
+            # Pulumi deregisters the revision it replaces: the file predates the last `pulumi up`.
+            raise PlatformError(
+                f"task definition {source} named by the outputs file is no longer active: a later `pulumi up` "
+                "registered another revision. Write the file again with `invoke outputs --env <env>`, then release"
+            )
+        running = self.running_definition()
+        if running and running != source:
+            self.out(f"Production runs {running}; the release builds on {source} (the layer's as Pulumi declares it)")
         names = [c.get("name") for c in task.get("containerDefinitions", [])]
         if self.target.container_name not in names:
             raise PlatformError(
                 f"task definition {source} has no container {self.target.container_name!r} (it has {', '.join(map(str, names))})"
             )
         return definition
+
+    def running_definition(self) -> str:
+        """The revision of the PRIMARY task set (what serves production), or "" if none is found."""
+        services = self.ecs.describe_services(cluster=self.target.cluster_name, services=[self.target.service_name])
+        running = [s for s in services.get("services", []) if s.get("status") == "ACTIVE"]
+        primary = [ts for s in running for ts in s.get("taskSets", []) if ts.get("status") == "PRIMARY"]
+        if primary:
+            return str(primary[0]["taskDefinition"])
+        return str(running[0].get("taskDefinition") or "") if running else ""
 
     # -- changes -------------------------------------------------------------------------------
 

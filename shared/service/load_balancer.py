@@ -266,7 +266,6 @@ class BlueGreenLoadBalancer(pulumi.ComponentResource):
             domain = _Domain(name, args, self.alb, child)
             self.certificate = domain.certificate
             certificate_arn = domain.certificate_arn
-            self.http_redirect = _redirect_to_https(name, args, self.alb, child)
         protocol = "HTTPS" if self.https else "HTTP"
         ssl_policy = args.ssl_policy if self.https else None
         self.production_listener = aws.lb.Listener(
@@ -291,4 +290,10 @@ class BlueGreenLoadBalancer(pulumi.ComponentResource):
             certificate_arn=certificate_arn,
             opts=after_release,
         )
+        if self.https:
+            # Port 80 is the production listener's until it has moved to 443 (which waits for the
+            # certificate): an environment that gains a domain would otherwise get a second
+            # listener on 80 first, which ELB refuses (DuplicateListener).
+            after_production = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.production_listener]))
+            self.http_redirect = _redirect_to_https(name, args, self.alb, after_production)
         self.register_outputs({"albDnsName": self.alb.dns_name, "productionListenerArn": self.production_listener.arn})

@@ -30,12 +30,15 @@ Controller = Literal["ECS", "CODE_DEPLOY"]
 
 # After creation the running count belongs to autoscaling; a later `up` must not reset it.
 IGNORED_ALWAYS = ("desiredCount",)
+# UpdateService refuses these for a CODE_DEPLOY service (a deployment changes the first five;
+# ECS Exec is set when the service is created): a `pulumi up` that sent them would fail.
 IGNORED_UNDER_CODE_DEPLOY = (
     "taskDefinition",
     "loadBalancers",
     "networkConfiguration",
     "capacityProviderStrategies",
     "platformVersion",
+    "enableExecuteCommand",
 )
 
 
