@@ -1002,6 +1002,20 @@ def test_a_ctrl_c_while_the_cli_is_starting_is_forwarded_once_it_runs():
     assert signal.getsignal(signal.SIGINT) != guard._handle  # handlers restored
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_a_closed_terminal_asks_the_cli_to_cancel_instead_of_leaving_it_to_die():
+    # SIGHUP (the terminal or SSH session went away) is forwarded as the one SIGINT the engine
+    # cancels on, like Ctrl-C; without a handler it would end this process at once.
+    guard = deploy_cli._InterruptForwarder()
+    with guard:
+        proc = subprocess.Popen(["sleep", "30"], start_new_session=True)
+        guard.attach(proc)
+        os.kill(os.getpid(), signal.SIGHUP)
+        code = proc.wait(timeout=10)
+    assert guard.count == 1 and code == -signal.SIGINT
+    assert signal.getsignal(signal.SIGHUP) != guard._handle  # handlers restored
+
+
 def test_error_lines_and_lock_detection_ignore_colour_codes():
     coloured = deploy_cli.Result(
         ["up"],

@@ -764,9 +764,11 @@ def test_idempotence_task_passes_when_no_layer_would_change_and_refuses_an_undep
 
 
 def test_an_upstream_whose_first_up_failed_is_refused_like_a_missing_one(deploy):
-    deploy.configure(fail={"up mlapi-net": {"times": 1, "message": "creating VPC: VpcLimitExceeded", "leaves": 1}})
+    # The engine records the root Stack resource and the default AWS provider before it creates
+    # anything: two resources, and no outputs (the program never ran to its end).
+    deploy.configure(fail={"up mlapi-net": {"times": 1, "message": "creating VPC: VpcLimitExceeded", "leaves": 2}})
     failing(tasks.up_all, env=ENV, region=REGION)
-    assert deploy.state["stacks"][f"mlapi-net/{ENV}"]["resources"] == 1  # only the root Stack resource
+    assert deploy.state["stacks"][f"mlapi-net/{ENV}"]["resources"] == 2
     error = failing(tasks.up, layer="db", env=ENV, region=REGION)
     assert error.code == 2
     assert "cannot deploy db of t1 yet: it reads net" in error.message and "holds nothing yet" in error.message

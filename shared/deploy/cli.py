@@ -292,9 +292,13 @@ def transient_cloud_error(result: Result) -> bool:
 
 
 class _InterruptForwarder:
-    """While the CLI runs, SIGINT/SIGTERM to us become one SIGINT to it; later ones only count."""
+    """While the CLI runs, SIGINT/SIGTERM/SIGHUP to us become one SIGINT to it; later ones only count.
 
-    SIGNALS = tuple(s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None)) if s is not None)
+    SIGHUP too: a closed terminal or SSH session would otherwise end us at once, and the CLI (in
+    its own session, writing to a pipe nobody reads any more) would die on its next write, leaving
+    the stack locked with pending operations. Asked to cancel, it stops cleanly instead."""
+
+    SIGNALS = tuple(s for s in (getattr(signal, name, None) for name in ("SIGINT", "SIGTERM", "SIGHUP")) if s is not None)
 
     def __init__(self) -> None:
         self.proc: subprocess.Popen[str] | None = None

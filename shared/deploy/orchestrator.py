@@ -387,22 +387,19 @@ class Deployer:
         return None
 
     def _deployed(self, layer: manifest.Layer) -> bool:
-        """Whether the layer's stack exists and holds resources (what a StackReference can read).
+        """Whether the layer's stack exists and exports outputs (what a StackReference reads).
 
-        A stack whose first ``up`` failed before creating anything holds only its root
-        ``pulumi:pulumi:Stack`` resource and exports nothing: not deployed. `pulumi stack ls --json`
-        leaves ``resourceCount`` out for a stack that was created but never updated; then the
-        stack's history decides (an update that is not a destroy and did not fail)."""
+        Every layer's program exports outputs, and Pulumi records them only when the program ran to
+        its end: a stack whose first ``up`` failed holds its root ``pulumi:pulumi:Stack``, the
+        default provider and whatever was created before the failure, but no outputs: not
+        deployed. `pulumi stack ls --json` saves the outputs call for a stack with no resources."""
         entry = self.stack_entry(layer)
         if entry is None:
             return False
         count = entry.get("resourceCount")
-        if isinstance(count, int):
-            return count > 1
-        latest = self._latest_update(layer)
-        if not latest:
+        if isinstance(count, int) and count <= 1:
             return False
-        return latest.get("kind") != "destroy" and latest.get("result") != "failed"
+        return bool(self._stack_outputs(layer))
 
     def _latest_update(self, layer: manifest.Layer) -> dict[str, Any] | None:
         """The newest entry of ``pulumi stack history --json`` ({} when there is none, None if unreadable)."""
