@@ -102,6 +102,20 @@ def environment_region(env: str) -> str | None:
     return str(region) if region else None
 
 
+def environment_org(env: str, environ: Mapping[str, str]) -> str:
+    """The Pulumi organization of environment ``env``'s stacks: ``pulumiOrg`` of
+    ``environments/<env>.yaml``, else the environment variable ``PULUMI_ORG``, else "" (what the
+    layers' StackReferences name too; a broken file is reported by :func:`assemble`)."""
+    path = environment_file(env)
+    value: object = None
+    if path is not None:
+        try:
+            value = (yaml.safe_load(path.read_text()) or {}).get("pulumiOrg")
+        except (yaml.YAMLError, AttributeError):
+            value = None
+    return str(value).strip() if value else environ.get("PULUMI_ORG", "").strip()
+
+
 def environment_layers(env: str) -> tuple[Layer, ...]:
     """The layers environment ``env`` has, in dependency order: the ``layers:`` of
     ``environments/<env>.yaml``, else every layer of the manifest.

@@ -29,7 +29,10 @@ a variable fails here as it would for a user:
   ``PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true``) from the state, else the backend's default (a
   passphrase on a self-managed backend). A passphrase must be in ``PULUMI_CONFIG_PASSPHRASE`` or
   ``PULUMI_CONFIG_PASSPHRASE_FILE`` and be the one the stack was created with;
-* ``stack ls --json`` leaves ``resourceCount`` out for a stack that was never updated.
+* ``stack ls --json`` leaves ``resourceCount`` out for a stack that was never updated;
+* on Pulumi Cloud (an ``https://`` backend) stacks belong to organizations: ``--stack org/name``
+  names one, a bare name means the default one (``default_org``, "me"); ``stack ls`` shows names
+  relative to it and ``--organization`` lists one organization.
 
 Stacks live in the JSON file ``$FAKE_PULUMI_STATE``, which the tests also use to inject behaviour:
 
@@ -486,9 +489,17 @@ def main(call, lock):
     stack = flag("--stack")
     if command in ("stack select", "stack rm") and positional:
         stack = positional[0]
-    key = f"{project}/{stack}"
     backend = environ.get("PULUMI_BACKEND_URL", "")
     self_managed = not backend.startswith("https://")
+    # Pulumi Cloud: "<org>/<stack>" (or "<org>/<project>/<stack>") names the organization; a bare
+    # name is the user's default organization's (``default_org``, "me"). The stack file is
+    # Pulumi.<stack>.yaml either way. Self-managed backends have one organization.
+    default_org = state.get("default_org", "me")
+    org, name = (None, stack)
+    if not self_managed and stack:
+        parts = stack.split("/")
+        org, name = (parts[0], parts[-1]) if len(parts) > 1 else (default_org, stack)
+    key = f"{project}/{stack}" if self_managed else f"{project}/{org}/{name}"
 
     def history_entry(record, kind, result, changes):
         # As the real backends record it: Pulumi Cloud numbers its updates 1, 2, 3...; a
@@ -503,7 +514,7 @@ def main(call, lock):
             "resourceChanges": changes,
         }
 
-    stack_file = cwd / f"Pulumi.{stack}.yaml"
+    stack_file = cwd / f"Pulumi.{name}.yaml"
 
     def read_stack_file():
         if not stack_file.exists():
@@ -571,9 +582,17 @@ def main(call, lock):
 
     if command == "stack ls":
         listed = []
+        only = flag("--organization")
         for k, v in stacks.items():
             if k.startswith(project + "/"):
-                entry = {"name": k.split("/", 1)[1], "current": False}
+                shown = k.split("/", 1)[1]
+                if not self_managed:
+                    # Shown relative to the default organization; --organization lists one organization.
+                    stack_org, _, stack_name = shown.partition("/")
+                    if only and stack_org != only:
+                        continue
+                    shown = stack_name if stack_org == default_org else shown
+                entry = {"name": shown, "current": False}
                 if v["history"]:
                     entry["lastUpdate"] = "2024-05-01T10:00:00.000Z"
                     entry["resourceCount"] = v["resources"]

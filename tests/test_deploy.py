@@ -398,9 +398,41 @@ def test_a_user_backend_is_passed_through_unchanged(deploy, monkeypatch):
 
 def test_pulumi_cloud_backend_needs_no_passphrase(deploy, monkeypatch):
     monkeypatch.setenv("PULUMI_BACKEND_URL", "https://api.pulumi.com")
+    monkeypatch.setenv("PULUMI_ORG", "acme")
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE")
     run_task(tasks.up_all, env=ENV, region=REGION)
     assert deploy.layers_of("up") == ORDER
+
+
+def test_on_pulumi_cloud_every_stack_is_the_environments_organizations(deploy, monkeypatch):
+    # The layers' StackReferences read acme/<project>/t1: a bare --stack t1 would create the
+    # stacks in the user's default organization instead. A t1 of another organization is not ours.
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "https://api.pulumi.com")
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE")
+    (deploy.root / "environments" / f"{ENV}.yaml").write_text("pulumiOrg: acme\n")
+    theirs = {
+        "resources": 5,
+        "outputs": {"vpcId": "vpc-theirs"},
+        "history": [{"version": 1, "kind": "update", "result": "succeeded"}],
+        "secretsProvider": "service",
+    }
+    deploy.configure(default_org="someone", stacks={f"mlapi-net/someone/{ENV}": theirs})
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    assert deploy.stacks() == {f"mlapi-{layer}/acme/{ENV}" for layer in ORDER} | {f"mlapi-net/someone/{ENV}"}
+    named = [r["argv"][r["argv"].index("--stack") + 1] for r in deploy.calls() if "--stack" in r["argv"]]
+    assert named and set(named) == {f"acme/{ENV}"}
+    run_task(tasks.down_all, env=ENV)
+    assert deploy.stacks() == {f"mlapi-net/someone/{ENV}"}  # only ours were destroyed and removed
+    assert {r["argv"][2] for r in deploy.calls("stack rm")} == {f"acme/{ENV}"}
+
+
+def test_pulumi_cloud_without_an_organization_is_refused_before_any_stack_is_touched(deploy, monkeypatch):
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "https://api.pulumi.com")
+    monkeypatch.delenv("PULUMI_ORG", raising=False)
+    for task, args in ((tasks.up_all, {"region": REGION}), (tasks.down_all, {})):
+        exc = failing(task, env=ENV, **args)
+        assert exc.code == 2 and "pulumiOrg" in exc.message and "PULUMI_ORG" in exc.message, exc.message
+    assert not deploy.touched_state()
 
 
 def test_the_passphrase_never_appears_in_output_or_errors(deploy, capsys):

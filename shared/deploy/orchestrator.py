@@ -32,7 +32,7 @@ import yaml
 
 from .. import manifest
 from ..errors import ConfigError, PlatformError
-from ..stack_config import environment_file, environment_layers, to_config_string
+from ..stack_config import environment_file, environment_layers, environment_org, to_config_string
 from . import cli, health, outputs, preflight
 from .cli import Pulumi, Result, backend_for, child_environment, describe_lock
 
@@ -252,6 +252,11 @@ class Deployer:
         self.out = out
         self._sleep = sleep
         self.backend = backend_for(self.environ, cli.DEFAULT_STATE_DIR)
+        # The stack every command names. On Pulumi Cloud a bare name lands in the user's default
+        # organization, while the layers' StackReferences read <pulumiOrg>/<project>/<env>: name
+        # the organization (pre-flight refuses Cloud without one). Self-managed backends have none.
+        self.org = environment_org(env, self.environ)
+        self.stack = f"{self.org}/{env}" if self.org and not self.backend.self_managed else env
         self.cli: Pulumi | None = None
 
     # -- helpers -----------------------------------------------------------------------------------
@@ -316,6 +321,7 @@ class Deployer:
             need_region=need_region,
             need_aws=need_aws,
             secrets_provider=self.secrets_provider,
+            org=self.org,
             policy_dir=POLICY_DIR if settings_layers and self._policy_args() else None,
             account_checks=account_checks,
             service_layers=[layer.name for layer in settings_layers if health.runs_service(layer.name)],
@@ -364,7 +370,7 @@ class Deployer:
         return result
 
     def _stack_args(self, layer: manifest.Layer) -> list[str]:
-        return ["--stack", self.env, "--cwd", str(layer.directory), "--non-interactive"]
+        return ["--stack", self.stack, "--cwd", str(layer.directory), "--non-interactive"]
 
     def _policy_args(self) -> list[str]:
         if self.policy and (POLICY_DIR / "PulumiPolicy.yaml").exists():
@@ -373,17 +379,24 @@ class Deployer:
 
     def stack_entry(self, layer: manifest.Layer) -> dict[str, Any] | None:
         """The layer's stack of this environment as ``pulumi stack ls --json`` lists it, or None."""
-        result = self._run(["stack", "ls", "--json", "--cwd", str(layer.directory), "--non-interactive"])
+        cloud = not self.backend.self_managed and bool(self.org)
+        organization = ["--organization", self.org] if cloud else []
+        result = self._run(["stack", "ls", "--json", *organization, "--cwd", str(layer.directory), "--non-interactive"])
         if not result.ok:
             raise _StepFailed(layer, "list its stacks (`pulumi stack ls`)", result)
         try:
             entries = json.loads(result.stdout or "[]") or []
         except json.JSONDecodeError:
             raise _StepFailed(layer, "read `pulumi stack ls --json`", result) from None
+        # Names are shown relative to the current project (and, on Cloud, the user's default
+        # organization): "env", "org/env" or "org/project/env". On Cloud the list is of our
+        # organization only, so a stack of the same name in another one is never taken for ours.
         for entry in entries:
+            if not isinstance(entry, dict):
+                continue
             name = str(entry.get("name", ""))
-            if isinstance(entry, dict) and (name == self.env or name.endswith("/" + self.env)):
-                return entry
+            if name == self.env or (name.endswith("/" + self.env) and (not cloud or name.startswith(self.org + "/"))):
+                return dict(entry)
         return None
 
     def _deployed(self, layer: manifest.Layer) -> bool:
@@ -495,7 +508,7 @@ class Deployer:
         if failure.detail is not None:
             return "\n".join(f"  {line}" for line in failure.detail.splitlines())
         if failure.result.locked:
-            return describe_lock(failure.result, self.backend, failure.layer.directory, self.env)
+            return describe_lock(failure.result, self.backend, failure.layer.directory, self.stack)
         return "\n".join(f"  {line}" for line in failure.result.error_lines())
 
     # -- deploy --------------------------------------------------------------------------------------
@@ -847,7 +860,7 @@ class Deployer:
             result = self._run(["destroy", *self._stack_args(layer), "--yes", "--skip-preview"], prefix=layer.name, echo=True)
             if result.ok or result.locked:
                 break
-            permanent = cli.permanent_failure(result, stack=self.env, layer_dir=layer.directory)
+            permanent = cli.permanent_failure(result, stack=self.stack, layer_dir=layer.directory)
             if permanent:
                 self.out(f"[{layer.name}] destroy failed and will not be retried: {permanent}")
                 break
@@ -866,7 +879,7 @@ class Deployer:
         if not result.ok:
             errors = "\n".join(f"      {lyr}" for lyr in result.error_lines())
             if result.locked:
-                why = describe_lock(result, self.backend, layer.directory, self.env)
+                why = describe_lock(result, self.backend, layer.directory, self.stack)
             elif permanent:
                 why = f"destroy failed ({tried} attempt(s)): {permanent}\n{errors}"
             else:
@@ -878,7 +891,7 @@ class Deployer:
         # `stack rm` deletes Pulumi.<env>.yaml too; keep it when it holds settings of the team's own.
         keep_file = ["--preserve-config"] if self._holds_own_settings(layer) else []
         removed = self._run(
-            ["stack", "rm", self.env, "--yes", *keep_file, "--cwd", str(layer.directory), "--non-interactive"],
+            ["stack", "rm", self.stack, "--yes", *keep_file, "--cwd", str(layer.directory), "--non-interactive"],
             prefix=layer.name,
             echo=True,
         )
@@ -953,7 +966,7 @@ class Deployer:
                 f"down-all {self.env} left something behind:\n"
                 + "\n".join("  - " + item.replace("\n", "\n    ") for item in left)
                 + f"\nNext: run {self._next('down-all')} again later (it skips what is gone; raise --attempts/--retry-delay for slow ENI release), "
-                "or inspect the failing layer with `pulumi stack --cwd stacks/<layer> --stack " + self.env + "`."
+                "or inspect the failing layer with `pulumi stack --cwd stacks/<layer> --stack " + self.stack + "`."
             )
         self._summary(f"down-all {self.env}: nothing left", ordered)
         return ordered

@@ -287,9 +287,23 @@ def check_secrets(
         )
 
 
-def check_identity(pre: Preflight, layers: Sequence[manifest.Layer], environ: Mapping[str, str]) -> None:
-    """The stack name is the suffix (so two environments never share a resource name), and on a
-    self-managed backend every StackReference is organization/<project>/<stack>."""
+def check_organization(pre: Preflight, org: str) -> None:
+    """On Pulumi Cloud the environment names its organization: a bare stack name would be created
+    in the user's default one, where the layers' StackReferences (<org>/<project>/<stack>) do not look."""
+    if not pre.backend.self_managed and not org:
+        pre.problems.append(
+            f"the state backend is Pulumi Cloud ({pre.backend.url}) but no organization is set: set `pulumiOrg: <your-org>` "
+            f"in environments/{pre.env}.yaml (or export PULUMI_ORG). Every stack is then <your-org>/{pre.env}, where the "
+            "layers' StackReferences read each other's outputs; without it stacks would land in your default organization."
+        )
+    elif not pre.backend.self_managed:
+        pre.facts.append(f"stacks: {org}/<project>/{pre.env} (pulumiOrg)")
+
+
+def check_identity(pre: Preflight, layers: Sequence[manifest.Layer], environ: Mapping[str, str], *, stack_org: str = "") -> None:
+    """The stack name is the suffix (so two environments never share a resource name), on a
+    self-managed backend every StackReference is organization/<project>/<stack>, and on Pulumi
+    Cloud every layer reads the organization its stacks are created in."""
     for layer in layers:
         try:
             cfg = assemble(layer, pre.env)
@@ -306,6 +320,12 @@ def check_identity(pre: Preflight, layers: Sequence[manifest.Layer], environ: Ma
             pre.problems.append(
                 f"{layer.name}: pulumiOrg is {org!r} ({where}), but on the self-managed backend {pre.backend.url} every stack is "
                 f"{SELF_MANAGED_ORG}/<project>/<stack>, so StackReferences would not resolve. Remove pulumiOrg, or use Pulumi Cloud."
+            )
+        elif not pre.backend.self_managed and stack_org and org and org != stack_org:
+            pre.problems.append(
+                f"{layer.name}: pulumiOrg is {org!r} ({where}), but the environment's stacks are in {stack_org!r} "
+                f"(environments/{pre.env}.yaml or PULUMI_ORG): its StackReferences would not find them. Set pulumiOrg "
+                "in the environment file only."
             )
 
 
@@ -422,6 +442,7 @@ def run(
     need_region: bool = False,
     need_aws: bool = True,
     secrets_provider: str | None = None,
+    org: str = "",
     policy_dir: Path | None = None,
     account_checks: bool = False,
     service_layers: Sequence[str] = (),
@@ -435,7 +456,8 @@ def run(
     suffix_ok = check_suffix(pre)
     if suffix_ok:
         resolve_region(pre, region, environ, layers, required=need_region)
-        check_identity(pre, settings_layers, environ)
+        check_organization(pre, org)
+        check_identity(pre, settings_layers, environ, stack_org=org)
         check_secrets(pre, environ, layers, secrets_provider=secrets_provider)
     elif region:
         try:
