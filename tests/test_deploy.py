@@ -288,6 +288,21 @@ def test_up_all_applies_the_environment_file_to_every_layer(deploy):
         assert f"{layer}:environmentSuffix={ENV}" in pairs
 
 
+def test_an_environment_key_removed_from_the_file_but_left_in_the_stack_files_is_shown(deploy, capsys):
+    # Pulumi keeps what an earlier run wrote from the environment file: after `team` is removed
+    # from the file, every layer still tags with the old team. The run says so, layer by layer.
+    env_file = deploy.root / "environments" / f"{ENV}.yaml"
+    env_file.write_text("team: ml-platform\n")
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    env_file.write_text("protect: false\n")
+    capsys.readouterr()
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    out = capsys.readouterr().out
+    for name in ORDER:
+        assert f"stacks/{name}/Pulumi.{ENV}.yaml keeps mlapi-{name}:team = 'ml-platform'" in out, out
+    assert "keeps mlapi-net:protect" not in out  # set by the file: written, not left behind
+
+
 def test_a_stale_decommission_in_a_kept_stack_file_is_reset_unless_the_environment_file_says_so(deploy, capsys):
     """decommission lifts deletion protection: it must come from the environment file of this run,
     never from a `true` left in a stack file kept from an earlier teardown."""

@@ -168,6 +168,23 @@ def test_down_of_one_layer_refuses_while_a_layer_the_file_no_longer_selects_stil
     assert graph.calls("destroy") == []
 
 
+def test_a_layer_selection_left_in_stack_files_is_refused_before_a_deploy_and_shown_before_a_destroy(graph, capsys):
+    # net and db were deployed for [net, db]; the file now selects every layer. net's program
+    # would still read [net, db] from its stack file (and leave out what app and pay need).
+    select_layers(graph, "net", "db")
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    (graph.root / "environments" / f"{ENV}.yaml").write_text("protect: false\n")
+    calls = len(graph.calls())
+    exc = failing(tasks.up_all, env=ENV, region=REGION)
+    assert exc.code == 2 and f"stacks/net/Pulumi.{ENV}.yaml still selects layers" in exc.message, exc.message
+    assert "mlapi-net:layers" in exc.message and "db:" in exc.message
+    assert all(r["command"] == "version" for r in graph.calls()[calls:])  # nothing was touched
+    capsys.readouterr()
+    run_task(tasks.down_all, env=ENV, retry_delay=0)  # tearing down: shown, not refused
+    assert "keeps mlapi-net:layers" in capsys.readouterr().out
+    assert graph.stacks() == set()
+
+
 # -- parallel deploys -----------------------------------------------------------------------------------
 
 

@@ -27,8 +27,8 @@ from .. import manifest
 from ..config import ConfigReader
 from ..errors import ConfigError, PlatformError
 from ..naming import validate_suffix
-from ..settings import EnvironmentSettings, validate_region
-from ..stack_config import assemble, environment_region
+from ..settings import ENVIRONMENT_KEYS, EnvironmentSettings, validate_region
+from ..stack_config import assemble, environment_file, environment_layers, environment_region
 from . import account
 from .cli import INSTALL_HINT, MIN_VERSION, MIN_VERSION_TEXT, Backend, child_environment, locate, parse_version
 
@@ -287,6 +287,57 @@ def check_secrets(
         )
 
 
+# Written by the tasks on every run whatever the environment file says (the suffix, and
+# decommission: false unless the file says true), so never left behind.
+_ALWAYS_WRITTEN = ("environmentSuffix", "decommission")
+
+
+def check_left_environment_keys(pre: Preflight, layers: Sequence[manifest.Layer], *, deploying: bool) -> None:
+    """Environment-wide keys a layer's stack file holds that ``environments/<env>.yaml`` does not
+    set: usually what an earlier run wrote from the file before the key was removed from it. Pulumi
+    keeps them, so the layer still uses them: each is shown; a ``layers`` selection that differs
+    from the environment's is refused before a deploy (the layer's program would leave out what the
+    other layers need, for example the payments security groups)."""
+    path = environment_file(pre.env)
+    try:
+        in_file = set((yaml.safe_load(path.read_text()) or {}) if path is not None else {})
+    except (yaml.YAMLError, AttributeError, TypeError):
+        return  # reported by the settings checks
+    try:
+        selected = {lyr.name for lyr in environment_layers(pre.env)}
+    except (ConfigError, PlatformError):
+        return
+    for layer in layers:
+        config = read_stack_file(layer, pre.env).get("config") or {}
+        if not isinstance(config, dict):
+            continue
+        for key in ENVIRONMENT_KEYS:
+            qualified = f"{layer.project}:{key}"
+            if key in _ALWAYS_WRITTEN or key in in_file or qualified not in config:
+                continue
+            value = config[qualified]
+            where = _rel(stack_file(layer, pre.env))
+            if key == "layers":
+                try:
+                    names = yaml.safe_load(value) if isinstance(value, str) else value
+                except yaml.YAMLError:
+                    names = value
+                if isinstance(names, list) and (not names or set(map(str, names)) == selected):
+                    continue  # the same selection (empty: every layer)
+                if deploying:
+                    pre.problems.append(
+                        f"{layer.name}: {where} still selects layers {value} (an earlier run wrote it from the "
+                        f"environment file), but environments/{pre.env}.yaml selects {', '.join(sorted(selected))}: the "
+                        f"layer would be deployed for another set of layers. Remove {qualified} from {where}, or set "
+                        f"layers: in environments/{pre.env}.yaml."
+                    )
+                    continue
+            pre.facts.append(
+                f"note: {where} keeps {qualified} = {value!r}, which environments/{pre.env}.yaml does not set: the "
+                f"{layer.name} layer still uses it (remove it there if the environment dropped it)"
+            )
+
+
 def check_organization(pre: Preflight, org: str) -> None:
     """On Pulumi Cloud the environment names its organization: a bare stack name would be created
     in the user's default one, where the layers' StackReferences (<org>/<project>/<stack>) do not look."""
@@ -457,6 +508,7 @@ def run(
     if suffix_ok:
         resolve_region(pre, region, environ, layers, required=need_region)
         check_organization(pre, org)
+        check_left_environment_keys(pre, layers, deploying=bool(settings_layers))
         check_identity(pre, settings_layers, environ, stack_org=org)
         check_secrets(pre, environ, layers, secrets_provider=secrets_provider)
     elif region:
