@@ -94,6 +94,11 @@ CONTRACTS: dict[str, dict[str, str]] = {
         "databaseSecretArn": "ARN of the Secrets Manager secret the tasks read database credentials from (never its value).",
         "codedeployApplicationName": "Name of the CodeDeploy application (compute platform ECS).",
         "codedeployDeploymentGroupName": "Name of the CodeDeploy blue/green deployment group.",
+        "serviceSubnetIds": "Subnets of the payments tasks (a release's AppSpec names them: the service ignores network changes).",
+        "serviceSecurityGroupIds": "Security groups of the payments tasks (for a release's AppSpec).",
+        "capacityProviderStrategy": "The tasks' Fargate/Fargate Spot split, [{capacityProvider, base, weight}] (for a release's "
+        "AppSpec: CodeDeploy drops a strategy the AppSpec does not name).",
+        "platformVersion": "Fargate platform version of the tasks (for a release's AppSpec).",
     },
     "edge": {
         "distributionId": "ID of the CloudFront distribution.",

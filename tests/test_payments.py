@@ -541,6 +541,19 @@ def test_exports_are_exactly_the_contract_and_point_at_what_was_built(payments):
     assert out["logKmsKeyArn"] == payments_key_arn(payments)
     assert out["vpcId"] == network_out()["vpcId"]
     assert out["codedeployDeploymentGroupName"] == payments.one(GROUP).inputs["deploymentGroupName"]
+    # What a release's AppSpec carries is what the service was declared with (it ignores later changes).
+    service = payments.one(SERVICE).inputs
+    network = service["networkConfiguration"]
+    assert (out["serviceSubnetIds"], out["serviceSecurityGroupIds"]) == (network["subnets"], network["securityGroups"])
+    assert out["platformVersion"] == service["platformVersion"]
+    strategy = [
+        {"capacityProvider": s["capacityProvider"], "base": s.get("base", 0), "weight": s["weight"]}
+        for s in service["capacityProviderStrategies"]
+    ]
+    assert out["capacityProviderStrategy"] == strategy and {s["capacityProvider"] for s in strategy} == {
+        "FARGATE",
+        "FARGATE_SPOT",
+    }
 
 
 def test_offline_plan_renders_network_data_and_payments_through_stack_references():

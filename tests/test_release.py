@@ -19,6 +19,7 @@ from invoke import Context, Exit
 import tasks
 from shared.deploy import release as release_module
 from shared.deploy.outputs import flatten, write
+from shared.errors import PlatformError
 
 ENV = "t1"
 REGION = "eu-west-1"
@@ -100,6 +101,13 @@ def world(tmp_path, monkeypatch):
             "containerPort": 8080,
             "codedeployApplicationName": f"mlapi-payments-{ENV}",
             "codedeployDeploymentGroupName": f"mlapi-payments-bg-{ENV}",
+            "serviceSubnetIds": ["subnet-a", "subnet-b"],
+            "serviceSecurityGroupIds": ["sg-tasks"],
+            "capacityProviderStrategy": [
+                {"capacityProvider": "FARGATE", "base": 2, "weight": 1},
+                {"capacityProvider": "FARGATE_SPOT", "base": 0, "weight": 4},
+            ],
+            "platformVersion": "LATEST",
         }
         compute = {"clusterName": f"mlapi-cluster-{ENV}", "taskDefinitionArn": "arn:aws:ecs:eu-west-1:1:task-definition/x:1"}
         path = tmp_path / "flat-outputs.json"
@@ -194,9 +202,23 @@ def test_release_registers_a_revision_with_only_the_image_changed_and_follows_th
     assert spec["version"] == 0.0
     props = spec["Resources"][0]["TargetService"]["Properties"]
     assert spec["Resources"][0]["TargetService"]["Type"] == "AWS::ECS::Service"
+    # The service ignores network, capacity and platform changes under CODE_DEPLOY, and CodeDeploy
+    # drops a capacity provider strategy the AppSpec leaves out: the release names the declared ones.
     assert props == {
         "TaskDefinition": task["taskDefinitionArn"],
         "LoadBalancerInfo": {"ContainerName": CONTAINER, "ContainerPort": 8080},
+        "NetworkConfiguration": {
+            "AwsvpcConfiguration": {
+                "Subnets": ["subnet-a", "subnet-b"],
+                "SecurityGroups": ["sg-tasks"],
+                "AssignPublicIp": "DISABLED",
+            }
+        },
+        "CapacityProviderStrategy": [
+            {"CapacityProvider": "FARGATE", "Base": 2, "Weight": 1},
+            {"CapacityProvider": "FARGATE_SPOT", "Base": 0, "Weight": 4},
+        ],
+        "PlatformVersion": "LATEST",
     }
     # moto stored the deployment with that revision.
     (deployment_id,) = world["cd"].list_deployments()["deployments"]
@@ -353,6 +375,22 @@ def test_outputs_naming_a_revision_a_later_up_replaced_are_refused_before_anythi
     assert info.value.code == 2 and "no longer active" in info.value.message and "invoke outputs" in info.value.message
     assert len(ecs.list_task_definitions(status="ACTIVE")["taskDefinitionArns"]) == 0
     assert holder["cd"].created == []  # type: ignore[index]
+
+
+def test_an_outputs_file_from_before_the_appspec_outputs_leaves_them_to_the_service_and_bad_ones_are_refused(world):
+    from shared.deploy.release import ReleaseTarget, appspec
+
+    older = {
+        k: v
+        for k, v in world["outputs"].items()
+        if k not in ("serviceSubnetIds", "serviceSecurityGroupIds", "capacityProviderStrategy", "platformVersion")
+    }
+    target = ReleaseTarget.from_outputs("payments", older, source="f.json")
+    props = json.loads(appspec("arn:td:1", target))["Resources"][0]["TargetService"]["Properties"]
+    assert set(props) == {"TaskDefinition", "LoadBalancerInfo"}
+    for key, bad in (("capacityProviderStrategy", [{"capacityProvider": "FARGATE"}]), ("serviceSubnetIds", "subnet-a")):
+        with pytest.raises(PlatformError, match=f"payments.{key}.*invoke outputs"):
+            ReleaseTarget.from_outputs("payments", {**world["outputs"], key: bad}, source="f.json")
 
 
 def _refusal(code: str, operation: str) -> Any:

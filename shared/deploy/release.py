@@ -10,7 +10,8 @@ Steps, all through boto3 against the deployed environment (nothing goes through 
    declares it (the outputs' ``taskDefinitionArn``; refused when a later ``pulumi up`` replaced it)
    with only the image of the application container changed: what ``pulumi up`` changed in the
    definition (cpu, memory, environment, secrets, roles) reaches production with the release;
-4. start a CodeDeploy deployment (an ECS AppSpec naming that revision, container and port) and
+4. start a CodeDeploy deployment (an ECS AppSpec naming that revision, container and port, and the
+   tasks' declared network, capacity provider strategy and platform version) and
    poll it, printing status changes and lifecycle events, until it succeeds, fails, stops or the
    timeout passes.
 
@@ -99,6 +100,12 @@ class ReleaseTarget:
     container_port: int
     application: str
     deployment_group: str
+    # What the service's network, capacity and platform are declared as (outputs added later:
+    # an outputs file without them leaves the service's current ones to CodeDeploy).
+    subnet_ids: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
+    capacity_provider_strategy: tuple[tuple[str, int, int], ...] = ()
+    platform_version: str = ""
 
     @property
     def repository_name(self) -> str:
@@ -138,7 +145,34 @@ class ReleaseTarget:
             container_port=port,
             application=str(outputs["codedeployApplicationName"]),
             deployment_group=str(outputs["codedeployDeploymentGroupName"]),
+            subnet_ids=_strings(outputs.get("serviceSubnetIds"), f"{source}: {layer}.serviceSubnetIds"),
+            security_group_ids=_strings(outputs.get("serviceSecurityGroupIds"), f"{source}: {layer}.serviceSecurityGroupIds"),
+            capacity_provider_strategy=_strategy(
+                outputs.get("capacityProviderStrategy"), f"{source}: {layer}.capacityProviderStrategy"
+            ),
+            platform_version=str(outputs.get("platformVersion") or ""),
         )
+
+
+def _strings(value: object, what: str) -> tuple[str, ...]:
+    if value in (None, ""):
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise PlatformError(f"{what} is {value!r}, not a list of IDs: write the file again with `invoke outputs --env <env>`")
+    return tuple(value)
+
+
+def _strategy(value: object, what: str) -> tuple[tuple[str, int, int], ...]:
+    if value in (None, ""):
+        return ()
+    try:
+        assert isinstance(value, list)
+        return tuple((str(item["capacityProvider"]), int(item["base"]), int(item["weight"])) for item in value)
+    except (AssertionError, KeyError, TypeError, ValueError):
+        raise PlatformError(
+            f"{what} is {value!r}, not a list of {{capacityProvider, base, weight}}: write the file again with "
+            "`invoke outputs --env <env>`"
+        ) from None
 
 
 def validate_tag(tag: object) -> str:
@@ -152,24 +186,32 @@ def validate_tag(tag: object) -> str:
     return tag
 
 
-def appspec(task_definition_arn: str, container_name: str, container_port: int) -> str:
-    """The ECS AppSpec (version 0.0) CodeDeploy needs, as the JSON string content it accepts."""
-    return json.dumps(
-        {
-            "version": 0.0,
-            "Resources": [
-                {
-                    "TargetService": {
-                        "Type": "AWS::ECS::Service",
-                        "Properties": {
-                            "TaskDefinition": task_definition_arn,
-                            "LoadBalancerInfo": {"ContainerName": container_name, "ContainerPort": container_port},
-                        },
-                    }
-                }
-            ],
+def appspec(task_definition_arn: str, target: ReleaseTarget) -> str:
+    """The ECS AppSpec (version 0.0) CodeDeploy needs, as the JSON string content it accepts.
+
+    Under CODE_DEPLOY the service ignores changes to its network configuration, capacity provider
+    strategy and platform version (UpdateService refuses them): the replacement task set takes
+    them from the AppSpec, so the release carries what the layer declares when the outputs say."""
+    properties: dict[str, Any] = {
+        "TaskDefinition": task_definition_arn,
+        "LoadBalancerInfo": {"ContainerName": target.container_name, "ContainerPort": target.container_port},
+    }
+    if target.subnet_ids and target.security_group_ids:
+        properties["NetworkConfiguration"] = {
+            "AwsvpcConfiguration": {
+                "Subnets": list(target.subnet_ids),
+                "SecurityGroups": list(target.security_group_ids),
+                "AssignPublicIp": "DISABLED",
+            }
         }
-    )
+    if target.capacity_provider_strategy:
+        properties["CapacityProviderStrategy"] = [
+            {"CapacityProvider": provider, "Base": base, "Weight": weight}
+            for provider, base, weight in target.capacity_provider_strategy
+        ]
+    if target.platform_version:
+        properties["PlatformVersion"] = target.platform_version
+    return json.dumps({"version": 0.0, "Resources": [{"TargetService": {"Type": "AWS::ECS::Service", "Properties": properties}}]})
 
 
 @dataclass(frozen=True)
@@ -320,9 +362,7 @@ class Release:
             description=f"invoke release {self.image}",
             revision={
                 "revisionType": "AppSpecContent",
-                "appSpecContent": {
-                    "content": appspec(task_definition_arn, self.target.container_name, self.target.container_port)
-                },
+                "appSpecContent": {"content": appspec(task_definition_arn, self.target)},
             },
         )
         deployment_id = str(response["deploymentId"])

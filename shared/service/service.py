@@ -42,6 +42,10 @@ IGNORED_UNDER_CODE_DEPLOY = (
 )
 
 
+# Fargate platform of the tasks (a blue/green release's AppSpec names it too).
+PLATFORM_VERSION = "LATEST"
+
+
 def ignored_changes(controller: Controller) -> list[str]:
     return [*IGNORED_ALWAYS, *(IGNORED_UNDER_CODE_DEPLOY if controller == "CODE_DEPLOY" else ())]
 
@@ -88,7 +92,7 @@ class ApiService(pulumi.ComponentResource):
             # replacement, and creating a second service under the same name fails. (CodeDeploy
             # services refuse forced deployments: a release is CodeDeploy's.)
             force_new_deployment=True if rolling else None,
-            platform_version="LATEST",
+            platform_version=PLATFORM_VERSION,
             network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
                 subnets=args.private_subnet_ids,
                 security_groups=[args.security_group_id],

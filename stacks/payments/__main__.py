@@ -18,7 +18,7 @@ from shared.service.load_balancer import BlueGreenLoadBalancer, LoadBalancerArgs
 from shared.service.logs import ServiceLogs, ServiceLogsArgs
 from shared.service.registry import ImageRegistry, ImageRegistryArgs
 from shared.service.roles import TaskRoles, TaskRolesArgs
-from shared.service.service import ApiService, ApiServiceArgs
+from shared.service.service import PLATFORM_VERSION, ApiService, ApiServiceArgs
 from shared.service.task import ServiceTask, ServiceTaskArgs
 
 NAME = "payments"
@@ -270,5 +270,12 @@ contracts.export(
         "databaseSecretArn": data.master_secret_arn,
         "codedeployApplicationName": deployment.application.name,
         "codedeployDeploymentGroupName": deployment.group.deployment_group_name,
+        # What a release's AppSpec carries: the service ignores changes to them under CODE_DEPLOY.
+        "serviceSubnetIds": network.private_subnet_ids,
+        "serviceSecurityGroupIds": [network.service_security_group_id],
+        "capacityProviderStrategy": [
+            {"capacityProvider": provider, "base": base, "weight": weight} for provider, base, weight in settings.strategy.items()
+        ],
+        "platformVersion": PLATFORM_VERSION,
     },
 )
