@@ -435,6 +435,19 @@ def test_the_parallel_plan_is_byte_identical_to_the_serial_one(default_plan):
     assert json.dumps(parallel.document(), sort_keys=True) == json.dumps(default_plan.document(), sort_keys=True)
 
 
+def test_what_a_layer_process_logs_reaches_the_callers_logging_not_its_stderr(caplog, capfd):
+    # The compliance check's second rendering silences its warnings by redirecting the caller's
+    # streams; a layer process (a forkserver child has no logging set up) wrote them to the real
+    # stderr. Its records now travel back with its result and are logged by the caller.
+    import logging
+
+    with caplog.at_level(logging.WARNING):
+        build_plan("demo", "us-east-1", parallel=True)
+    sample = [r for r in caplog.records if "using the SAMPLE domain" in r.getMessage()]
+    assert len(sample) == 1 and sample[0].levelno == logging.WARNING
+    assert "SAMPLE" not in capfd.readouterr().err
+
+
 def test_a_layer_process_error_reaches_the_caller_as_the_same_error():
     with pytest.raises(ConfigError, match="vpcCidr"):
         build_plan("demo", "us-east-1", parallel=True, overrides={"network": {"vpcCidr": "10.0.0.0/33"}})

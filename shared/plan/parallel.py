@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import multiprocessing
 import os
 import re
@@ -178,6 +179,30 @@ def _preload(layer: manifest.Layer) -> None:
         importlib.import_module(package)
 
 
+class _Records(logging.Handler):
+    """What a layer process logs, kept to be sent to the caller with the layer's result: the caller
+    logs it where its own handlers (or redirections: the compliance check's quiet second rendering)
+    say, as the serial renderer would. A forkserver child would otherwise print to the real stderr."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        record.msg, record.args = record.getMessage(), None  # picklable, whatever the arguments were
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        self.records.append(record)
+
+    def take(self) -> list[logging.LogRecord]:
+        taken, self.records = self.records, []
+        return taken
+
+
+def _replay(records: Sequence[logging.LogRecord]) -> None:
+    for record in records:
+        logging.getLogger(record.name).handle(record)
+
+
 def _worker(
     conn: Connection,
     group: Sequence[manifest.Layer],
@@ -186,11 +211,16 @@ def _worker(
     configs: Mapping[str, StackConfig],
     account: str,
     directories: tuple[Path, Path],
+    log_level: int = logging.WARNING,
 ) -> None:
     # A forkserver child starts from a fresh interpreter, not from the caller: it must run the same
     # layer programs as the caller (a test points the directories at a temporary copy). Config files
     # are never read here: the caller assembled ``configs``.
     manifest.STACKS_DIR, stack_config.ENVIRONMENTS_DIR = directories
+    kept = _Records()
+    root = logging.getLogger()
+    root.handlers = [kept]  # this process's own: a forked child inherits the caller's handlers
+    root.setLevel(log_level)
     try:
         classes = [layer_classes(layer) for layer in group]
         for index, layer in enumerate(group):
@@ -209,15 +239,16 @@ def _worker(
                 return
             with mock_account(account):
                 result = _render_layer(layer, env, region, configs[layer.name], upstream)
-            conn.send(("ok", result))
+            conn.send(("ok", result, kept.take()))
     except BaseException as exc:  # sent to the parent, which raises it there
         try:
-            conn.send(("error", exc))
+            conn.send(("error", exc, kept.take()))
         except Exception:  # not picklable: its message still is
             conn.send(
                 (
                     "error",
                     PlatformError(f"rendering layers {', '.join(lyr.name for lyr in group)} failed: {type(exc).__name__}: {exc}"),
+                    [],
                 )
             )
     finally:
@@ -263,7 +294,16 @@ def render_layers(
         parent_end, child_end = ctx.Pipe()
         process = ctx.Process(
             target=_worker,
-            args=(child_end, group, env, region, {lyr.name: configs[lyr.name] for lyr in group}, account, directories),
+            args=(
+                child_end,
+                group,
+                env,
+                region,
+                {lyr.name: configs[lyr.name] for lyr in group},
+                account,
+                directories,
+                logging.getLogger().getEffectiveLevel(),
+            ),
             name="plan-" + "-".join(lyr.name for lyr in group),
             daemon=True,
         )
@@ -296,11 +336,12 @@ def render_layers(
                 conn = cast(Connection, ready)
                 group = groups[waiting[conn]]
                 try:
-                    kind, payload = conn.recv()
+                    kind, payload, records = conn.recv()
                 except EOFError:
                     names = ", ".join(lyr.name for lyr in group)
                     failure = PlatformError(f"the process rendering layers {names} ended without a result")
                     break
+                _replay(records)
                 if kind != "ok":
                     failure = payload
                     break
