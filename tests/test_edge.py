@@ -296,7 +296,9 @@ def test_403_and_404_are_served_from_the_private_bucket(edge):
     for code, response in responses.items():
         assert response["responsePagePath"] == f"/errors/{code}.html"
         assert response["responseCode"] == code
-        assert response["errorCachingMinTtl"] == 10
+        # Not cached: the API behaviours' cache key has no Authorization header, so a cached 403
+        # (or 404) of one caller would be served to every caller of that path.
+        assert response["errorCachingMinTtl"] == 0
     errors = next(b for b in cdn["orderedCacheBehaviors"] if b["pathPattern"] == "/errors/*")
     origin = next(o for o in cdn["origins"] if o["originId"] == errors["targetOriginId"])
     bucket = edge.one(BUCKET)
@@ -583,6 +585,11 @@ def test_the_origin_secret_stays_secret(edge):
     assert value not in repr(edge.outputs) and value not in repr([r.inputs for r in edge.registrations])
     for config in edge.of_type(WAF_LOGGING):
         assert {"singleHeader": {"name": "x-origin-verify"}} in config.inputs["redactedFields"]
+    # Logging's redaction does not reach sampled requests: each ACL protects the headers itself.
+    for scope in ("CLOUDFRONT", "REGIONAL"):
+        (protection,) = by_scope(edge, scope).inputs["dataProtectionConfig"]["dataProtections"]
+        assert protection["action"] == "SUBSTITUTION" and protection["field"]["fieldType"] == "SINGLE_HEADER"
+        assert {"x-origin-verify", "authorization", "cookie"} <= set(protection["field"]["fieldKeys"])
 
 
 def test_the_origin_secret_rotates_with_its_version_and_can_be_switched_off(edge):

@@ -10,6 +10,7 @@ import pytest
 from shared.aws_types import (
     SECURITY_GROUP,
     SG_EGRESS,
+    SG_INGRESS,
     SG_RULE,
     VPC,
 )
@@ -254,3 +255,20 @@ def test_endpoint_rules_catch_their_setting_broken_in_the_real_interface_endpoin
     assert any(expected in r.finding.message for r in _offline(rule_id, broken, states, protect))
     found, _ = _pack_over_layers(rule_id, broken, states, protect)
     assert any(expected in f for f in found) and all(by_id(rule_id).fix in f for f in found), found
+
+
+def test_a_description_ec2_refuses_is_a_violation_and_the_real_plan_has_none(real_plan):
+    # EC2 allows letters, digits, spaces and ._-:/()#,@[]+=&;{}!$* in group and rule descriptions:
+    # an apostrophe failed the first `up` of every environment with interface endpoints.
+    found = violations(
+        "sg-rule-descriptions",
+        fragment(
+            res(SG_INGRESS, "in", {"description": "HTTPS from the compute layer's tasks"}, layer="network"),
+            res(
+                SECURITY_GROUP, "sg", {"description": "ALB", "egress": [{"description": "to the tasks (8080)"}]}, layer="network"
+            ),
+        ),
+    )
+    assert len(found) == 1 and '"\'"' in found[0] and "EC2 refuses" in found[0], found
+    document, _ = real_plan
+    assert violations("sg-rule-descriptions", document) == []

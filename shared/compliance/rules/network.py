@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -365,11 +366,28 @@ def sg_egress_restricted(view: View, env: Environment) -> Iterator[Finding]:
     yield from egress_findings(view, env)
 
 
+# What EC2 accepts in a security group's or rule's description (CreateSecurityGroup,
+# IpRange/UserIdGroupPair Description): anything else fails the create with InvalidParameterValue.
+EC2_DESCRIPTION = re.compile(r"[a-zA-Z0-9 ._\-:/()#,@\[\]+=&;{}!$*]{0,255}")
+
+
+def _ec2_refuses(description: str) -> str | None:
+    if EC2_DESCRIPTION.fullmatch(description):
+        return None
+    if len(description) > 255:
+        return f"is {len(description)} characters long (EC2 allows 255)"
+    bad = sorted({c for c in description if not EC2_DESCRIPTION.fullmatch(c)})
+    return (
+        f"has {', '.join(repr(c) for c in bad)}, which EC2 refuses (allowed: letters, digits, spaces and ._-:/()#,@[]+=&;{{}}!$*)"
+    )
+
+
 @rule(
     "sg-rule-descriptions",
-    title="Security groups and every rule in them have a description",
+    title="Security groups and every rule in them have a description EC2 accepts",
     controls=("CKV_AWS_23",),
-    fix="Give the security group and each ingress/egress rule a description that says who talks to whom on what port.",
+    fix="Give the security group and each ingress/egress rule a description that says who talks to whom on what port, "
+    "in the characters EC2 accepts (letters, digits, spaces and ._-:/()#,@[]+=&;{}!$*; no apostrophe), at most 255.",
     types=(SECURITY_GROUP, SG_RULE, SG_INGRESS, SG_EGRESS),
 )
 def sg_rule_descriptions(res: Resource, env: Environment) -> Iterator[str]:
@@ -379,10 +397,15 @@ def sg_rule_descriptions(res: Resource, env: Environment) -> Iterator[str]:
             yield "the security group has no description of its own (Pulumi's default 'Managed by Pulumi')"
         for direction in ("ingress", "egress"):
             for index, block in enumerate(as_list(res.get(direction))):
-                if not text(get(block, "description")).strip():
+                inline = text(get(block, "description")).strip()
+                if not inline:
                     yield f"inline {direction} rule #{index} has no description"
+                elif problem := _ec2_refuses(inline):
+                    yield f"inline {direction} rule #{index}'s description {inline!r} {problem}"
     elif not description:
         yield "the rule has no description"
+    if description and (problem := _ec2_refuses(description)):
+        yield f"the description {description!r} {problem}"
 
 
 @rule(

@@ -143,7 +143,7 @@ class EdgeSettings:
 
         price_class = reader.choice("priceClass", "PriceClass_100", PRICE_CLASSES)
         rate_limit = reader.integer("rateLimit", 2000, minimum=RATE_LIMIT_MIN, maximum=RATE_LIMIT_MAX)
-        error_ttl = reader.integer("errorCachingMinTtl", 10, minimum=0, maximum=31_536_000)
+        error_ttl = reader.integer("errorCachingMinTtl", 0, minimum=0, maximum=31_536_000)
         log_days = reader.log_retention("wafLogRetentionDays", 30)
         count_only = reader.string_list(
             "wafCountOnlyRules",

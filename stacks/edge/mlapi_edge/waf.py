@@ -73,6 +73,14 @@ class WebAcl(pulumi.ComponentResource):
             default_action={"allow": {}},
             rules=rules(args.acl_name, args.rate_limit, args.count_only_rules, args.required_header),
             visibility_config=visibility(args.acl_name),
+            # Redacted fields apply to the logs only; sampled requests (console, GetSampledRequests)
+            # would show these headers, the origin secret among them, in clear. Data protection
+            # set on the ACL applies to every output.
+            data_protection_config={
+                "data_protections": [
+                    {"field": {"field_type": "SINGLE_HEADER", "field_keys": list(REDACTED_HEADERS)}, "action": "SUBSTITUTION"}
+                ]
+            },
             tags=name_tag(args.acl_name),
             opts=child,
         )

@@ -45,7 +45,7 @@ class InterfaceEndpoints(pulumi.ComponentResource):
             aws.vpc.SecurityGroupIngressRule(
                 f"{name}-in-{label}",
                 security_group_id=self.security_group.id,
-                description=f"HTTPS from the {label} layer's tasks to the interface endpoints",
+                description=f"HTTPS from the {label} tasks to the interface endpoints",  # EC2 refuses an apostrophe
                 ip_protocol="tcp",
                 from_port=443,
                 to_port=443,
