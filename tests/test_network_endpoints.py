@@ -219,6 +219,35 @@ def test_interface_endpoints_forced_off_keep_the_payments_groups_and_their_setti
     assert (net.outputs["endpointSecurityGroupId"], net.outputs["interfaceEndpointIds"]) == ("", {})
 
 
+def test_payments_ingress_rules_are_named_after_their_network_so_a_list_change_touches_only_its_own(payments_layer, monkeypatch):
+    # By position, removing the first CIDR would change every later rule to its neighbour's network
+    # (a duplicate EC2 refuses); by network, the others keep their names and values. The alias keeps
+    # the rules of an environment deployed with positional names in place.
+    def named(cidrs: list[str]) -> dict[str, Any]:
+        net = render(
+            {"layers": ["network", "data", "payments"], "paymentsAlbIngressCidrs": cidrs, "paymentsListenerPorts": [443]}
+        )
+        return {r.name: r for r in net.of_type(INGRESS) if "-alb-in-443-" in r.name}
+
+    from shared.plan import engine
+
+    aliases: dict[str, str] = {}
+    register = engine.RecordingMonitor.RegisterResource
+
+    def recording(self: Any, request: Any) -> Any:
+        aliases[request.name] = repr(list(request.aliases)) + repr(list(request.aliasURNs))
+        return register(self, request)
+
+    monkeypatch.setattr(engine.RecordingMonitor, "RegisterResource", recording)
+    both = named(["203.0.113.0/24", "198.51.100.0/24"])
+    assert "payments-sg-alb-in-443-0" in aliases["payments-sg-alb-in-443-203-0-113-0-24"]
+    assert "payments-sg-alb-in-443-1" in aliases["payments-sg-alb-in-443-198-51-100-0-24"]
+    one = named(["198.51.100.0/24"])
+    assert set(both) == {"payments-sg-alb-in-443-203-0-113-0-24", "payments-sg-alb-in-443-198-51-100-0-24"}
+    assert set(one) == {"payments-sg-alb-in-443-198-51-100-0-24"}
+    assert one["payments-sg-alb-in-443-198-51-100-0-24"].inputs["cidrIpv4"] == "198.51.100.0/24"
+
+
 def test_default_follows_whether_the_manifest_has_the_payments_layer():
     """With no `layers` selection an environment has every manifest layer: endpoints and payment
     groups appear exactly when payments is one of them (it is, once helper P2's layer is merged)."""
@@ -278,6 +307,9 @@ def test_test_listener_defaults_to_the_vpc_cidr_it_is_given():
         ("paymentsTestListenerCidrs", '["0.0.0.0/0"]', "not 0.0.0.0/0"),
         ("paymentsTestListenerCidrs", '["10.0.0.1/16"]', "IPv4 networks in CIDR form"),
         ("paymentsAlbIngressCidrs", '["internet"]', "IPv4 networks in CIDR form"),
+        # Normalised first: 203.0.113.0/24 twice would be two identical rules, which EC2 refuses.
+        ("paymentsAlbIngressCidrs", '["203.0.113.0/24", "198.51.100.0/24", "203.0.113.0/24"]', "203.0.113.0/24 is listed more"),
+        ("paymentsTestListenerCidrs", '["10.0.0.0/16", "10.0.0.0/16"]', "each network once"),
     ],
 )
 def test_bad_values_name_the_setting_and_what_is_allowed(key, value, allowed):

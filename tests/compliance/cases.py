@@ -935,7 +935,7 @@ MUTATIONS: dict[str, tuple[Any, bool, str]] = {
         "no deployment group names it",
     ),
     "codedeploy-test-listener-private": (
-        lambda d: _find(d, SG_INGRESS, "payments-sg-alb-in-test-0")["inputs"].update(cidrIpv4="0.0.0.0/0"),
+        lambda d: _find(d, SG_INGRESS, "payments-sg-alb-in-test-10-0-0-0-16")["inputs"].update(cidrIpv4="0.0.0.0/0"),
         False,
         "is open to the world",
     ),

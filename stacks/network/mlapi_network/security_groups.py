@@ -154,29 +154,33 @@ class PaymentsSecurityGroups(pulumi.ComponentResource):
         self.alb = group("payments-alb", "Payments load balancer")
         self.service = group("payments-service", "Payments Fargate tasks")
 
+        # Each rule is named after its network, not its place in the list: removing or reordering
+        # an entry then touches only that entry's rule (by position, every later rule would be
+        # changed to its neighbour's network, a duplicate EC2 refuses). The alias keeps the rules of
+        # environments deployed with positional names in place.
         for port in args.listener_ports:
             for index, cidr in enumerate(args.ingress_cidrs):
                 aws.vpc.SecurityGroupIngressRule(
-                    f"{name}-alb-in-{port}-{index}",
+                    f"{name}-alb-in-{port}-{_slug(cidr)}",
                     security_group_id=self.alb.id,
                     description=f"Clients ({cidr}) to the payments production listener on {port}",
                     ip_protocol="tcp",
                     from_port=port,
                     to_port=port,
                     cidr_ipv4=cidr,
-                    opts=child,
+                    opts=pulumi.ResourceOptions.merge(child, _was(f"{name}-alb-in-{port}-{index}")),
                 )
         test_port = args.test_listener_port
         for index, cidr in enumerate(args.test_listener_cidrs):
             aws.vpc.SecurityGroupIngressRule(
-                f"{name}-alb-in-test-{index}",
+                f"{name}-alb-in-test-{_slug(cidr)}",
                 security_group_id=self.alb.id,
                 description=f"Testers ({cidr}) to the payments test listener on {test_port} (the version not yet released)",
                 ip_protocol="tcp",
                 from_port=test_port,
                 to_port=test_port,
                 cidr_ipv4=cidr,
-                opts=child,
+                opts=pulumi.ResourceOptions.merge(child, _was(f"{name}-alb-in-test-{index}")),
             )
         aws.vpc.SecurityGroupEgressRule(
             f"{name}-alb-out-service",
@@ -231,3 +235,12 @@ class PaymentsSecurityGroups(pulumi.ComponentResource):
             opts=child,
         )
         self.register_outputs({})
+
+
+def _slug(cidr: str) -> str:
+    """203.0.113.0/24 -> 203-0-113-0-24: a network in a logical name."""
+    return cidr.replace(".", "-").replace("/", "-")
+
+
+def _was(old_name: str) -> pulumi.ResourceOptions:
+    return pulumi.ResourceOptions(aliases=[pulumi.Alias(name=old_name)])

@@ -6,6 +6,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from shared.config import ConfigReader
+from shared.errors import ConfigError
 from shared.settings import EnvironmentSettings
 
 LAYER = "network"
@@ -114,7 +115,13 @@ def _cidrs(reader: ConfigReader, key: str, default: tuple[str, ...], *, allow_wo
         return allow_world or network.prefixlen > 0
 
     items = reader.string_list(key, default, each=valid, allowed=allowed)
-    return tuple(str(ipaddress.IPv4Network(item)) for item in items)
+    cidrs = tuple(str(ipaddress.IPv4Network(item)) for item in items)
+    # One ingress rule per CIDR: a repeated one would be a second, identical rule, which EC2
+    # refuses (InvalidPermission.Duplicate) halfway through the deploy.
+    repeated = sorted({c for c in cidrs if cidrs.count(c) > 1})
+    if repeated:
+        raise ConfigError(reader.setting(key), list(items), f"each network once ({', '.join(repeated)} is listed more than once)")
+    return cidrs
 
 
 def split_vpc(vpc: ipaddress.IPv4Network) -> tuple[list[ipaddress.IPv4Network], list[ipaddress.IPv4Network]]:
