@@ -277,3 +277,23 @@ def test_egress_follows_the_service_and_database_ports():
 def test_flow_logs_aggregate_every_minute(net):
     # 60 s, not the 600 s default: a rejected probe shows up in the log group within a minute.
     assert net.one("aws:ec2/flowLog:FlowLog").inputs["maxAggregationInterval"] == 60
+
+
+def test_zones_are_the_default_enabled_ones_whatever_their_current_state(monkeypatch):
+    # A zone that reports impaired or constrained during an incident must not drop out of the
+    # lookup: the subnets would shift zones and the next up would replace them and Aurora's instances.
+    from shared import aws_types
+    from shared.plan import mocks
+
+    asked: list[dict] = []
+    call = mocks.PlatformMocks.call
+
+    def recording(self, args):
+        if args.token == aws_types.GET_AVAILABILITY_ZONES:
+            asked.append(dict(args.args))
+        return call(self, args)
+
+    monkeypatch.setattr(mocks.PlatformMocks, "call", recording)
+    plan_layers("network", env="zones")
+    assert asked and all("state" not in a for a in asked), asked
+    assert all({"name": "opt-in-status", "values": ["opt-in-not-required"]} in a["filters"] for a in asked), asked

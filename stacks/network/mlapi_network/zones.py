@@ -11,13 +11,15 @@ from .settings import AZ_COUNT
 
 
 def availability_zones(provider: aws.Provider, region: str) -> list[str]:
-    """The first three available, default-enabled AZs of ``region`` (sorted by name).
+    """The first three default-enabled AZs of ``region`` (sorted by name).
 
     Looked up synchronously because the number of subnets must be known when they are declared
-    (resources are never created inside ``apply``).
+    (resources are never created inside ``apply``). Not filtered by the zones' current state: a
+    zone that reports ``impaired`` or ``constrained`` during an incident would drop out, shift
+    every subnet to another zone and make the next ``up`` replace the subnets and the Aurora
+    instances in them. The set of default-enabled zones does not change.
     """
     result = aws.get_availability_zones(
-        state="available",
         filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])],
         opts=pulumi.InvokeOptions(provider=provider),
     )
