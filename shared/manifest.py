@@ -34,6 +34,10 @@ class Layer:
     # ``preflight(config) -> list[str]`` for checks a real run needs). Empty: not wired yet, which
     # pre-flight and tests/test_foundation.py report.
     settings: str = ""
+    # (setting, output) pairs fixed once the stack exists: changing the setting would replace what
+    # everything else is built in (the VPC), which cannot succeed while it is in use. `up` compares
+    # the setting with the deployed output and refuses a change (docs/configuration.md).
+    fixed: tuple[tuple[str, str], ...] = ()
 
     @property
     def project(self) -> str:
@@ -105,6 +109,7 @@ LAYERS: tuple[Layer, ...] = (
         (),
         "VPC, subnets, NAT, gateway endpoints, flow logs, security groups",
         settings="mlapi_network.settings:NetworkSettings",
+        fixed=(("vpcCidr", "vpcCidr"),),
     ),
     Layer(
         "data",

@@ -75,11 +75,14 @@ def build_fake_layers(root: Path, graph: Any = None) -> tuple[manifest.Layer, ..
         }
         if name == "cdn":
             config["domainName"] = {"type": "string", "default": "example.com"}
+        if name == "net":  # fixed once deployed, as the real network's vpcCidr
+            config["vpcCidr"] = {"type": "string", "default": "10.0.0.0/16"}
         (directory / "Pulumi.yaml").write_text(json.dumps({"name": f"mlapi-{name}", "runtime": "python", "config": config}))
         (directory / "__main__.py").write_text("")
         (directory / f"mlapi_{name}" / "__init__.py").write_text("")
         (directory / f"mlapi_{name}" / "settings.py").write_text(SETTINGS.format(has_domain=name == "cdn", name=name))
-        layers.append(manifest.Layer(name, reads, f"fake {name}", settings=f"mlapi_{name}.settings:FakeSettings"))
+        fixed = (("vpcCidr", "vpcCidr"),) if name == "net" else ()
+        layers.append(manifest.Layer(name, reads, f"fake {name}", settings=f"mlapi_{name}.settings:FakeSettings", fixed=fixed))
     (root / "environments").mkdir(exist_ok=True)
     return tuple(layers)
 
@@ -769,6 +772,29 @@ def test_ci_cleanup_from_a_fresh_checkout_with_a_passphrase(deploy):
         (deploy.root / "stacks" / name / f"Pulumi.{ENV}.yaml").unlink(missing_ok=True)
     run_task(tasks.down_all, env=ENV)
     assert deploy.stacks() == set()
+
+
+def test_a_setting_fixed_once_deployed_is_refused_before_anything_changes(deploy, capsys):
+    # Changing the VPC's CIDR replaces the VPC every other layer is built in: it fails halfway
+    # (security groups in use, Aurora cannot move). Refused up front, shown by a preview.
+    deploy.configure(outputs={"mlapi-net": {"vpcCidr": "10.0.0.0/16"}})
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    stack_file = deploy.root / "stacks" / "net" / f"Pulumi.{ENV}.yaml"
+    data = yaml.safe_load(stack_file.read_text())
+    data["config"]["mlapi-net:vpcCidr"] = "10.1.0.0/16"
+    stack_file.write_text(yaml.safe_dump(data))
+    ups = len(deploy.calls("up"))
+    for task, args in ((tasks.up_all, {}), (tasks.up, {"layer": "net"})):
+        exc = failing(task, env=ENV, region=REGION, **args)
+        assert exc.code == 2 and "mlapi-net:vpcCidr is '10.1.0.0/16'" in exc.message, exc.message
+        assert "deployed with '10.0.0.0/16'" in exc.message and "fixed once deployed" in exc.message
+    assert len(deploy.calls("up")) == ups  # nothing was deployed
+    capsys.readouterr()
+    run_task(tasks.preview, layer="net", env=ENV, region=REGION)
+    assert "An up would be refused" in capsys.readouterr().out
+    data["config"]["mlapi-net:vpcCidr"] = "10.0.0.0/16"
+    stack_file.write_text(yaml.safe_dump(data))
+    run_task(tasks.up_all, env=ENV, region=REGION)  # set back: deploys again
 
 
 def test_down_refuses_while_a_dependent_has_a_stack_unless_forced(deploy):

@@ -32,7 +32,7 @@ import yaml
 
 from .. import manifest
 from ..errors import ConfigError, PlatformError
-from ..stack_config import environment_file, environment_layers, environment_org, to_config_string
+from ..stack_config import assemble, environment_file, environment_layers, environment_org, to_config_string
 from . import cli, health, outputs, preflight
 from .cli import Pulumi, Result, backend_for, child_environment, describe_lock
 
@@ -513,6 +513,43 @@ class Deployer:
 
     # -- deploy --------------------------------------------------------------------------------------
 
+    def _check_fixed(self, layer: manifest.Layer, verb: str) -> None:
+        """Refuse an ``up`` that changes a setting the layer fixes once deployed (``Layer.fixed``)."""
+        if not layer.fixed or self.stack_entry(layer) is None:
+            return
+        deployed = self._stack_outputs(layer)
+        try:
+            values = assemble(layer, self.env).values
+        except (ConfigError, PlatformError):
+            return  # reported by pre-flight
+        for setting, output in layer.fixed:
+            wanted, had = values.get(f"{layer.project}:{setting}"), deployed.get(output)
+            if wanted is None or had in (None, "") or str(wanted).strip() == str(had).strip():
+                continue
+            what = (
+                f"{layer.project}:{setting} is {wanted!r} but {layer.name} of {self.env} was deployed with {had!r}: it is "
+                f"fixed once deployed (a change replaces what every other layer is built in, which fails while they use it)."
+            )
+            if verb != "up":
+                self.out(f"[{layer.name}] note: {what} An up would be refused.")
+                continue
+            raise DeployError(
+                f"cannot deploy {layer.name} of {self.env}: {what}\nSet it back to {had!r} in "
+                f"stacks/{layer.name}/Pulumi.{self.env}.yaml, or build another environment with the new value "
+                f"({self._next('up-all')} with another --env) and destroy this one.",
+                code=2,
+            )
+
+    def _check_all_fixed(self, layers: Sequence[manifest.Layer], verb: str) -> None:
+        """Before anything is deployed: no layer changes a setting it fixes once deployed."""
+        try:
+            for layer in layers:
+                self._check_fixed(layer, verb)
+        except _StepFailed as failure:
+            raise DeployError(
+                f"{verb} {self.env}: could not {failure.step} of layer {failure.layer.name}.\n{self._error_text(failure)}"
+            ) from None
+
     def _up_one(self, layer: manifest.Layer, verb: str = "up") -> LayerResult:
         """Prepare and ``pulumi up`` (or ``preview``) one layer; raises _StepFailed/Interrupted."""
         started = time.monotonic()
@@ -633,6 +670,7 @@ class Deployer:
         """Deploy every selected layer, each as soon as the layers it reads are deployed (up to
         ``parallel`` at once); after a failure no new layer starts and running ones finish."""
         self._preflight(layers=self.layers, settings_layers=self.layers, need_region=True, account_checks=True)
+        self._check_all_fixed(self.layers, "up")
         names = {layer.name for layer in self.layers}
         waits = {layer.name: {r for r in layer.reads if r in names} for layer in self.layers}
 
@@ -803,6 +841,7 @@ class Deployer:
         layer = self.layer(layer_name)
         # Region and secrets are checked across all layers: the environment shares them.
         self._preflight(layers=self.layers, settings_layers=[layer], need_region=True, account_checks=verb == "up")
+        self._check_all_fixed([layer], verb)
         try:
             self._require_upstreams(layer, "deploy" if verb == "up" else "preview")
             self._banner(layer, verb)
