@@ -31,11 +31,12 @@ CREDENTIAL_HEADERS = ("authorization", "cookie")
 
 @dataclass(frozen=True)
 class RequiredHeader:
-    """A header every request must carry with exactly this value (WAF compares header names
-    case-insensitively, so the name is given in lowercase)."""
+    """A header every request must carry with exactly one of these values (WAF compares header
+    names case-insensitively, so the name is given in lowercase). Two values: the current and the
+    previous one of a rotating secret, so a sender still on the previous one is not refused."""
 
     name: str
-    value: pulumi.Input[str]
+    values: Sequence[pulumi.Input[str]]
 
 
 def visibility(metric_name: str) -> dict[str, Any]:
@@ -43,23 +44,26 @@ def visibility(metric_name: str) -> dict[str, Any]:
 
 
 def origin_secret_rule(acl_name: str, header: RequiredHeader, priority: int) -> dict[str, Any]:
-    """Block any request whose ``header`` is missing or differs from its value."""
+    """Block any request whose ``header`` is missing or equals none of its values."""
+    if not header.values:
+        raise ValueError(f"required header {header.name!r} has no value to require")
+    matches = [
+        {
+            "byte_match_statement": {
+                "field_to_match": {"single_header": {"name": header.name.lower()}},
+                "positional_constraint": "EXACTLY",
+                "search_string": value,
+                "text_transformations": [{"priority": 0, "type": "NONE"}],
+            }
+        }
+        for value in header.values
+    ]
+    accepted = matches[0] if len(matches) == 1 else {"or_statement": {"statements": matches}}
     return {
         "name": ORIGIN_SECRET_RULE,
         "priority": priority,
         "action": {"block": {}},
-        "statement": {
-            "not_statement": {
-                "statement": {
-                    "byte_match_statement": {
-                        "field_to_match": {"single_header": {"name": header.name.lower()}},
-                        "positional_constraint": "EXACTLY",
-                        "search_string": header.value,
-                        "text_transformations": [{"priority": 0, "type": "NONE"}],
-                    }
-                }
-            }
-        },
+        "statement": {"not_statement": {"statement": accepted}},
         "visibility_config": visibility(f"{acl_name}-{ORIGIN_SECRET_RULE}"),
     }
 

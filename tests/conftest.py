@@ -481,3 +481,19 @@ def share_botocore_loaders(monkeypatch: pytest.MonkeyPatch) -> None:
 def shared_botocore_loaders(monkeypatch: pytest.MonkeyPatch) -> None:
     """See :func:`share_botocore_loaders`."""
     share_botocore_loaders(monkeypatch)
+
+
+@pytest.fixture
+def waits(monkeypatch):
+    """Logical name -> logical names it waits for (depends_on and inputs), as the engine receives them."""
+    from shared.plan import engine
+
+    found: dict[str, set[str]] = {}
+    register = engine.RecordingMonitor.RegisterResource
+
+    def recording(self, request):
+        found[request.name] = {urn.rsplit("::", 1)[-1] for urn in request.dependencies}
+        return register(self, request)
+
+    monkeypatch.setattr(engine.RecordingMonitor, "RegisterResource", recording)
+    return found

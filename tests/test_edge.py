@@ -557,32 +557,45 @@ def _alb_origin(rendered) -> dict[str, Any]:
     return next(o for o in rendered.one(DISTRIBUTION).state["origins"] if o["originId"] == "alb")
 
 
+def _secret_matches(rule: dict[str, Any]) -> list[dict[str, Any]]:
+    accepted = rule["statement"]["notStatement"]["statement"]
+    return [s["byteMatchStatement"] for s in accepted["orStatement"]["statements"]]
+
+
+def _slots(rendered) -> dict[str, Any]:
+    return {r.name.rsplit("-", 1)[-1]: r for r in rendered.of_type(RANDOM_PASSWORD)}
+
+
 def test_only_our_distribution_gets_past_the_load_balancers_web_acl(edge):
     """CloudFront's origin-facing addresses are shared by every distribution of every account, so
     the ALB's ACL must block requests that lack our distribution's secret header."""
     first = min(by_scope(edge, "REGIONAL").state["rules"], key=lambda r: r["priority"])
     assert first["name"] == "require-origin-secret" and first["action"] == {"block": {}}
-    match = first["statement"]["notStatement"]["statement"]["byteMatchStatement"]
-    assert match["fieldToMatch"] == {"singleHeader": {"name": "x-origin-verify"}}
-    assert match["positionalConstraint"] == "EXACTLY"
-    assert match["textTransformations"] == [{"priority": 0, "type": "NONE"}]
+    matches = _secret_matches(first)
+    for match in matches:
+        assert match["fieldToMatch"] == {"singleHeader": {"name": "x-origin-verify"}}
+        assert match["positionalConstraint"] == "EXACTLY"
+        assert match["textTransformations"] == [{"priority": 0, "type": "NONE"}]
     (header,) = _alb_origin(edge)["customHeaders"]
-    (password,) = edge.of_type(RANDOM_PASSWORD)
-    # One generated value, sent by CloudFront and required by the ACL.
+    slots = _slots(edge)
+    # Version 1 (odd) is sent; the ACL accepts it and the even slot's (the previous version's).
     assert header["name"] == "X-Origin-Verify"
-    assert header["value"] == match["searchString"] == password.state["result"]
-    assert len(password.state["result"]) >= 32 and password.inputs["special"] is False
+    assert header["value"] == slots["odd"].state["result"]
+    assert [m["searchString"] for m in matches] == [slots["odd"].state["result"], slots["even"].state["result"]]
+    for password in slots.values():
+        assert len(password.state["result"]) >= 32 and password.inputs["special"] is False
     # The CloudFront ACL sees viewers' requests, which never carry it.
     assert all("notStatement" not in r["statement"] for r in by_scope(edge, "CLOUDFRONT").state["rules"])
 
 
 def test_the_origin_secret_stays_secret(edge):
-    value = edge.of_type(RANDOM_PASSWORD)[0].state["result"]
+    values = [p.state["result"] for p in edge.of_type(RANDOM_PASSWORD)]
     alb_origin = next(o for o in edge.one(DISTRIBUTION).inputs["origins"] if o["originId"] == "alb")
     assert alb_origin["customHeaders"] == [{"name": "X-Origin-Verify", "value": "[secret]"}]
     rule = next(r for r in by_scope(edge, "REGIONAL").inputs["rules"] if r["name"] == "require-origin-secret")
-    assert rule["statement"]["notStatement"]["statement"]["byteMatchStatement"]["searchString"] == "[secret]"
-    assert value not in repr(edge.outputs) and value not in repr([r.inputs for r in edge.registrations])
+    assert [m["searchString"] for m in _secret_matches(rule)] == ["[secret]", "[secret]"]
+    for value in values:
+        assert value not in repr(edge.outputs) and value not in repr([r.inputs for r in edge.registrations])
     for config in edge.of_type(WAF_LOGGING):
         assert {"singleHeader": {"name": "x-origin-verify"}} in config.inputs["redactedFields"]
     # Logging's redaction does not reach sampled requests: each ACL protects the headers itself.
@@ -592,9 +605,38 @@ def test_the_origin_secret_stays_secret(edge):
         assert {"x-origin-verify", "authorization", "cookie"} <= set(protection["field"]["fieldKeys"])
 
 
-def test_the_origin_secret_rotates_with_its_version_and_can_be_switched_off(edge):
-    assert edge.of_type(RANDOM_PASSWORD)[0].inputs["keepers"] == {"version": "1"}
-    assert render_edge({"originSecretVersion": "2"}).of_type(RANDOM_PASSWORD)[0].inputs["keepers"] == {"version": "2"}
+def test_a_stack_deployed_with_one_origin_secret_keeps_it_as_the_current_slot(monkeypatch):
+    # Before the two slots there was `origin-secret-value`, made for the current version: the
+    # current slot takes it over (an alias), so upgrading does not rotate the secret.
+    from shared.plan import engine
+
+    aliases: dict[str, str] = {}
+    register = engine.RecordingMonitor.RegisterResource
+
+    def recording(self: Any, request: Any) -> Any:
+        aliases[request.name] = repr(list(request.aliases)) + repr(list(request.aliasURNs))
+        return register(self, request)
+
+    monkeypatch.setattr(engine.RecordingMonitor, "RegisterResource", recording)
+    for version, current, other in (("3", "odd", "even"), ("4", "even", "odd")):
+        render_edge({"originSecretVersion": version})
+        assert "origin-secret-value" in aliases[f"origin-secret-{current}"]
+        assert "origin-secret-value" not in aliases[f"origin-secret-{other}"]
+
+
+def test_the_origin_secret_rotates_with_no_refused_request_and_can_be_switched_off(edge, waits):
+    # A rotation to version 2 replaces only the even slot (keepers 0 -> 2); the odd slot, which
+    # CloudFront keeps sending until its new configuration is deployed, is still accepted.
+    keepers = {slot: p.inputs["keepers"] for slot, p in _slots(edge).items()}
+    assert keepers == {"even": {"version": "0"}, "odd": {"version": "1"}}
+    rotated = render_edge({"originSecretVersion": "2"})
+    slots = _slots(rotated)
+    assert {slot: p.inputs["keepers"] for slot, p in slots.items()} == {"even": {"version": "2"}, "odd": {"version": "1"}}
+    assert _alb_origin(rotated)["customHeaders"][0]["value"] == slots["even"].state["result"]
+    rule = next(r for r in by_scope(rotated, "REGIONAL").state["rules"] if r["name"] == "require-origin-secret")
+    assert [m["searchString"] for m in _secret_matches(rule)] == [slots["even"].state["result"], slots["odd"].state["result"]]
+    # The distribution changes only once the load balancer's ACL accepts the new value.
+    assert "alb-waf-acl" in waits["edge-cdn"], waits["edge-cdn"]
     off = render_edge({"requireOriginSecret": "false"})
     assert off.of_type(RANDOM_PASSWORD) == []
     assert _alb_origin(off).get("customHeaders") in (None, [])

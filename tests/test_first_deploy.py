@@ -778,22 +778,6 @@ def test_an_upstream_whose_first_up_failed_is_refused_like_a_missing_one(deploy)
 # -- create order for eventual consistency (mock runtime registrations) -----------------------------
 
 
-@pytest.fixture
-def waits(monkeypatch):
-    """Logical name -> logical names it waits for (depends_on and inputs), as the engine receives them."""
-    from shared.plan import engine
-
-    found: dict[str, set[str]] = {}
-    register = engine.RecordingMonitor.RegisterResource
-
-    def recording(self, request):
-        found[request.name] = {urn.rsplit("::", 1)[-1] for urn in request.dependencies}
-        return register(self, request)
-
-    monkeypatch.setattr(engine.RecordingMonitor, "RegisterResource", recording)
-    return found
-
-
 def test_network_flow_log_waits_for_its_role_policy_and_the_log_group_for_the_key_alias(waits):
     layer_of(plan_layers("network"), "network")
     assert "flow-logs-role-policy" in waits["flow-logs-flow-log"]

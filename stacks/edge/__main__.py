@@ -59,7 +59,9 @@ alb_waf = web_acl(
     rate_limit=None,
     opts=with_provider(regional),
     protects=compute.alb_arn,
-    required_header=RequiredHeader(origin_secret.header_name, origin_secret.value) if origin_secret else None,
+    required_header=RequiredHeader(origin_secret.header_name, [origin_secret.value, origin_secret.previous])
+    if origin_secret
+    else None,
 )
 
 pages = ErrorPages(
@@ -90,6 +92,7 @@ cdn = EdgeDistribution(
         origin_secret_header=(origin_secret.header_name, origin_secret.value) if origin_secret else None,
         price_class=settings.price_class,
         error_caching_min_ttl=settings.error_caching_min_ttl,
+        depends_on=[alb_waf.web_acl],
     ),
     with_provider(cloudfront),
 )

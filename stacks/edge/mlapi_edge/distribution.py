@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,9 @@ class EdgeDistributionArgs:
     origin_secret_header: tuple[str, pulumi.Input[str]] | None
     price_class: str
     error_caching_min_ttl: int
+    # What must be in place before the distribution changes: the load balancer's web ACL, so a
+    # rotated origin secret is accepted before CloudFront starts sending it.
+    depends_on: Sequence[pulumi.Resource] = ()
 
 
 class EdgeDistribution(pulumi.ComponentResource):
@@ -162,6 +166,6 @@ class EdgeDistribution(pulumi.ComponentResource):
             restrictions={"geo_restriction": {"restriction_type": "none"}},
             viewer_certificate=viewer_certificate,
             tags=name_tag(n.name("cdn")),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )
         self.register_outputs({"distributionId": self.distribution.id, "domainName": self.distribution.domain_name})
