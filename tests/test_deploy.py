@@ -548,6 +548,26 @@ def test_preflight_loads_the_real_layers_settings_without_crashing():
     assert preflight.load_layer_settings(layer, "pfcheck", values, {}) == []
 
 
+def test_preflight_refuses_two_layers_taking_the_same_hostname(checkout):
+    # Route 53 refuses the second alias record; an origin named like the site loops; destroying one
+    # layer takes the certificates' shared validation record with it.
+    zone = "Z0123456789ABCDEFGHIJ"
+    checkout.stack_file("edge", "hosts").write_text(
+        f"config:\n  mlapi-edge:domainName: api.acme-ml.io\n  mlapi-edge:hostedZoneId: {zone}\n"
+    )
+    compute = checkout.stack_file("compute", "hosts")
+
+    def problems(alb_domain: str) -> list[str]:
+        compute.write_text(f"config:\n  mlapi-compute:albDomainName: {alb_domain}\n  mlapi-compute:hostedZoneId: {zone}\n")
+        pre = preflight.Preflight(env="hosts", backend=deploy_cli.Backend("file:///tmp/x", False), region="us-east-1")
+        preflight.check_hostnames(pre, {})
+        return pre.problems
+
+    (same,) = problems("api.acme-ml.io")
+    assert "compute and edge both take the hostname api.acme-ml.io" in same and "each needs its own" in same
+    assert problems("origin.api.acme-ml.io") == []
+
+
 # -- down-all and down ---------------------------------------------------------------------------------
 
 

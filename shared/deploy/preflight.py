@@ -428,6 +428,43 @@ def check_layer_settings(pre: Preflight, layers: Sequence[manifest.Layer], envir
         pre.problems.extend(f"{layer.name}: {p}" for p in problems)
 
 
+# The settings that name a hostname the layer takes in Route 53 (an alias record and a certificate).
+_HOSTNAMES = {"compute": "alb_domain_name", "payments": "alb_domain_name", "edge": "site_hostname"}
+
+
+def check_hostnames(pre: Preflight, environ: Mapping[str, str]) -> None:
+    """No two layers of the environment take the same hostname: the second alias record is refused
+    by Route 53 (or, allowed to overwrite, takes the name from the first), a CloudFront origin named
+    like the site loops, and the certificates' shared validation record goes with whichever layer
+    is destroyed first. Checked across every layer of the environment, deployed now or not."""
+    if pre.region is None:
+        return
+    try:
+        layers = [lyr for lyr in environment_layers(pre.env) if lyr.name in _HOSTNAMES]
+    except (ConfigError, PlatformError):
+        return
+    taken: dict[str, list[str]] = {}
+    for layer in layers:
+        settings = pre.settings.get(layer.name)
+        if settings is None:
+            try:
+                cfg = assemble(layer, pre.env, overrides={"aws:region": pre.region, "environmentSuffix": pre.env})
+                settings, _ = _load_layer_settings(layer, pre.env, cfg.values, environ)
+            except Exception:
+                continue  # its own problems are reported when it is deployed
+        hostname = getattr(settings, _HOSTNAMES[layer.name], None)
+        if hostname:
+            taken.setdefault(str(hostname).lower().rstrip("."), []).append(layer.name)
+    for hostname, names in sorted(taken.items()):
+        if len(names) > 1:
+            pre.problems.append(
+                f"{' and '.join(names)} both take the hostname {hostname}: each needs its own (compute's and payments' "
+                "albDomainName name their load balancers, edge's domain the site CloudFront serves; for example "
+                f"api.<domain> for the site and origin.api.<domain> for the load balancer). Route 53 would refuse the "
+                "second alias record, and the certificates' shared validation record would go with the first layer destroyed."
+            )
+
+
 def check_policy_pack(pre: Preflight, policy_dir: Path) -> None:
     """The policy pack runs in the virtualenv its PulumiPolicy.yaml names; without it (or without
     pulumi_policy in it) every `pulumi up --policy-pack` fails after the stack was selected."""
@@ -520,6 +557,7 @@ def run(
         check_aws(pre)
     if suffix_ok and settings_layers:
         check_layer_settings(pre, settings_layers, environ)
+        check_hostnames(pre, environ)
     if policy_dir is not None:
         check_policy_pack(pre, policy_dir)
     if need_aws and account_checks and suffix_ok:
