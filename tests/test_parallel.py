@@ -429,20 +429,16 @@ def test_a_spurious_pulumi_cloud_404_is_retried():
 # -- the parallel offline plan ---------------------------------------------------------------------------
 
 
-def test_the_parallel_plan_is_byte_identical_to_the_serial_one(default_plan):
-    parallel = build_plan("demo", "us-east-1", parallel=True)
-    assert [lp.layer.name for lp in parallel.layers] == [lp.layer.name for lp in default_plan.layers]
-    assert json.dumps(parallel.document(), sort_keys=True) == json.dumps(default_plan.document(), sort_keys=True)
-
-
-def test_what_a_layer_process_logs_reaches_the_callers_logging_not_its_stderr(caplog, capfd):
-    # The compliance check's second rendering silences its warnings by redirecting the caller's
-    # streams; a layer process (a forkserver child has no logging set up) wrote them to the real
-    # stderr. Its records now travel back with its result and are logged by the caller.
+def test_the_parallel_plan_is_byte_identical_to_the_serial_one_and_logs_through_the_caller(default_plan, caplog, capfd):
     import logging
 
     with caplog.at_level(logging.WARNING):
-        build_plan("demo", "us-east-1", parallel=True)
+        parallel = build_plan("demo", "us-east-1", parallel=True)
+    assert [lp.layer.name for lp in parallel.layers] == [lp.layer.name for lp in default_plan.layers]
+    assert json.dumps(parallel.document(), sort_keys=True) == json.dumps(default_plan.document(), sort_keys=True)
+    # What a layer process logs travels back with its result and is logged by the caller: a
+    # forkserver child (no logging set up) wrote it to the real stderr, where the compliance check's
+    # quiet second rendering could not silence it.
     sample = [r for r in caplog.records if "using the SAMPLE domain" in r.getMessage()]
     assert len(sample) == 1 and sample[0].levelno == logging.WARNING
     assert "SAMPLE" not in capfd.readouterr().err
