@@ -283,18 +283,26 @@ def test_resources_are_recognised_by_the_environment_suffix_the_settings_carry(a
 # -- the Aurora engine version (moto has no describe_db_engine_versions: recorded responses) --------
 
 
-def rds_stub(versions: list[str], orderable: bool, version: str = "16", default_only: bool = True):
+def rds_stub(
+    versions: list[str], orderable: bool, version: str = "16", default_only: bool = True, max_acu: float = 256, asked: bool = True
+):
     rds = boto3.client("rds", region_name=REGION)
     stub = Stubber(rds)
     request: dict[str, Any] = {"Engine": "aurora-postgresql", "EngineVersion": version}
     if default_only:
         request["DefaultOnly"] = True
+    support = {"MaxCapacity": max_acu, "MinCapacity": 0.0}
     stub.add_response(
         "describe_db_engine_versions",
-        {"DBEngineVersions": [{"Engine": "aurora-postgresql", "EngineVersion": v, "Status": "available"} for v in versions]},
+        {
+            "DBEngineVersions": [
+                {"Engine": "aurora-postgresql", "EngineVersion": v, "Status": "available", "ServerlessV2FeaturesSupport": support}
+                for v in versions
+            ]
+        },
         request,
     )
-    if versions:
+    if versions and asked:  # refused before the orderable options are asked: not asked
         stub.add_response(
             "describe_orderable_db_instance_options",
             {
@@ -313,6 +321,18 @@ def test_a_major_version_resolves_to_the_regions_default_minor_with_serverless_v
         problem, fact = account.engine_version_problem(rds, "16", REGION)
     assert problem is None and fact == f"Aurora PostgreSQL 16 -> 16.6 in {REGION} (Serverless v2 offered)"
     stub.assert_no_pending_responses()
+
+
+def test_a_max_capacity_above_what_the_version_scales_to_is_refused():
+    # Older minors stop at 128 ACUs (RDS ServerlessV2FeaturesSupport.MaxCapacity); the settings accept up to 256.
+    rds, stub = rds_stub(["13.9"], orderable=True, version="13", max_acu=32, asked=False)
+    with stub:
+        problem, fact = account.engine_version_problem(rds, "13", REGION, max_capacity=64)
+    assert fact is None and problem and "maxCapacity is 64 ACUs" in problem and "at most 32 ACUs" in problem
+    rds, stub = rds_stub(["16.6"], orderable=True, max_acu=256)
+    with stub:
+        problem, _ = account.engine_version_problem(rds, "16", REGION, max_capacity=64)
+    assert problem is None
 
 
 def test_a_default_minor_without_serverless_v2_is_refused():

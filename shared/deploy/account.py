@@ -297,10 +297,12 @@ def quota_problems(clients: ClientFactory, env: str, region: str, need: Need) ->
 # -- the Aurora engine version ---------------------------------------------------------------------
 
 
-def engine_version_problem(rds: Any, version: str, region: str) -> tuple[str | None, str | None]:
+def engine_version_problem(
+    rds: Any, version: str, region: str, max_capacity: float | None = None
+) -> tuple[str | None, str | None]:
     """(problem, fact): whether Aurora PostgreSQL ``version`` (a major such as ``16`` or an exact
     ``16.6``) is offered in the region and, resolved to the minor AWS would create, runs
-    Serverless v2 there."""
+    Serverless v2 there, up to ``max_capacity`` ACUs (older versions stop at 128, newer at 256)."""
     major_only = "." not in version
     kwargs: dict[str, Any] = {"Engine": AURORA_ENGINE, "EngineVersion": version}
     if major_only:
@@ -320,6 +322,14 @@ def engine_version_problem(rds: Any, version: str, region: str) -> tuple[str | N
             None,
         )
     resolved = str(versions[0]["EngineVersion"])
+    limit = (versions[0].get("ServerlessV2FeaturesSupport") or {}).get("MaxCapacity")
+    if max_capacity is not None and isinstance(limit, (int, float)) and max_capacity > limit:
+        return (
+            f"data: maxCapacity is {max_capacity:g} ACUs, but Aurora PostgreSQL {resolved} (engineVersion {version!r}) "
+            f"scales Serverless v2 to at most {limit:g} ACUs in {region}. Lower maxCapacity to {limit:g}, or use a "
+            "newer engine version (the newest allow 256).",
+            None,
+        )
     options = _pages(
         rds,
         "describe_orderable_db_instance_options",
@@ -375,9 +385,10 @@ def check(
         facts.extend(notes)
 
     def engine() -> None:
-        version = getattr(settings.get("data"), "engine_version", None)
+        data = settings.get("data")
+        version = getattr(data, "engine_version", None)
         if version:
-            problem, fact = engine_version_problem(clients("rds"), str(version), region)
+            problem, fact = engine_version_problem(clients("rds"), str(version), region, getattr(data, "max_capacity", None))
             problems.extend([problem] if problem else [])
             facts.extend([fact] if fact else [])
 
