@@ -497,3 +497,20 @@ def waits(monkeypatch):
 
     monkeypatch.setattr(engine.RecordingMonitor, "RegisterResource", recording)
     return found
+
+
+@pytest.fixture
+def aliases(monkeypatch):
+    """Logical name -> the aliases it was registered with (as text: alias specs and URNs), as the
+    engine receives them; filled by the plans rendered during the test."""
+    from shared.plan import engine
+
+    found: dict[str, str] = {}
+    register = engine.RecordingMonitor.RegisterResource
+
+    def recording(self, request):
+        found[request.name] = repr(list(request.aliases)) + repr(list(request.aliasURNs))
+        return register(self, request)
+
+    monkeypatch.setattr(engine.RecordingMonitor, "RegisterResource", recording)
+    return found

@@ -74,19 +74,8 @@ def final_snapshot_name(rendered) -> str:
 
 
 @pytest.fixture
-def dependencies(monkeypatch):
-    """Logical name -> logical names of the resources it waits for (``depends_on`` and inputs), as
-    the engine receives them; filled by the plans rendered during the test."""
-    from shared.plan import engine
-
-    waits: dict[str, set[str]] = {}
-    register = engine.RecordingMonitor.RegisterResource
-
-    def recording(self, request):
-        waits[request.name] = {urn.rsplit("::", 1)[-1] for urn in request.dependencies}
-        return register(self, request)
-
-    monkeypatch.setattr(engine.RecordingMonitor, "RegisterResource", recording)
+def dependencies(waits):
+    """Logical name -> logical names of the resources it waits for (conftest's ``waits``)."""
     return waits
 
 

@@ -219,7 +219,7 @@ def test_interface_endpoints_forced_off_keep_the_payments_groups_and_their_setti
     assert (net.outputs["endpointSecurityGroupId"], net.outputs["interfaceEndpointIds"]) == ("", {})
 
 
-def test_payments_ingress_rules_are_named_after_their_network_so_a_list_change_touches_only_its_own(payments_layer, monkeypatch):
+def test_payments_ingress_rules_are_named_after_their_network_so_a_list_change_touches_only_its_own(payments_layer, aliases):
     # By position, removing the first CIDR would change every later rule to its neighbour's network
     # (a duplicate EC2 refuses); by network, the others keep their names and values. The alias keeps
     # the rules of an environment deployed with positional names in place.
@@ -229,16 +229,6 @@ def test_payments_ingress_rules_are_named_after_their_network_so_a_list_change_t
         )
         return {r.name: r for r in net.of_type(INGRESS) if "-alb-in-443-" in r.name}
 
-    from shared.plan import engine
-
-    aliases: dict[str, str] = {}
-    register = engine.RecordingMonitor.RegisterResource
-
-    def recording(self: Any, request: Any) -> Any:
-        aliases[request.name] = repr(list(request.aliases)) + repr(list(request.aliasURNs))
-        return register(self, request)
-
-    monkeypatch.setattr(engine.RecordingMonitor, "RegisterResource", recording)
     both = named(["203.0.113.0/24", "198.51.100.0/24"])
     assert "payments-sg-alb-in-443-0" in aliases["payments-sg-alb-in-443-203-0-113-0-24"]
     assert "payments-sg-alb-in-443-1" in aliases["payments-sg-alb-in-443-198-51-100-0-24"]
