@@ -57,3 +57,11 @@ def test_broken_markers_name_the_file_and_line():
         docs.render("a\nb\n<!-- generated: outputs (x) -->\nc\n", source="README.md")
     with pytest.raises(PlatformError, match="unknown generated block 'bogus'"):
         docs.render("<!-- generated: bogus (x) -->\n<!-- end generated: bogus -->\n", source="README.md")
+
+
+def test_the_plan_format_copy_is_the_contract():
+    # docs/plan-format.md is the repository's copy of the platform contract ../shared/plan-format.md
+    # (outside the checkout, so a fresh clone has none): it must say exactly what the contract says.
+    contract = manifest.REPO_ROOT.parent / "shared" / "plan-format.md"
+    copy = (manifest.REPO_ROOT / "docs" / "plan-format.md").read_text()
+    assert copy.split("\n", 2)[2] == contract.read_text() if contract.exists() else "format" in copy

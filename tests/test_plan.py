@@ -1,4 +1,4 @@
-"""The offline plan engine and document (format 1, ../shared/plan-format.md)."""
+"""The offline plan engine and document (format 1, docs/plan-format.md)."""
 
 from __future__ import annotations
 

@@ -101,7 +101,7 @@ def load(
         except (OSError, ValueError) as exc:
             raise PlatformError(f"cannot read the plan document {plan_file}: {exc}") from None
         if document.get("format") != 1:
-            raise PlatformError(f"{plan_file} is not a format-1 plan document (see ../shared/plan-format.md)")
+            raise PlatformError(f"{plan_file} is not a format-1 plan document (see docs/plan-format.md)")
         if document.get("environment") != env:
             raise ConfigError("--env", env, f"the environment of {plan_file}, {document.get('environment')!r}")
         if region and region != document.get("region"):

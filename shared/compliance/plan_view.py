@@ -1,4 +1,4 @@
-"""The plan document (format 1, ../shared/plan-format.md) as the rules' normalized view.
+"""The plan document (format 1, docs/plan-format.md) as the rules' normalized view.
 
 The document holds each resource's inputs. Multi-resource rules also need outputs (an ALB's ARN
 to find its WAF association): an in-process plan supplies the mock runtime's recorded state; for

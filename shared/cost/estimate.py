@@ -1,4 +1,4 @@
-"""A monthly cost estimate of a plan document (format 1, ../shared/plan-format.md).
+"""A monthly cost estimate of a plan document (format 1, docs/plan-format.md).
 
 Resources are priced by their Pulumi type token and their own inputs, never by the layer they sit
 in, so a new layer built from known kinds (the payments workload: another ECS service, load
@@ -715,7 +715,7 @@ def price_resource(res: PlanResource, ctx: Context) -> ResourceCost | None:
 def check_document(document: Any, source: str) -> None:
     if not isinstance(document, Mapping) or document.get("format") != 1 or not isinstance(document.get("layers"), list):
         raise PlatformError(
-            f"{source} is not a format-1 plan document (see ../shared/plan-format.md): render one with `invoke plan`"
+            f"{source} is not a format-1 plan document (see docs/plan-format.md): render one with `invoke plan`"
         )
 
 

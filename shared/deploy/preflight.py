@@ -1,8 +1,10 @@
 """Pre-flight: everything that must hold before a deploy task touches any state.
 
 Every check runs and every failure is reported (one or two lines each, saying how to fix it),
-so a user fixes them all in one go. Nothing here creates, selects or changes a stack: the only
-command run is ``pulumi version``, and AWS is asked only ``sts:GetCallerIdentity``.
+so a user fixes them all in one go. Nothing here creates, selects or changes a stack or anything
+in AWS: the only command run is ``pulumi version``; AWS is asked ``sts:GetCallerIdentity`` and, for
+a deploy, the read-only account checks of :mod:`shared.deploy.account` (IAM, Service Quotas, EC2,
+ECS and RDS describe calls).
 
 Layer settings are checked generically: each layer's config is assembled from the same files a
 real run uses (:func:`shared.stack_config.assemble`) and loaded through the layer's own settings

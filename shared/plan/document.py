@@ -1,5 +1,5 @@
 """The offline plan: render every layer of the manifest in order and build the plan document
-(format 1, see ../shared/plan-format.md)."""
+(format 1, see docs/plan-format.md)."""
 
 from __future__ import annotations
 
