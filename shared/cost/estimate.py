@@ -714,9 +714,7 @@ def price_resource(res: PlanResource, ctx: Context) -> ResourceCost | None:
 
 def check_document(document: Any, source: str) -> None:
     if not isinstance(document, Mapping) or document.get("format") != 1 or not isinstance(document.get("layers"), list):
-        raise PlatformError(
-            f"{source} is not a format-1 plan document (see docs/plan-format.md): render one with `invoke plan`"
-        )
+        raise PlatformError(f"{source} is not a format-1 plan document (see docs/plan-format.md): render one with `invoke plan`")
 
 
 def estimate(document: Mapping[str, Any], table: PriceTable, usage: Usage) -> Estimate:
