@@ -184,8 +184,10 @@ def test_ecr_repository_scans_is_immutable_kms_encrypted_and_destroyable(compute
     assert repo["forceDelete"] is True
     lifecycle = compute.one("aws:ecr/lifecyclePolicy:LifecyclePolicy").inputs
     assert lifecycle["repository"] == repo["name"]
+    # Only untagged images expire by default: ECR does not know which tagged image the service
+    # runs, and a count rule would delete it after enough later pushes.
     (rule,) = json.loads(lifecycle["policy"])["rules"]
-    assert rule["selection"] == {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 10}
+    assert rule["selection"] == {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 7}
     assert rule["action"] == {"type": "expire"}
 
 
@@ -194,7 +196,7 @@ def test_protected_environment_keeps_registry_images_and_the_load_balancer():
     assert rendered.one(ECR).inputs["forceDelete"] is False
     assert rendered.one(ALB).inputs["enableDeletionProtection"] is True
     assert (
-        json.loads(rendered.one("aws:ecr/lifecyclePolicy:LifecyclePolicy").inputs["policy"])["rules"][0]["selection"][
+        json.loads(rendered.one("aws:ecr/lifecyclePolicy:LifecyclePolicy").inputs["policy"])["rules"][1]["selection"][
             "countNumber"
         ]
         == 25

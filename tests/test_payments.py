@@ -133,15 +133,14 @@ def payments_key_arn(rendered: Rendered) -> str:
 # --- registry, cluster, logs ------------------------------------------------------------------
 
 
-def test_ecr_repository_scans_is_immutable_encrypted_with_the_layer_key_and_keeps_ten(payments):
+def test_ecr_repository_scans_is_immutable_encrypted_with_the_layer_key_and_keeps_tagged_images(payments):
     repo = payments.one(ECR).inputs
     assert repo["name"] == f"mlapi-payments-{ENV}"
     assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
     assert repo["imageTagMutability"] == "IMMUTABLE"
     assert repo["encryptionConfigurations"] == [{"encryptionType": "KMS", "kmsKey": payments_key_arn(payments)}]
     (rule,) = json.loads(payments.one("aws:ecr/lifecyclePolicy:LifecyclePolicy").inputs["policy"])["rules"]
-    assert rule["selection"] == {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 10}
-    assert rule["action"] == {"type": "expire"}
+    assert rule["selection"]["tagStatus"] == "untagged" and rule["action"] == {"type": "expire"}
 
 
 def test_cluster_has_container_insights_two_fargate_tasks_then_spot_and_encrypted_exec(payments):

@@ -24,19 +24,38 @@ class ImageRegistryArgs:
     name_part: str = "api"
 
 
+# Untagged images (orphans of re-pushed multi-arch indexes, failed pushes) expire after this many days.
+UNTAGGED_DAYS = 7
+
+
 def lifecycle_policy(keep_images: int) -> str:
-    return json.dumps(
+    """Untagged images expire after UNTAGGED_DAYS. Tagged ones expire beyond the newest
+    ``keep_images`` only when it is above 0: ECR does not know which image the service runs, and
+    with more than that many pushes after a deploy it would delete it; the next task start (a
+    scale-out, a Fargate Spot replacement, a rollback) would then fail to pull."""
+    rules: list[dict[str, object]] = [
         {
-            "rules": [
-                {
-                    "rulePriority": 1,
-                    "description": f"Keep only the newest {keep_images} images",
-                    "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep_images},
-                    "action": {"type": "expire"},
-                }
-            ]
+            "rulePriority": 1,
+            "description": f"Untagged images expire after {UNTAGGED_DAYS} days",
+            "selection": {
+                "tagStatus": "untagged",
+                "countType": "sinceImagePushed",
+                "countUnit": "days",
+                "countNumber": UNTAGGED_DAYS,
+            },
+            "action": {"type": "expire"},
         }
-    )
+    ]
+    if keep_images > 0:
+        rules.append(
+            {
+                "rulePriority": 2,
+                "description": f"Keep only the newest {keep_images} images",
+                "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep_images},
+                "action": {"type": "expire"},
+            }
+        )
+    return json.dumps({"rules": rules})
 
 
 class ImageRegistry(pulumi.ComponentResource):

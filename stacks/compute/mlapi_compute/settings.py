@@ -101,7 +101,7 @@ class ComputeSettings:
             health_check_grace_period=reader.integer("healthCheckGracePeriodSeconds", 60, minimum=0, maximum=3600),
             health_check_interval=reader.integer("healthCheckIntervalSeconds", 30, minimum=10, maximum=300),
             log_retention_days=reader.log_retention("logRetentionDays", 30),
-            ecr_keep_images=reader.integer("ecrKeepImages", 10, minimum=1, maximum=1000),
+            ecr_keep_images=reader.integer("ecrKeepImages", 0, minimum=0, maximum=1000),
             enable_execute_command=reader.boolean("enableExecuteCommand", True),
             readonly_root_filesystem=reader.boolean("readonlyRootFilesystem", True),
             alb_domain_name=domain,
