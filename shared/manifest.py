@@ -109,7 +109,9 @@ LAYERS: tuple[Layer, ...] = (
         (),
         "VPC, subnets, NAT, gateway endpoints, flow logs, security groups",
         settings="mlapi_network.settings:NetworkSettings",
-        fixed=(("vpcCidr", "vpcCidr"),),
+        # The VPC; the service ports replace the target groups, whose fixed names make Pulumi's
+        # create-before-delete fail (DuplicateTargetGroupName).
+        fixed=(("vpcCidr", "vpcCidr"), ("servicePort", "servicePort"), ("paymentsServicePort", "paymentsServicePort")),
     ),
     Layer(
         "data",

@@ -25,7 +25,7 @@ from conftest import ROOT, share_botocore_loaders
 from invoke import Context, Exit
 from standin_inproc import InProcessCli
 
-from shared import manifest, stack_config
+from shared import contracts, manifest, stack_config
 from shared.deploy import cli as deploy_cli
 from shared.deploy import orchestrator, preflight
 from shared.deploy.outputs import flatten, redact
@@ -815,6 +815,14 @@ def test_a_setting_fixed_once_deployed_is_refused_before_anything_changes(deploy
     data["config"]["mlapi-net:vpcCidr"] = "10.0.0.0/16"
     stack_file.write_text(yaml.safe_dump(data))
     run_task(tasks.up_all, env=ENV, region=REGION)  # set back: deploys again
+
+
+def test_the_real_network_fixes_what_a_change_would_replace_under_every_layer():
+    # vpcCidr replaces the VPC; the service ports replace target groups whose fixed names refuse
+    # Pulumi's create-before-delete. Each must be an output, or the check has nothing to compare.
+    network = manifest.by_name("network")
+    assert {setting for setting, _ in network.fixed} == {"vpcCidr", "servicePort", "paymentsServicePort"}
+    assert {output for _, output in network.fixed} <= set(contracts.CONTRACTS["network"])
 
 
 def test_down_refuses_while_a_dependent_has_a_stack_unless_forced(deploy):

@@ -524,7 +524,8 @@ class Deployer:
             return  # reported by pre-flight
         for setting, output in layer.fixed:
             wanted, had = values.get(f"{layer.project}:{setting}"), deployed.get(output)
-            if wanted is None or had in (None, "") or str(wanted).strip() == str(had).strip():
+            # Nothing deployed for it yet (an empty or zero output: payments' port without payments).
+            if wanted is None or had in (None, "", 0) or str(wanted).strip() == str(had).strip():
                 continue
             what = (
                 f"{layer.project}:{setting} is {wanted!r} but {layer.name} of {self.env} was deployed with {had!r}: it is "
