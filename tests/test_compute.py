@@ -672,20 +672,31 @@ def test_names_fit_aws_limits_at_the_longest_suffix():
 # --- autoscaling and alarms --------------------------------------------------------------------
 
 
-def test_autoscaling_tracks_requests_per_task_between_two_and_ten(compute):
+def _policies(rendered) -> dict[str, dict]:
+    return {
+        p.inputs["targetTrackingScalingPolicyConfiguration"]["predefinedMetricSpecification"]["predefinedMetricType"]: p.inputs
+        for p in rendered.of_type("aws:appautoscaling/policy:Policy")
+    }
+
+
+def test_autoscaling_tracks_requests_per_task_cpu_and_memory_between_two_and_ten(compute):
     target = compute.one("aws:appautoscaling/target:Target").inputs
     service = compute.one(SERVICE).inputs
     cluster = compute.one("aws:ecs/cluster:Cluster").inputs["name"]
     assert (target["minCapacity"], target["maxCapacity"]) == (2, 10)
     assert target["resourceId"] == f"service/{cluster}/{service['name']}"
     assert target["scalableDimension"] == "ecs:service:DesiredCount" and target["serviceNamespace"] == "ecs"
-    scaling = compute.one("aws:appautoscaling/policy:Policy").inputs
-    assert scaling["policyType"] == "TargetTrackingScaling" and scaling["resourceId"] == target["resourceId"]
-    config = scaling["targetTrackingScalingPolicyConfiguration"]
+    policies = _policies(compute)
+    # The seed's 1000 requests per task, and CPU/memory: inference saturates a task's CPU first.
+    assert set(policies) == {"ALBRequestCountPerTarget", "ECSServiceAverageCPUUtilization", "ECSServiceAverageMemoryUtilization"}
+    for scaling in policies.values():
+        assert scaling["policyType"] == "TargetTrackingScaling" and scaling["resourceId"] == target["resourceId"]
+    config = policies["ALBRequestCountPerTarget"]["targetTrackingScalingPolicyConfiguration"]
     metric = config["predefinedMetricSpecification"]
-    assert metric["predefinedMetricType"] == "ALBRequestCountPerTarget"
     assert metric["resourceLabel"] == f"{compute.one(ALB).state['arnSuffix']}/{compute.one(TG).state['arnSuffix']}"
     assert (config["targetValue"], config["scaleOutCooldown"], config["scaleInCooldown"]) == (1000, 60, 300)
+    targets = {k: p["targetTrackingScalingPolicyConfiguration"]["targetValue"] for k, p in policies.items()}
+    assert (targets["ECSServiceAverageCPUUtilization"], targets["ECSServiceAverageMemoryUtilization"]) == (70, 70)
 
 
 def test_autoscaling_is_configurable():
@@ -697,13 +708,19 @@ def test_autoscaling_is_configurable():
             "targetRequestsPerTask": 500,
             "scaleOutCooldownSeconds": 30,
             "scaleInCooldownSeconds": 600,
+            "cpuTargetPercent": 60,
         }
     )
     target = rendered.one("aws:appautoscaling/target:Target").inputs
     assert (target["minCapacity"], target["maxCapacity"]) == (3, 20)
     assert rendered.one(SERVICE).inputs["desiredCount"] == 4
-    config = rendered.one("aws:appautoscaling/policy:Policy").inputs["targetTrackingScalingPolicyConfiguration"]
+    policies = _policies(rendered)
+    config = policies["ALBRequestCountPerTarget"]["targetTrackingScalingPolicyConfiguration"]
     assert (config["targetValue"], config["scaleOutCooldown"], config["scaleInCooldown"]) == (500, 30, 600)
+    assert policies["ECSServiceAverageCPUUtilization"]["targetTrackingScalingPolicyConfiguration"]["targetValue"] == 60
+    # A target at the alarm's threshold would keep the alarm firing whenever scaling works.
+    with pytest.raises(ConfigError, match=r"mlapi-compute:memoryTargetPercent.*1 to 79"):
+        load_settings(memoryTargetPercent="80")
 
 
 def test_alarms_watch_the_alb_target_group_and_service(compute):

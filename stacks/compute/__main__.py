@@ -9,7 +9,7 @@ from shared import contracts
 from shared.aws_identity import AwsIdentity
 from shared.provider import aws_provider, with_provider
 from shared.service.alarms import Alarms, AlarmsArgs
-from shared.service.autoscaling import Autoscaling, AutoscalingArgs, requests_per_task
+from shared.service.autoscaling import Autoscaling, AutoscalingArgs, TrackedMetric, requests_per_task
 from shared.service.cluster import CapacityStrategy, Cluster, ClusterArgs
 from shared.service.load_balancer import LoadBalancer, LoadBalancerArgs
 from shared.service.logs import ServiceLogs, ServiceLogsArgs
@@ -141,7 +141,13 @@ Autoscaling(
         service_name=service.service.name,
         min_tasks=settings.min_tasks,
         max_tasks=settings.max_tasks,
-        metrics=[requests_per_task(lb.alb.arn_suffix, lb.target_group.arn_suffix, settings.target_requests_per_task)],
+        # Requests per task (the seed's target), and CPU and memory: an inference request can take a
+        # task's CPU long before 1000 requests a minute. Any of them scales out; in only when all agree.
+        metrics=[
+            requests_per_task(lb.alb.arn_suffix, lb.target_group.arn_suffix, settings.target_requests_per_task),
+            TrackedMetric("cpu", "ECSServiceAverageCPUUtilization", settings.cpu_target),
+            TrackedMetric("memory", "ECSServiceAverageMemoryUtilization", settings.memory_target),
+        ],
         scale_out_cooldown=settings.scale_out_cooldown,
         scale_in_cooldown=settings.scale_in_cooldown,
     ),

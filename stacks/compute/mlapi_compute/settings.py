@@ -12,6 +12,7 @@ from shared.service.settings import (
     read_alarm_topic,
     read_alb_domain,
     read_capacity,
+    read_percent,
     read_task_counts,
 )
 from shared.service.sizes import FARGATE_SIZES, fargate_memory_options, read_task_size
@@ -48,6 +49,8 @@ class ComputeSettings:
     fargate_weight: int
     fargate_spot_weight: int
     target_requests_per_task: int
+    cpu_target: int
+    memory_target: int
     scale_out_cooldown: int
     scale_in_cooldown: int
     health_check_grace_period: int
@@ -96,6 +99,8 @@ class ComputeSettings:
             fargate_weight=strategy.fargate_weight,
             fargate_spot_weight=strategy.fargate_spot_weight,
             target_requests_per_task=reader.integer("targetRequestsPerTask", 1000, minimum=1, maximum=1000000),
+            cpu_target=_below_alarm(reader, "cpuTargetPercent", 70),
+            memory_target=_below_alarm(reader, "memoryTargetPercent", 70),
             scale_out_cooldown=reader.integer("scaleOutCooldownSeconds", 60, minimum=0, maximum=3600),
             scale_in_cooldown=reader.integer("scaleInCooldownSeconds", 300, minimum=0, maximum=3600),
             health_check_grace_period=reader.integer("healthCheckGracePeriodSeconds", 60, minimum=0, maximum=3600),
@@ -109,3 +114,15 @@ class ComputeSettings:
             alb_ssl_policy=reader.choice("albSslPolicy", SSL_POLICIES[0], SSL_POLICIES),
             alarm_topic_arn=topic,
         )
+
+
+# The cpu-high and memory-high alarms fire at this average (shared/service/alarms.py).
+ALARM_PERCENT = 80
+
+
+def _below_alarm(reader: ConfigReader, key: str, default: int) -> int:
+    """A scaling target under the alarm: at or above it, the alarm would fire whenever scaling works."""
+    value = read_percent(reader, key, default)
+    if value >= ALARM_PERCENT:
+        raise reader.fail(key, value, f"1 to {ALARM_PERCENT - 1} (the alarm on it fires at {ALARM_PERCENT} %)")
+    return value
