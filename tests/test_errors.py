@@ -178,3 +178,20 @@ def test_the_render_loop_silences_only_the_errors_a_render_reports(monkeypatch):
     ):
         _quiet_reported_errors(loop, context)
         loop.default_exception_handler.assert_called_with(context)
+
+
+def test_a_render_that_fails_halfway_leaves_nothing_for_the_next_render_in_the_process():
+    # A program failing on a user mistake in an apply leaves hundreds of outputs and registrations
+    # unfinished. They were kept with the runtime's settings (MockSettings keeps the output set)
+    # and ran in the next render, registering the failed program's resources with that render's
+    # monitor; the test suite saw them as flakes.
+    from test_payments import render_payments
+
+    with pytest.raises(PlatformError, match="exports no payments"):
+        render_payments(
+            network={"paymentsAlbSecurityGroupId": "", "paymentsServiceSecurityGroupId": "", "paymentsServicePort": 0}
+        )
+    registered: dict[str, dict[str, list[str]]] = {}
+    with pytest.raises(ConfigError, match="cpuTargetPercent"):
+        render_payments({"cpuTargetPercent": 0}, options=registered)
+    assert registered and all("::pulumi:pulumi:Stack::" in urn for urn in registered), sorted(registered)[:3]

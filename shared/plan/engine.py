@@ -262,6 +262,9 @@ def render_program(
             dry_run=False,
             organization=ORGANIZATION,
             callbacks=None,
+            # The outputs the runtime waits for before the program ends: this program's only
+            # (MockSettings keeps the previous program's set, and with it whatever that one left).
+            outputs=set(),
         )
     )
     all_config = dict(config or {})
@@ -276,6 +279,10 @@ def render_program(
     except (ConfigError, PlatformError):
         global _FAILED_ON_USER_ERROR
         _FAILED_ON_USER_ERROR = True
+        _discard_leftovers(loop)
+        raise
+    except BaseException:
+        _discard_leftovers(loop)
         raise
     finally:
         pulumi_settings.ROOT.set(None)
@@ -289,6 +296,18 @@ def render_program(
         # order they arrive in is timing, not meaning; the document must not depend on it.
         stack_references=sorted(mocks.stack_references),
     )
+
+
+def _discard_leftovers(loop: asyncio.AbstractEventLoop) -> None:
+    """A program that failed leaves work on the event loop: its other outputs and the registrations
+    they lead to, which the runtime stops awaiting at the first error. The loop is shared, so the
+    next program rendered in this process would run them, and they would register resources of the
+    failed program with that program's monitor (the runtime's settings are global). Cancel them."""
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
 
 
 @contextlib.contextmanager
