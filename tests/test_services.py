@@ -117,11 +117,13 @@ def _wait_for(port: int, process: subprocess.Popen[bytes]) -> None:
 @pytest.mark.skipif(not hasattr(signal, "SIGTERM") or os.name != "posix", reason="needs POSIX signals")
 def test_placeholder_finishes_a_request_in_flight_when_sigterm_arrives_then_exits_cleanly():
     """A request is half sent (its body incomplete) when ECS's SIGTERM arrives: the server must
-    answer it in full, refuse new connections, and exit 0 without a traceback."""
+    go on answering new requests for DRAIN_SECONDS (a Spot interruption's SIGTERM can come before
+    the load balancer stops sending), answer the in-flight one in full, then refuse new
+    connections and exit 0 without a traceback."""
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-c", PLACEHOLDER_SOURCE],
-        env={"PORT": str(port), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"},
+        env={"PORT": str(port), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "DRAIN_SECONDS": "0.3"},
         cwd="/",
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -132,8 +134,12 @@ def test_placeholder_finishes_a_request_in_flight_when_sigterm_arrives_then_exit
             in_flight.sendall(b"POST /api/v1/charge HTTP/1.0\r\nContent-Length: 10\r\n\r\n12345")
             time.sleep(0.3)  # the request thread is now reading the body
             process.send_signal(signal.SIGTERM)
-            # No new work is accepted: the listening socket closes (within serve_forever's poll
-            # interval, 0.5 s); a connection made before that is closed by us at once.
+            # Still answering during the drain...
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as during:
+                during.sendall(b"GET /health HTTP/1.0\r\n\r\n")
+                assert during.recv(4096).startswith(b"HTTP/1.0 200")
+            # ...then no new work is accepted: the listening socket closes (the drain, then within
+            # serve_forever's poll interval, 0.5 s); a connection made before that is closed at once.
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
                 try:

@@ -74,10 +74,16 @@ class Server(ThreadingHTTPServer):
 
 def main() -> None:
     server = Server(("", int(os.environ.get("PORT", "8080"))), Handler)
+    # On a Fargate Spot interruption SIGTERM can arrive while the load balancer is still sending
+    # new requests (its deregistration takes a few seconds to apply): keep answering that long,
+    # then stop accepting. 10 s plus a 60 s request fits the task's 120 s stop timeout.
+    drain = float(os.environ.get("DRAIN_SECONDS", "10"))
 
     def stop(signum: int, frame: object) -> None:
         # shutdown() blocks until serve_forever() returns, so it cannot run on the serving thread.
-        threading.Thread(target=server.shutdown).start()
+        timer = threading.Timer(drain, server.shutdown)
+        timer.daemon = True
+        timer.start()
 
     signal.signal(signal.SIGTERM, stop)
     server.serve_forever()

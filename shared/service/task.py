@@ -90,7 +90,8 @@ def container_definitions(spec: ContainerSpec) -> str:
     if spec.placeholder:
         container["command"] = ["python3", "-c", PLACEHOLDER_SOURCE]
         container["user"] = PLACEHOLDER_USER
-        environment.update(PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
+        # DRAIN_SECONDS: how long it keeps answering after SIGTERM (placeholder_app.py).
+        environment.update(PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1", DRAIN_SECONDS="10")
     container["environment"] = [{"name": k, "value": v} for k, v in sorted(environment.items())]
     container["secrets"] = [{"name": k, "valueFrom": v} for k, v in sorted(spec.secrets.items())]
     return json.dumps([container], sort_keys=True)
