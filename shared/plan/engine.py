@@ -12,6 +12,7 @@ import contextlib
 import os
 import runpy
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -298,16 +299,26 @@ def render_program(
     )
 
 
+# How long a failed program's leftover work may take to finish (it is cancelled after that).
+LEFTOVER_SECONDS = 10.0
+
+
 def _discard_leftovers(loop: asyncio.AbstractEventLoop) -> None:
     """A program that failed leaves work on the event loop: its other outputs and the registrations
     they lead to, which the runtime stops awaiting at the first error. The loop is shared, so the
-    next program rendered in this process would run them, and they would register resources of the
-    failed program with that program's monitor (the runtime's settings are global). Cancel them."""
-    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
-    for task in pending:
-        task.cancel()
-    if pending:
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    next program rendered in this process would run them, and they would register the failed
+    program's resources with that program's monitor (the runtime's settings are global). Finish
+    them now, while the failed program's settings are still the runtime's (their errors go to the
+    engine's quiet handler); cancel what is still running after LEFTOVER_SECONDS."""
+    deadline = time.monotonic() + LEFTOVER_SECONDS
+    while pending := [task for task in asyncio.all_tasks(loop) if not task.done()]:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            return
+        loop.run_until_complete(asyncio.wait(pending, timeout=remaining))
 
 
 @contextlib.contextmanager
