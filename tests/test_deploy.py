@@ -627,6 +627,32 @@ def test_down_all_caps_the_backoff_and_refuses_nonsense_attempts(deploy, monkeyp
     assert exc.code == 2 and "--attempts must be 1 or more" in exc.message
 
 
+def test_a_protected_environment_is_destroyed_only_once_deployed_decommissioning(deploy):
+    # Pulumi deletes whatever depends on a protected resource before it reaches it: down-all of a
+    # protected environment destroyed edge and the services before Aurora refused. The deployed
+    # state (the data layer's outputs) decides, before anything is destroyed.
+    deploy.configure(outputs={"mlapi-db": {"protected": True, "decommissioning": False}})
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    for task, args in ((tasks.down_all, {}), (tasks.down, {"layer": "cdn"})):
+        exc = failing(task, env=ENV, **args)
+        assert exc.code == 2 and "protected environment" in exc.message, exc.message
+        assert f"set `decommission: true` in environments/{ENV}.yaml" in exc.message and "up-all" in exc.message
+    assert deploy.calls("destroy") == []
+    deploy.configure(outputs={"mlapi-db": {"protected": True, "decommissioning": True}})
+    run_task(tasks.up_all, env=ENV, region=REGION)  # the decommissioning deploy
+    run_task(tasks.down_all, env=ENV, retry_delay=0)
+    assert deploy.stacks() == set()
+
+
+def test_without_readable_outputs_the_stack_files_say_whether_it_is_protected(deploy):
+    # A layer that exports no `protected` (a failed data layer, or none at all): what the last run
+    # wrote into the stack files decides.
+    (deploy.root / "environments" / f"{ENV}.yaml").write_text("protect: true\n")
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    exc = failing(tasks.down_all, env=ENV)
+    assert exc.code == 2 and f"Pulumi.{ENV}.yaml says" in exc.message and deploy.calls("destroy") == []
+
+
 def test_down_all_does_not_retry_a_protected_resource(deploy, monkeypatch):
     run_task(tasks.up_all, env=ENV, region=REGION)
     deploy.configure(

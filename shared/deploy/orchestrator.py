@@ -943,6 +943,42 @@ class Deployer:
             )
         return LayerResult(layer.name, "destroyed", changes, seconds), None
 
+    def _protected_without_decommission(self, alive: Sequence[manifest.Layer]) -> str | None:
+        """Why destroying ``alive`` would hit a protected environment not deployed decommissioning,
+        or None. The deployed state decides: the outputs of a layer that exports ``protected``
+        (data), else what the last run wrote into the stack files. Pulumi deletes the dependents of
+        a protected resource before it reaches it: without this check `down-all` of a protected
+        environment destroyed its CloudFront, DNS, services and listeners before Aurora refused."""
+        for layer in alive:
+            try:
+                outputs_ = self._stack_outputs(layer)
+            except _StepFailed:
+                continue  # unreadable (a wrong passphrase): the destroy says why, with the fix
+            if "protected" in outputs_:
+                if outputs_.get("protected") is True and outputs_.get("decommissioning") is not True:
+                    return f"{layer.name}'s stack says it was deployed protected, not decommissioning"
+                return None
+        for layer in alive:
+            recorded = preflight.read_stack_file(layer, self.env).get("config") or {}
+            protect = str(recorded.get(f"{layer.project}:protect", "")).lower() == "true"
+            decommission = str(recorded.get(f"{layer.project}:decommission", "")).lower() == "true"
+            if protect and not decommission:
+                return f"stacks/{layer.name}/Pulumi.{self.env}.yaml says {layer.name} was deployed protected, not decommissioning"
+        return None
+
+    def _refuse_protected(self, alive: Sequence[manifest.Layer], what: str) -> None:
+        why = self._protected_without_decommission(alive)
+        if why:
+            raise DeployError(
+                f"refusing to {what} {self.env}: it is a protected environment ({why}). A destroy would delete "
+                "everything that depends on the protected resources (CloudFront, DNS, services, listeners) before "
+                "Aurora, DynamoDB and the load balancers refuse.\n"
+                f"To tear it down on purpose: set `decommission: true` in environments/{self.env}.yaml, deploy that "
+                f"({self._next('up-all')}: deletion protection lifted, final snapshot, backups and data key kept), then "
+                f"run {self._next('down-all')} (docs/decommissioning.md).",
+                code=2,
+            )
+
     def down_all(self) -> list[LayerResult]:
         """Destroy every layer in reverse order; skip missing stacks; retry; report what is left."""
         self._preflight(layers=self.layers)
@@ -962,6 +998,7 @@ class Deployer:
                     "from CI or another clone, set PULUMI_BACKEND_URL to the backend that deploy used and run "
                     "down-all again: stacks in another backend are not seen here, and their resources keep running."
                 )
+        self._refuse_protected([lyr for lyr in self.all_layers if alive[lyr.name]], "destroy")
         unselected = [lyr.name for lyr in self.all_layers if alive[lyr.name] and lyr not in self.layers]
         if unselected:
             self.out(
@@ -1023,6 +1060,8 @@ class Deployer:
             holders = [d.name for d in dependents if self.stack_entry(d) is not None]
         except _StepFailed as failure:
             raise DeployError(f"down could not list the stacks of {failure.layer.name}:\n{self._error_text(failure)}") from None
+        alive = [lyr for lyr in self.all_layers if lyr is layer or self.stack_entry(lyr) is not None]
+        self._refuse_protected(alive, f"destroy {layer.name} of")
         if holders and not force:
             first = next(d for d in dependents if d.name == holders[0])
             # A holder the environment no longer selects can only go with down-all (or once re-selected).
