@@ -644,6 +644,18 @@ def test_a_protected_environment_is_destroyed_only_once_deployed_decommissioning
     assert deploy.stacks() == set()
 
 
+def test_decommission_left_in_the_file_does_not_create_an_unprotected_environment(deploy):
+    env_file = deploy.root / "environments" / f"{ENV}.yaml"
+    env_file.write_text("protect: true\ndecommission: true\n")
+    exc = failing(tasks.up_all, env=ENV, region=REGION)
+    assert exc.code == 2 and "no layer of it is deployed" in exc.message and "Remove `decommission`" in exc.message
+    assert not [r for r in deploy.calls() if r["command"] in ("stack select", "up")]
+    env_file.write_text("protect: true\n")
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    env_file.write_text("protect: true\ndecommission: true\n")
+    run_task(tasks.up_all, env=ENV, region=REGION)  # a deployed environment: decommissioning it is allowed
+
+
 def test_without_readable_outputs_the_stack_files_say_whether_it_is_protected(deploy):
     # A layer that exports no `protected` (a failed data layer, or none at all): what the last run
     # wrote into the stack files decides.

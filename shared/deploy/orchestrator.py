@@ -541,6 +541,29 @@ class Deployer:
                 code=2,
             )
 
+    def _refuse_decommissioning_a_new_environment(self) -> None:
+        """``decommission: true`` lifts deletion protection: it is for tearing down a deployed
+        environment. Left in the file when the name is used again, it would create a brand-new
+        protected environment without deletion protection (and the checks waive it)."""
+        path = environment_file(self.env)
+        try:
+            data = (yaml.safe_load(path.read_text()) or {}) if path is not None else {}
+        except yaml.YAMLError:
+            return  # reported by pre-flight
+        if not isinstance(data, dict) or str(data.get("decommission", "")).lower() != "true":
+            return
+        try:
+            deployed = any(self.stack_entry(layer) is not None for layer in self.layers)
+        except _StepFailed as failure:
+            raise DeployError(f"up-all could not list the stacks of {failure.layer.name}:\n{self._error_text(failure)}") from None
+        if not deployed:
+            raise DeployError(
+                f"refusing to create {self.env} with `decommission: true` (environments/{self.env}.yaml): no layer of it "
+                "is deployed, and decommission lifts deletion protection for a teardown. A new environment would come up "
+                f"protected in name only. Remove `decommission` from environments/{self.env}.yaml to create it.",
+                code=2,
+            )
+
     def _check_all_fixed(self, layers: Sequence[manifest.Layer], verb: str) -> None:
         """Before anything is deployed: no layer changes a setting it fixes once deployed."""
         try:
@@ -671,6 +694,7 @@ class Deployer:
         """Deploy every selected layer, each as soon as the layers it reads are deployed (up to
         ``parallel`` at once); after a failure no new layer starts and running ones finish."""
         self._preflight(layers=self.layers, settings_layers=self.layers, need_region=True, account_checks=True)
+        self._refuse_decommissioning_a_new_environment()
         self._check_all_fixed(self.layers, "up")
         names = {layer.name for layer in self.layers}
         waits = {layer.name: {r for r in layer.reads if r in names} for layer in self.layers}
