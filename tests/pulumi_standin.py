@@ -134,6 +134,7 @@ COMMAND_FLAGS = {
         "-y": False,
     },
     "stack output": {**STACK, "--json": False, "-j": False, "--shell": False, "--show-secrets": False},
+    "stack export": {**STACK, "--file": True, "--show-secrets": False, "--version": True},
     "stack history": {
         **STACK,
         "--json": False,
@@ -729,6 +730,14 @@ def main(call, lock):
                 }
             )
         )
+        return 0
+
+    if command == "stack export":
+        # The state as `pulumi stack export` prints it; ``pending_creates``: {"<project>": [urn, ...]}
+        # are creates a killed run left unfinished.
+        pending = (state.get("pending_creates") or {}).get(project, [])
+        operations = [{"resource": {"urn": urn, "type": urn.split("::")[-2]}, "type": "creating"} for urn in pending]
+        say(json.dumps({"version": 3, "deployment": {"manifest": {}, "resources": [], "pending_operations": operations}}))
         return 0
 
     if command == "stack history":

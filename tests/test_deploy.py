@@ -665,6 +665,22 @@ def test_without_readable_outputs_the_stack_files_say_whether_it_is_protected(de
     assert exc.code == 2 and f"Pulumi.{ENV}.yaml says" in exc.message and deploy.calls("destroy") == []
 
 
+def test_a_create_a_killed_run_left_pending_stops_the_destroy_of_that_layer_with_the_fix(deploy):
+    # `pulumi destroy` ignores pending creates and `stack rm` forgets them: what they created in AWS
+    # (a fixed-name Aurora cluster) would keep running and the next environment of that name collide.
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    urn = f"urn:pulumi:{ENV}::mlapi-app::aws:rds/cluster:Cluster::app-db"
+    deploy.configure(pending_creates={"mlapi-app": [urn]})
+    exc = failing(tasks.down_all, env=ENV, retry_delay=0)
+    assert exc.code == 1 and urn in exc.message and "--clear-pending-creates" in exc.message, exc.message
+    assert "--import-pending-creates" in exc.message and f"--stack {ENV} --cwd stacks/app" in exc.message
+    assert deploy.layers_of("destroy") == ["cdn"]  # app kept, and with it what it reads
+    assert {f"mlapi-{n}/{ENV}" for n in ("net", "db", "app")} <= deploy.stacks()
+    deploy.configure(pending_creates={})
+    run_task(tasks.down_all, env=ENV, retry_delay=0)
+    assert deploy.stacks() == set()
+
+
 def test_down_all_does_not_retry_a_protected_resource(deploy, monkeypatch):
     run_task(tasks.up_all, env=ENV, region=REGION)
     deploy.configure(

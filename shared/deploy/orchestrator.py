@@ -912,9 +912,39 @@ class Deployer:
 
     # -- destroy -------------------------------------------------------------------------------------
 
+    def _pending_creates(self, layer: manifest.Layer) -> list[str]:
+        """URNs of the creates a killed run left pending in the stack's state (`pulumi stack
+        export`); [] when there are none or the state cannot be read (the destroy then says why)."""
+        result = self._run(["stack", "export", *self._stack_args(layer)])
+        try:
+            state = json.loads(result.stdout) if result.ok else {}
+        except json.JSONDecodeError:
+            return []
+        operations = ((state or {}).get("deployment") or {}).get("pending_operations") or []
+        return [
+            str((op.get("resource") or {}).get("urn", "?"))
+            for op in operations
+            if isinstance(op, dict) and op.get("type") == "creating"
+        ]
+
     def _destroy(self, layer: manifest.Layer) -> tuple[LayerResult, str | None]:
         """Destroy with retries, then remove the emptied stack. Returns (result, what is left)."""
         started = time.monotonic()
+        pending = self._pending_creates(layer)
+        if pending:
+            # A destroy ignores them and `stack rm` would forget them: whatever they created in AWS
+            # would keep running (and the next environment of this name would collide with it).
+            cwd = f"stacks/{layer.name}"
+            return LayerResult(layer.name, "failed", "-", time.monotonic() - started), (
+                f"{layer.name}: not destroyed: its state records {len(pending)} create(s) a killed run left unfinished, "
+                "which Pulumi neither destroys nor remembers after `stack rm`:\n"
+                + "\n".join(f"      {urn}" for urn in pending)
+                + "\n    Find each in AWS (its name ends in -"
+                + self.env
+                + "). Delete what exists and run "
+                f"`pulumi refresh --clear-pending-creates --yes --stack {self.stack} --cwd {cwd}`, or adopt it with "
+                f"`pulumi refresh --import-pending-creates <urn> <id> --stack {self.stack} --cwd {cwd}`; then down-all again."
+            )
         mark = self._history_mark(layer)
         result: Result | None = None
         permanent: str | None = None
