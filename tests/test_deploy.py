@@ -647,8 +647,9 @@ def test_a_protected_environment_is_destroyed_only_once_deployed_decommissioning
 def test_decommission_left_in_the_file_does_not_create_an_unprotected_environment(deploy):
     env_file = deploy.root / "environments" / f"{ENV}.yaml"
     env_file.write_text("protect: true\ndecommission: true\n")
-    exc = failing(tasks.up_all, env=ENV, region=REGION)
-    assert exc.code == 2 and "no layer of it is deployed" in exc.message and "Remove `decommission`" in exc.message
+    for task, args in ((tasks.up_all, {}), (tasks.up, {"layer": "net"})):
+        exc = failing(task, env=ENV, region=REGION, **args)
+        assert exc.code == 2 and "no layer of it is deployed" in exc.message and "Remove `decommission`" in exc.message
     assert not [r for r in deploy.calls() if r["command"] in ("stack select", "up")]
     env_file.write_text("protect: true\n")
     run_task(tasks.up_all, env=ENV, region=REGION)
@@ -679,6 +680,14 @@ def test_a_create_a_killed_run_left_pending_stops_the_destroy_of_that_layer_with
     deploy.configure(pending_creates={})
     run_task(tasks.down_all, env=ENV, retry_delay=0)
     assert deploy.stacks() == set()
+
+
+def test_down_of_one_layer_reports_a_stack_list_that_fails_without_a_traceback(deploy):
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    deploy.configure(fail={"ls mlapi-net": {"times": -1, "message": "error: could not read the backend"}})
+    exc = failing(tasks.down, layer="cdn", env=ENV)  # failing(): a DeployError, never a traceback
+    assert "could not list the stacks of net" in exc.message and "could not read the backend" in exc.message
+    assert deploy.calls("destroy") == []
 
 
 def test_down_all_does_not_retry_a_protected_resource(deploy, monkeypatch):
@@ -1169,6 +1178,17 @@ def test_a_closed_terminal_asks_the_cli_to_cancel_instead_of_leaving_it_to_die()
         code = proc.wait(timeout=10)
     assert guard.count == 1 and code == -signal.SIGINT
     assert signal.getsignal(signal.SIGHUP) != guard._handle  # handlers restored
+
+
+def test_fix_hints_on_pulumi_cloud_name_the_environment_for_tasks_and_the_org_stack_for_the_cli(tmp_path):
+    protected = deploy_cli.Result(["destroy"], 1, "", "error: deleting: OperationNotPermitted: deletion protection is enabled")
+    fix = deploy_cli.permanent_failure(protected, stack="acme/t1", layer_dir=tmp_path / "db", env="t1")
+    assert fix and "environments/t1.yaml" in fix and "invoke up-all --env t1" in fix and "--stack acme/t1" in fix
+    locked = deploy_cli.Result(["up"], 255, "", "error: the stack is currently locked by 1 lock(s)")
+    text = deploy_cli.describe_lock(
+        locked, deploy_cli.Backend("https://api.pulumi.com", True), tmp_path / "db", "acme/t1", env="t1"
+    )
+    assert "--stack acme/t1" in text and "invoke refresh --layer db --env t1" in text and "--env acme/t1" not in text
 
 
 def test_error_lines_and_lock_detection_ignore_colour_codes():

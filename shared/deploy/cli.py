@@ -386,8 +386,14 @@ def lock_verdict(result: Result, hostname: str | None = None) -> str:
     return "; ".join(parts)
 
 
-def describe_lock(result: Result, backend: Backend, layer_dir: Path, stack: str, hostname: str | None = None) -> str:
-    """What a lock means (in progress or stale, when the CLI says who holds it) and how to clear it."""
+def describe_lock(
+    result: Result, backend: Backend, layer_dir: Path, stack: str, hostname: str | None = None, *, env: str | None = None
+) -> str:
+    """What a lock means (in progress or stale, when the CLI says who holds it) and how to clear it.
+
+    ``stack`` is what the CLI is given (``<org>/<env>`` on Pulumi Cloud), ``env`` the environment
+    the tasks take (default: ``stack``)."""
+    env = env or stack
     details = [line.strip() for line in result.text.splitlines() if ".pulumi/locks" in line or "created by" in line]
     try:
         cwd = str(layer_dir.relative_to(REPO_ROOT))
@@ -403,7 +409,7 @@ def describe_lock(result: Result, backend: Backend, layer_dir: Path, stack: str,
             if backend.self_managed
             else "(cancels the update Pulumi Cloud has in progress)"
         )
-        + f", then `invoke refresh --layer {layer_dir.name} --env {stack}` to reconcile what the killed run left.",
+        + f", then `invoke refresh --layer {layer_dir.name} --env {env}` to reconcile what the killed run left.",
         f"  If refresh reports pending operations: `pulumi stack export --stack {stack} --cwd {cwd} --file state.json`, "
         f"check those resources in AWS, remove `pending_operations`, then `pulumi stack import --stack {stack} --cwd {cwd} --file state.json`.",
     ]
@@ -411,14 +417,14 @@ def describe_lock(result: Result, backend: Backend, layer_dir: Path, stack: str,
 
 
 # Failures a retry cannot fix: (markers in the CLI's error lines, what it means, how to fix it).
-# ``{stack}``, ``{cwd}`` and ``{layer}`` are filled in by :func:`permanent_failure`.
+# ``{stack}`` (as the CLI takes it), ``{env}``, ``{cwd}`` and ``{layer}`` are filled in by :func:`permanent_failure`.
 _PERMANENT_FAILURES = (
     (
         ("marked for protection", "because it is protected", "deletion protection", "deletionprotection"),
         "a resource is protected (Pulumi `protect`, or AWS deletion protection on a `protect: true` environment)",
         # Not `protect: false`: that would also skip the final snapshot and delete the backups and the key.
-        "set `decommission: true` in environments/{stack}.yaml (keep `protect: true`; up-all writes it into every layer), "
-        "run `invoke up-all --env {stack}` to lift deletion protection, then `invoke down-all --env {stack}`; the final "
+        "set `decommission: true` in environments/{env}.yaml (keep `protect: true`; up-all writes it into every layer), "
+        "run `invoke up-all --env {env}` to lift deletion protection, then `invoke down-all --env {env}`; the final "
         "snapshot, the automated backups and the data KMS key are kept "
         "(or, for Pulumi's flag only: `pulumi state unprotect --all --yes --stack {stack} --cwd {cwd}`)",
     ),
@@ -440,7 +446,7 @@ _PERMANENT_FAILURES = (
 )
 
 
-def permanent_failure(result: Result, *, stack: str, layer_dir: Path) -> str | None:
+def permanent_failure(result: Result, *, stack: str, layer_dir: Path, env: str | None = None) -> str | None:
     """Why retrying ``result``'s command cannot help, with the fix; None for a possibly transient failure."""
     if result.ok:
         return None
@@ -451,7 +457,9 @@ def permanent_failure(result: Result, *, stack: str, layer_dir: Path) -> str | N
         cwd = str(layer_dir)
     for markers, meaning, fix in _PERMANENT_FAILURES:
         if any(marker in text for marker in markers):
-            return f"{meaning}; retrying cannot help. Fix: " + fix.format(stack=stack, cwd=cwd, layer=layer_dir.name)
+            return f"{meaning}; retrying cannot help. Fix: " + fix.format(
+                stack=stack, env=env or stack, cwd=cwd, layer=layer_dir.name
+            )
     return None
 
 

@@ -508,7 +508,7 @@ class Deployer:
         if failure.detail is not None:
             return "\n".join(f"  {line}" for line in failure.detail.splitlines())
         if failure.result.locked:
-            return describe_lock(failure.result, self.backend, failure.layer.directory, self.stack)
+            return describe_lock(failure.result, self.backend, failure.layer.directory, self.stack, env=self.env)
         return "\n".join(f"  {line}" for line in failure.result.error_lines())
 
     # -- deploy --------------------------------------------------------------------------------------
@@ -553,9 +553,9 @@ class Deployer:
         if not isinstance(data, dict) or str(data.get("decommission", "")).lower() != "true":
             return
         try:
-            deployed = any(self.stack_entry(layer) is not None for layer in self.layers)
+            deployed = any(self._deployed(layer) for layer in self.layers)
         except _StepFailed as failure:
-            raise DeployError(f"up-all could not list the stacks of {failure.layer.name}:\n{self._error_text(failure)}") from None
+            raise DeployError(f"could not read the stacks of {failure.layer.name}:\n{self._error_text(failure)}") from None
         if not deployed:
             raise DeployError(
                 f"refusing to create {self.env} with `decommission: true` (environments/{self.env}.yaml): no layer of it "
@@ -866,6 +866,8 @@ class Deployer:
         layer = self.layer(layer_name)
         # Region and secrets are checked across all layers: the environment shares them.
         self._preflight(layers=self.layers, settings_layers=[layer], need_region=True, account_checks=verb == "up")
+        if verb == "up":
+            self._refuse_decommissioning_a_new_environment()
         self._check_all_fixed([layer], verb)
         try:
             self._require_upstreams(layer, "deploy" if verb == "up" else "preview")
@@ -954,7 +956,7 @@ class Deployer:
             result = self._run(["destroy", *self._stack_args(layer), "--yes", "--skip-preview"], prefix=layer.name, echo=True)
             if result.ok or result.locked:
                 break
-            permanent = cli.permanent_failure(result, stack=self.stack, layer_dir=layer.directory)
+            permanent = cli.permanent_failure(result, stack=self.stack, layer_dir=layer.directory, env=self.env)
             if permanent:
                 self.out(f"[{layer.name}] destroy failed and will not be retried: {permanent}")
                 break
@@ -973,7 +975,7 @@ class Deployer:
         if not result.ok:
             errors = "\n".join(f"      {lyr}" for lyr in result.error_lines())
             if result.locked:
-                why = describe_lock(result, self.backend, layer.directory, self.stack)
+                why = describe_lock(result, self.backend, layer.directory, self.stack, env=self.env)
             elif permanent:
                 why = f"destroy failed ({tried} attempt(s)): {permanent}\n{errors}"
             else:
@@ -1112,9 +1114,9 @@ class Deployer:
                 self.out(f"[{layer.name}] no stack {self.env}: nothing to destroy.")
                 return None
             holders = [d.name for d in dependents if self.stack_entry(d) is not None]
+            alive = [lyr for lyr in self.all_layers if lyr is layer or self.stack_entry(lyr) is not None]
         except _StepFailed as failure:
             raise DeployError(f"down could not list the stacks of {failure.layer.name}:\n{self._error_text(failure)}") from None
-        alive = [lyr for lyr in self.all_layers if lyr is layer or self.stack_entry(lyr) is not None]
         self._refuse_protected(alive, f"destroy {layer.name} of")
         if holders and not force:
             first = next(d for d in dependents if d.name == holders[0])
