@@ -366,6 +366,42 @@ def test_the_copy_starts_from_the_definition_pulumi_declares_not_the_one_product
     assert f"Production runs {released}; the release builds on {declared}" in capsys.readouterr().out
 
 
+def test_a_release_over_the_declared_placeholder_runs_the_images_own_command(world, monkeypatch, capsys):
+    # The layer still declares the default image (the placeholder: `python3 -c <server>` as nobody):
+    # the released image must run its own entrypoint, not the placeholder's code.
+    from shared.service.task import PLACEHOLDER_SOURCE, PLACEHOLDER_USER
+
+    ecs = world["ecs"]
+    base = ecs.describe_task_definition(taskDefinition=world["first"])["taskDefinition"]
+    app, sidecar = base["containerDefinitions"]
+    placeholder = {
+        **app,
+        "command": ["python3", "-c", PLACEHOLDER_SOURCE],
+        "user": PLACEHOLDER_USER,
+        "environment": [
+            *app["environment"],
+            {"name": "DRAIN_SECONDS", "value": "10"},
+            {"name": "PYTHONUNBUFFERED", "value": "1"},
+        ],
+    }
+    declared = ecs.register_task_definition(
+        family=FAMILY,
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="512",
+        memory="1024",
+        containerDefinitions=[placeholder, sidecar],
+    )["taskDefinition"]["taskDefinitionArn"]
+    write(world["path"], flatten({"payments": {**world["outputs"], "taskDefinitionArn": declared}}))
+    scripted(monkeypatch, SUCCESS)
+    run_release(world)
+    new = ecs.describe_task_definition(taskDefinition=f"{FAMILY}:3")["taskDefinition"]["containerDefinitions"][0]
+    assert "command" not in new and "user" not in new and new["image"].endswith(":1.0.0")
+    assert new["environment"] == [{"name": "PORT", "value": "8080"}]  # the layer's own, kept
+    assert new["readonlyRootFilesystem"] is True
+    assert "declares the placeholder image" in capsys.readouterr().out
+
+
 def test_outputs_naming_a_revision_a_later_up_replaced_are_refused_before_anything_changes(world, monkeypatch):
     ecs = world["ecs"]
     holder = scripted(monkeypatch, SUCCESS)

@@ -65,6 +65,10 @@ _REGISTER_FIELDS = (
     "runtimePlatform",
     "enableFaultInjection",
 )
+# The placeholder server (shared/service/placeholder_app.py) names itself so; what the task
+# definition adds for it alone (shared/service/task.py). Not imported: a release loads no Pulumi.
+PLACEHOLDER_MARK = 'server_version = "mlapi-placeholder"'
+PLACEHOLDER_ENVIRONMENT = ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "DRAIN_SECONDS")
 SUCCEEDED = "Succeeded"
 FAILED_STATUSES = ("Failed", "Stopped")
 
@@ -345,7 +349,9 @@ class Release:
         task = definition["taskDefinition"]
         request = {key: task[key] for key in _REGISTER_FIELDS if key in task}
         request["containerDefinitions"] = [
-            {**container, "image": self.image} if container.get("name") == self.target.container_name else container
+            {**self._own_command(container), "image": self.image}
+            if container.get("name") == self.target.container_name
+            else container
             for container in task["containerDefinitions"]
         ]
         if definition.get("tags"):
@@ -354,6 +360,21 @@ class Release:
         arn = str(registered["taskDefinitionArn"])
         self.out(f"Registered {arn} ({self.target.container_name} -> {self.image})")
         return arn
+
+    def _own_command(self, container: Mapping[str, Any]) -> dict[str, Any]:
+        """The container without the placeholder server's command, user and environment when the
+        layer still declares the default image: the released image runs its own entrypoint (with
+        them it would run the placeholder's code, as nobody, or fail to start)."""
+        command = container.get("command") or []
+        if not (len(command) == 3 and command[:2] == ["python3", "-c"] and PLACEHOLDER_MARK in str(command[2])):
+            return dict(container)
+        self.out(
+            f"The layer declares the placeholder image: {self.image} runs its own entrypoint and user (the placeholder's "
+            "command, user and environment are left out). Set containerImage/imageTag to make it the declared image."
+        )
+        own = {k: v for k, v in container.items() if k not in ("command", "user")}
+        own["environment"] = [e for e in container.get("environment", []) if e.get("name") not in PLACEHOLDER_ENVIRONMENT]
+        return own
 
     def start(self, task_definition_arn: str) -> str:
         response = self.codedeploy.create_deployment(
