@@ -30,7 +30,7 @@ from .naming import Namer, validate_suffix
 
 # Env-wide keys, their defaults and descriptions: every layer's Pulumi.yaml documents them.
 ENVIRONMENT_KEYS: Mapping[str, tuple[object, str]] = {
-    "environmentSuffix": (None, "Suffix in every resource name; defaults to the stack name."),
+    "environmentSuffix": (None, "Suffix in every resource name; defaults to ENVIRONMENT_SUFFIX, else the stack name."),
     "protect": (
         False,
         "Long-lived environment: deletion protection, final snapshots and longer retention windows. "

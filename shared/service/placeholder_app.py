@@ -10,8 +10,10 @@ load balancer's health check (``GET /health`` -> 200) and the routed API paths (
 healthy and the deployment circuit breaker would roll back forever.
 
 On SIGTERM (what ECS sends when a task stops: a deployment, a scale-in, a Spot interruption) it
-stops accepting connections but finishes every request already in flight, then exits 0, as any
-image behind these services must (see docs/services.md, "Draining"). Python's default for SIGTERM
+keeps answering for ``DRAIN_SECONDS`` (10; a Spot interruption's SIGTERM can come while the load
+balancer still sends new requests), then stops accepting connections, finishes every request
+already in flight and exits 0, as any image behind these services must (see docs/services.md,
+"Draining"). Python's default for SIGTERM
 is to die at once, cutting in-flight requests. tests/test_compute.py and tests/test_services.py run
 the rendered command and check both behaviours.
 """
