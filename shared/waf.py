@@ -39,6 +39,15 @@ class RequiredHeader:
     values: Sequence[pulumi.Input[str]]
 
 
+def data_protection(headers: Sequence[str]) -> dict[str, Any]:
+    """A web ACL's data protection: these headers' values replaced by REDACTED everywhere the ACL
+    shows requests. A logging configuration's redacted fields cover its logs only; sampled requests
+    (the console, GetSampledRequests) would show credentials and the origin secret in clear."""
+    return {
+        "data_protections": [{"field": {"field_type": "SINGLE_HEADER", "field_keys": list(headers)}, "action": "SUBSTITUTION"}]
+    }
+
+
 def visibility(metric_name: str) -> dict[str, Any]:
     return {"cloudwatch_metrics_enabled": True, "metric_name": metric_name, "sampled_requests_enabled": True}
 

@@ -451,6 +451,9 @@ def test_load_balancer_is_behind_a_regional_waf_with_a_rate_limit_and_encrypted_
     assert waf_logs["name"].startswith("aws-waf-logs-") and waf_logs["kmsKeyId"] == payments_key_arn(payments)
     logging = payments.one("aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration").inputs
     assert logging["resourceArn"] == acl.state["arn"]
+    # Credentials are kept out of sampled requests too, not only out of the logs.
+    (protection,) = acl.inputs["dataProtectionConfig"]["dataProtections"]
+    assert protection["action"] == "SUBSTITUTION" and set(protection["field"]["fieldKeys"]) == {"authorization", "cookie"}
 
 
 # --- scaling and alarms -------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from shared import policies
 from shared.aws_identity import AwsIdentity
 from shared.naming import Namer
 from shared.tags import name_tag
-from shared.waf import CREDENTIAL_HEADERS, RequiredHeader, rules, visibility
+from shared.waf import CREDENTIAL_HEADERS, RequiredHeader, data_protection, rules, visibility
 
 # Headers that carry credentials, session ids or the origin secret: kept out of the WAF logs.
 REDACTED_HEADERS = (*CREDENTIAL_HEADERS, "x-origin-verify")
@@ -73,14 +73,7 @@ class WebAcl(pulumi.ComponentResource):
             default_action={"allow": {}},
             rules=rules(args.acl_name, args.rate_limit, args.count_only_rules, args.required_header),
             visibility_config=visibility(args.acl_name),
-            # Redacted fields apply to the logs only; sampled requests (console, GetSampledRequests)
-            # would show these headers, the origin secret among them, in clear. Data protection
-            # set on the ACL applies to every output.
-            data_protection_config={
-                "data_protections": [
-                    {"field": {"field_type": "SINGLE_HEADER", "field_keys": list(REDACTED_HEADERS)}, "action": "SUBSTITUTION"}
-                ]
-            },
+            data_protection_config=data_protection(REDACTED_HEADERS),
             tags=name_tag(args.acl_name),
             opts=child,
         )

@@ -13,7 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from shared.tags import name_tag
-from shared.waf import CREDENTIAL_HEADERS, rules, visibility
+from shared.waf import CREDENTIAL_HEADERS, data_protection, rules, visibility
 
 # Headers that carry credentials or session ids: kept out of the WAF logs.
 REDACTED_HEADERS = CREDENTIAL_HEADERS
@@ -47,6 +47,7 @@ class PaymentsWaf(pulumi.ComponentResource):
             default_action={"allow": {}},
             rules=rules(args.acl_name, args.rate_limit, count_only_rules=()),
             visibility_config=visibility(args.acl_name),
+            data_protection_config=data_protection(REDACTED_HEADERS),
             tags=name_tag(args.acl_name),
             opts=child,
         )
