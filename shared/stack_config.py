@@ -18,7 +18,7 @@ import yaml
 from . import manifest
 from .errors import ConfigError, PlatformError, quote
 from .manifest import REPO_ROOT, Layer
-from .settings import ENVIRONMENT_KEYS
+from .settings import ENV_FALLBACKS, ENVIRONMENT_KEYS
 
 ENVIRONMENTS_DIR = REPO_ROOT / "environments"
 
@@ -102,18 +102,26 @@ def environment_region(env: str) -> str | None:
     return str(region) if region else None
 
 
+def environment_values(env: str) -> dict[str, Any]:
+    """The keys of ``environments/<env>.yaml`` as written ({} without the file, or when it is not a
+    readable mapping: :func:`assemble` reports a broken file, with where and why)."""
+    path = environment_file(env)
+    if path is None:
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    return dict(data) if isinstance(data, dict) else {}
+
+
 def environment_org(env: str, environ: Mapping[str, str]) -> str:
     """The Pulumi organization of environment ``env``'s stacks: ``pulumiOrg`` of
-    ``environments/<env>.yaml``, else the environment variable ``PULUMI_ORG``, else "" (what the
-    layers' StackReferences name too; a broken file is reported by :func:`assemble`)."""
-    path = environment_file(env)
-    value: object = None
-    if path is not None:
-        try:
-            value = (yaml.safe_load(path.read_text()) or {}).get("pulumiOrg")
-        except (yaml.YAMLError, AttributeError):
-            value = None
-    return str(value).strip() if value else environ.get("PULUMI_ORG", "").strip()
+    ``environments/<env>.yaml``, else its environment variable (``PULUMI_ORG``), else "": what the
+    layers' StackReferences name too."""
+    value = environment_values(env).get("pulumiOrg")
+    variable, _ = ENV_FALLBACKS["pulumiOrg"]
+    return str(value).strip() if value else environ.get(variable, "").strip()
 
 
 def environment_layers(env: str) -> tuple[Layer, ...]:

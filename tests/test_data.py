@@ -73,12 +73,6 @@ def final_snapshot_name(rendered) -> str:
     return identifier
 
 
-@pytest.fixture
-def dependencies(waits):
-    """Logical name -> logical names of the resources it waits for (conftest's ``waits``)."""
-    return waits
-
-
 def key_arn(data) -> str:
     return data.one(KEY).state["arn"]
 
@@ -252,14 +246,14 @@ def test_reader_instance_goes_to_another_az():
     assert len({i.inputs["identifier"] for i in instances}) == 2
 
 
-def test_log_group_then_cluster_then_writer_then_reader(dependencies):
+def test_log_group_then_cluster_then_writer_then_reader(waits):
     layer_of(plan_layers("data", config={"data": {"readerInstance": True}}), "data")
     # RDS would create the log group itself (no retention, no key) if the cluster exported first.
-    assert "aurora-postgresql-logs" in dependencies["aurora-cluster"]
-    assert "aurora-cluster" in dependencies["aurora-instance-1"]
+    assert "aurora-postgresql-logs" in waits["aurora-cluster"]
+    assert "aurora-cluster" in waits["aurora-instance-1"]
     # RDS makes the first instance it creates the writer: the reader must not race it.
-    assert {"aurora-cluster", "aurora-instance-1"} <= dependencies["aurora-instance-2"]
-    assert "aurora-instance-2" not in dependencies["aurora-instance-1"]
+    assert {"aurora-cluster", "aurora-instance-1"} <= waits["aurora-instance-2"]
+    assert "aurora-instance-2" not in waits["aurora-instance-1"]
 
 
 def test_capacity_engine_version_and_windows_come_from_config():

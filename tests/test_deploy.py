@@ -568,6 +568,18 @@ def test_preflight_refuses_two_layers_taking_the_same_hostname(checkout):
     assert problems("origin.api.acme-ml.io") == []
 
 
+def test_on_pulumi_cloud_a_layer_naming_another_organization_is_refused(checkout):
+    # Its StackReferences would read <other>/<project>/<env>, while every stack is created in acme.
+    checkout.environment_file("orgs").write_text("pulumiOrg: acme\n")
+    checkout.stack_file("compute", "orgs").write_text("config:\n  mlapi-compute:pulumiOrg: other\n")
+    cloud = deploy_cli.Backend("https://api.pulumi.com", True)
+    layers = [manifest.by_name("data"), manifest.by_name("compute")]
+    pre = preflight.Preflight(env="orgs", backend=cloud, region="us-east-1")
+    preflight.check_identity(pre, layers, {}, stack_org="acme")
+    (problem,) = pre.problems
+    assert problem.startswith("compute: pulumiOrg is 'other'") and "stacks are in 'acme'" in problem
+
+
 # -- down-all and down ---------------------------------------------------------------------------------
 
 

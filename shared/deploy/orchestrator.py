@@ -32,7 +32,14 @@ import yaml
 
 from .. import manifest
 from ..errors import ConfigError, PlatformError
-from ..stack_config import assemble, environment_file, environment_layers, environment_org, to_config_string
+from ..stack_config import (
+    assemble,
+    environment_file,
+    environment_layers,
+    environment_org,
+    environment_values,
+    to_config_string,
+)
 from . import cli, health, outputs, preflight
 from .cli import Pulumi, Result, backend_for, child_environment, describe_lock
 
@@ -545,12 +552,7 @@ class Deployer:
         """``decommission: true`` lifts deletion protection: it is for tearing down a deployed
         environment. Left in the file when the name is used again, it would create a brand-new
         protected environment without deletion protection (and the checks waive it)."""
-        path = environment_file(self.env)
-        try:
-            data = (yaml.safe_load(path.read_text()) or {}) if path is not None else {}
-        except yaml.YAMLError:
-            return  # reported by pre-flight
-        if not isinstance(data, dict) or str(data.get("decommission", "")).lower() != "true":
+        if str(environment_values(self.env).get("decommission", "")).lower() != "true":
             return
         try:
             deployed = any(self._deployed(layer) for layer in self.layers)
@@ -945,7 +947,7 @@ class Deployer:
                 + self.env
                 + "). Delete what exists and run "
                 f"`pulumi refresh --clear-pending-creates --yes --stack {self.stack} --cwd {cwd}`, or adopt it with "
-                f"`pulumi refresh --import-pending-creates <urn> <id> --stack {self.stack} --cwd {cwd}`; then down-all again."
+                f"`pulumi refresh --import-pending-creates <urn> <id> --stack {self.stack} --cwd {cwd}`; then run the task again."
             )
         mark = self._history_mark(layer)
         result: Result | None = None

@@ -30,7 +30,7 @@ from ..config import ConfigReader
 from ..errors import ConfigError, PlatformError
 from ..naming import validate_suffix
 from ..settings import ENVIRONMENT_KEYS, EnvironmentSettings, validate_region
-from ..stack_config import assemble, environment_file, environment_layers, environment_region
+from ..stack_config import assemble, environment_layers, environment_region, environment_values
 from . import account
 from .cli import INSTALL_HINT, MIN_VERSION, MIN_VERSION_TEXT, Backend, child_environment, locate, parse_version
 
@@ -300,11 +300,7 @@ def check_left_environment_keys(pre: Preflight, layers: Sequence[manifest.Layer]
     keeps them, so the layer still uses them: each is shown; a ``layers`` selection that differs
     from the environment's is refused before a deploy (the layer's program would leave out what the
     other layers need, for example the payments security groups)."""
-    path = environment_file(pre.env)
-    try:
-        in_file = set((yaml.safe_load(path.read_text()) or {}) if path is not None else {})
-    except (yaml.YAMLError, AttributeError, TypeError):
-        return  # reported by the settings checks
+    in_file = set(environment_values(pre.env))
     try:
         selected = {lyr.name for lyr in environment_layers(pre.env)}
     except (ConfigError, PlatformError):

@@ -16,6 +16,9 @@ import pulumi_aws as aws
 from ..naming import Namer
 from . import component_type
 
+# Average CPU or memory at which the cpu-high / memory-high alarms fire unless a layer says otherwise.
+UTILIZATION_ALARM_PERCENT = 80
+
 
 @dataclass(frozen=True)
 class AlarmsArgs:
@@ -28,8 +31,8 @@ class AlarmsArgs:
     service_name: pulumi.Input[str]
     min_tasks: int
     topic_arn: str | None = None
-    cpu_threshold: int = 80
-    memory_threshold: int = 80
+    cpu_threshold: int = UTILIZATION_ALARM_PERCENT
+    memory_threshold: int = UTILIZATION_ALARM_PERCENT
     # Alarm names are mlapi-<part>-<key>-<suffix>.
     name_part: str = "api"
 

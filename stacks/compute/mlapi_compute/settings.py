@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.config import ConfigReader
+from shared.service.alarms import UTILIZATION_ALARM_PERCENT
 from shared.service.image import DEFAULT_IMAGE, ImageChoice, read_image
 from shared.service.load_balancer import HEALTH_CHECK_PATH
 from shared.service.settings import (
@@ -116,13 +117,12 @@ class ComputeSettings:
         )
 
 
-# The cpu-high and memory-high alarms fire at this average (shared/service/alarms.py).
-ALARM_PERCENT = 80
-
-
 def _below_alarm(reader: ConfigReader, key: str, default: int) -> int:
-    """A scaling target under the alarm: at or above it, the alarm would fire whenever scaling works."""
+    """A scaling target under compute's alarm on it (the alarms' default threshold): at or above
+    it, the alarm would fire whenever scaling works."""
     value = read_percent(reader, key, default)
-    if value >= ALARM_PERCENT:
-        raise reader.fail(key, value, f"1 to {ALARM_PERCENT - 1} (the alarm on it fires at {ALARM_PERCENT} %)")
+    if value >= UTILIZATION_ALARM_PERCENT:
+        raise reader.fail(
+            key, value, f"1 to {UTILIZATION_ALARM_PERCENT - 1} (the alarm on it fires at {UTILIZATION_ALARM_PERCENT} %)"
+        )
     return value
