@@ -332,9 +332,10 @@ def test_no_credentials_exit_2(world, monkeypatch):
     assert info.value.code == 2 and "no AWS credentials" in info.value.message
 
 
-def _revision(ecs: Any, base: str, *, cpu: str, memory: str, image: str) -> str:
+def _revision(ecs: Any, base: str, *, cpu: str, memory: str, image: str, **app: Any) -> str:
+    """A new revision of ``base`` with this cpu, memory and image (and ``app``'s changes to the app container)."""
     previous = ecs.describe_task_definition(taskDefinition=base)["taskDefinition"]
-    containers = [{**c, "image": image} if c["name"] == CONTAINER else c for c in previous["containerDefinitions"]]
+    containers = [{**c, "image": image, **app} if c["name"] == CONTAINER else c for c in previous["containerDefinitions"]]
     return str(
         ecs.register_task_definition(
             family=FAMILY,
@@ -372,26 +373,17 @@ def test_a_release_over_the_declared_placeholder_runs_the_images_own_command(wor
     from shared.service.task import PLACEHOLDER_SOURCE, PLACEHOLDER_USER
 
     ecs = world["ecs"]
-    base = ecs.describe_task_definition(taskDefinition=world["first"])["taskDefinition"]
-    app, sidecar = base["containerDefinitions"]
-    placeholder = {
-        **app,
-        "command": ["python3", "-c", PLACEHOLDER_SOURCE],
-        "user": PLACEHOLDER_USER,
-        "environment": [
-            *app["environment"],
-            {"name": "DRAIN_SECONDS", "value": "10"},
-            {"name": "PYTHONUNBUFFERED", "value": "1"},
-        ],
-    }
-    declared = ecs.register_task_definition(
-        family=FAMILY,
-        networkMode="awsvpc",
-        requiresCompatibilities=["FARGATE"],
+    (app, _) = ecs.describe_task_definition(taskDefinition=world["first"])["taskDefinition"]["containerDefinitions"]
+    declared = _revision(
+        ecs,
+        world["first"],
         cpu="512",
         memory="1024",
-        containerDefinitions=[placeholder, sidecar],
-    )["taskDefinition"]["taskDefinitionArn"]
+        image=app["image"],
+        command=["python3", "-c", PLACEHOLDER_SOURCE],
+        user=PLACEHOLDER_USER,
+        environment=[*app["environment"], {"name": "DRAIN_SECONDS", "value": "10"}, {"name": "PYTHONUNBUFFERED", "value": "1"}],
+    )
     write(world["path"], flatten({"payments": {**world["outputs"], "taskDefinitionArn": declared}}))
     scripted(monkeypatch, SUCCESS)
     run_release(world)
