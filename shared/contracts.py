@@ -113,6 +113,7 @@ CONTRACTS: dict[str, dict[str, str]] = {
         "errorPagesBucketName": "Private S3 bucket holding the custom 403/404 pages (read only by the distribution).",
         "cloudfrontWafLogGroupName": "CloudWatch log group (us-east-1) of the CLOUDFRONT web ACL's logs.",
         "regionalWafLogGroupName": "CloudWatch log group (environment region) of the REGIONAL web ACL's logs.",
+        "originSecretVersion": "Version of the secret origin header's value (a rotation steps it by exactly 1; `up` refuses other steps).",
     },
 }
 

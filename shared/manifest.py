@@ -38,6 +38,9 @@ class Layer:
     # everything else is built in (the VPC), which cannot succeed while it is in use. `up` compares
     # the setting with the deployed output and refuses a change (docs/configuration.md).
     fixed: tuple[tuple[str, str], ...] = ()
+    # (setting, output) pairs that may stay or grow by exactly 1 from the deployed output (the
+    # origin secret's version: a larger step replaces both accepted values at once).
+    stepped: tuple[tuple[str, str], ...] = ()
 
     @property
     def project(self) -> str:
@@ -141,6 +144,7 @@ LAYERS: tuple[Layer, ...] = (
         "and their logs, the error-page bucket, the ALB rule admitting CloudFront only and the secret origin header "
         "the ALB's web ACL requires",
         settings="mlapi_edge.settings:EdgeSettings",
+        stepped=(("originSecretVersion", "originSecretVersion"),),
     ),
 )
 

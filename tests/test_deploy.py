@@ -75,6 +75,7 @@ def build_fake_layers(root: Path, graph: Any = None) -> tuple[manifest.Layer, ..
         }
         if name == "cdn":
             config["domainName"] = {"type": "string", "default": "example.com"}
+            config["secretVersion"] = {"type": "string", "default": "1"}  # stepped, as edge's originSecretVersion
         if name == "net":  # fixed once deployed, as the real network's vpcCidr
             config["vpcCidr"] = {"type": "string", "default": "10.0.0.0/16"}
         (directory / "Pulumi.yaml").write_text(json.dumps({"name": f"mlapi-{name}", "runtime": "python", "config": config}))
@@ -82,7 +83,12 @@ def build_fake_layers(root: Path, graph: Any = None) -> tuple[manifest.Layer, ..
         (directory / f"mlapi_{name}" / "__init__.py").write_text("")
         (directory / f"mlapi_{name}" / "settings.py").write_text(SETTINGS.format(has_domain=name == "cdn", name=name))
         fixed = (("vpcCidr", "vpcCidr"),) if name == "net" else ()
-        layers.append(manifest.Layer(name, reads, f"fake {name}", settings=f"mlapi_{name}.settings:FakeSettings", fixed=fixed))
+        stepped = (("secretVersion", "secretVersion"),) if name == "cdn" else ()
+        layers.append(
+            manifest.Layer(
+                name, reads, f"fake {name}", settings=f"mlapi_{name}.settings:FakeSettings", fixed=fixed, stepped=stepped
+            )
+        )
     (root / "environments").mkdir(exist_ok=True)
     return tuple(layers)
 
@@ -892,12 +898,33 @@ def test_a_setting_fixed_once_deployed_is_refused_before_anything_changes(deploy
     run_task(tasks.up_all, env=ENV, region=REGION)  # set back: deploys again
 
 
+def test_a_stepped_setting_may_stay_or_grow_by_one_only(deploy, capsys):
+    # The origin secret's version: a step of 2 (or back) replaces both values the web ACL accepts,
+    # and CloudFront's requests are refused until it has deployed the new one.
+    deploy.configure(outputs={"mlapi-cdn": {"secretVersion": 1}})
+    set_domain(deploy.root)
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    stack_file = deploy.root / "stacks" / "cdn" / f"Pulumi.{ENV}.yaml"
+    data = yaml.safe_load(stack_file.read_text())
+    for bad in ("3", "0"):
+        data["config"]["mlapi-cdn:secretVersion"] = bad
+        stack_file.write_text(yaml.safe_dump(data))
+        exc = failing(tasks.up, layer="cdn", env=ENV, region=REGION)
+        assert exc.code == 2 and "grow by exactly 1" in exc.message and "Set it to 2" in exc.message, exc.message
+    data["config"]["mlapi-cdn:secretVersion"] = "2"
+    stack_file.write_text(yaml.safe_dump(data))
+    run_task(tasks.up, layer="cdn", env=ENV, region=REGION)
+
+
 def test_the_real_network_fixes_what_a_change_would_replace_under_every_layer():
     # vpcCidr replaces the VPC; the service ports replace target groups whose fixed names refuse
     # Pulumi's create-before-delete. Each must be an output, or the check has nothing to compare.
     network = manifest.by_name("network")
     assert {setting for setting, _ in network.fixed} == {"vpcCidr", "servicePort", "paymentsServicePort"}
     assert {output for _, output in network.fixed} <= set(contracts.CONTRACTS["network"])
+    edge = manifest.by_name("edge")
+    assert edge.stepped == (("originSecretVersion", "originSecretVersion"),)
+    assert "originSecretVersion" in contracts.CONTRACTS["edge"]
 
 
 def test_down_refuses_while_a_dependent_has_a_stack_unless_forced(deploy):

@@ -521,14 +521,36 @@ class Deployer:
     # -- deploy --------------------------------------------------------------------------------------
 
     def _check_fixed(self, layer: manifest.Layer, verb: str) -> None:
-        """Refuse an ``up`` that changes a setting the layer fixes once deployed (``Layer.fixed``)."""
-        if not layer.fixed or self.stack_entry(layer) is None:
+        """Refuse an ``up`` that changes a setting the layer fixes once deployed (``Layer.fixed``)
+        or steps one by other than 0 or 1 (``Layer.stepped``)."""
+        if not (layer.fixed or layer.stepped) or self.stack_entry(layer) is None:
             return
         deployed = self._stack_outputs(layer)
         try:
             values = assemble(layer, self.env).values
         except (ConfigError, PlatformError):
             return  # reported by pre-flight
+        for setting, output in layer.stepped:
+            wanted, had = values.get(f"{layer.project}:{setting}"), deployed.get(output)
+            try:
+                step = int(str(wanted)) - int(str(had))
+            except ValueError:
+                continue  # not deployed with it yet, or a bad value pre-flight reports
+            if step in (0, 1):
+                continue
+            what = (
+                f"{layer.project}:{setting} is {wanted} but {layer.name} of {self.env} was deployed with {had}: it may "
+                f"only stay or grow by exactly 1 (another step replaces both accepted values at once, and requests are "
+                "refused until CloudFront has deployed the new one)."
+            )
+            if verb != "up":
+                self.out(f"[{layer.name}] note: {what} An up would be refused.")
+                continue
+            raise DeployError(
+                f"cannot deploy {layer.name} of {self.env}: {what}\nSet it to {int(str(had)) + 1} in "
+                f"stacks/{layer.name}/Pulumi.{self.env}.yaml (one rotation), deploy, and step again if you need more.",
+                code=2,
+            )
         for setting, output in layer.fixed:
             wanted, had = values.get(f"{layer.project}:{setting}"), deployed.get(output)
             # Nothing deployed for it yet (an empty or zero output: payments' port without payments).

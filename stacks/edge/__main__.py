@@ -130,5 +130,6 @@ contracts.export(
         "errorPagesBucketName": pages.bucket.bucket,
         "cloudfrontWafLogGroupName": edge_waf.log_group.name,
         "regionalWafLogGroupName": alb_waf.log_group.name,
+        "originSecretVersion": settings.origin_secret_version,
     },
 )
