@@ -180,13 +180,18 @@ def test_the_render_loop_silences_only_the_errors_a_render_reports(monkeypatch):
         loop.default_exception_handler.assert_called_with(context)
 
 
-def test_a_render_that_fails_halfway_leaves_nothing_for_the_next_render_in_the_process():
+@pytest.mark.parametrize("leftover_seconds", [None, 0.0], ids=["finished", "cancelled"])
+def test_a_render_that_fails_halfway_leaves_nothing_for_the_next_render_in_the_process(leftover_seconds, monkeypatch):
     # A program failing on a user mistake in an apply leaves hundreds of outputs and registrations
     # unfinished. They were kept with the runtime's settings (MockSettings keeps the output set)
     # and ran in the next render, registering the failed program's resources with that render's
     # monitor; the test suite saw them as flakes.
     from test_payments import render_payments
 
+    from shared.plan import engine
+
+    if leftover_seconds is not None:  # no time to finish: the leftovers are cancelled, and must not be awaited next
+        monkeypatch.setattr(engine, "LEFTOVER_SECONDS", leftover_seconds)
     with pytest.raises(PlatformError, match="exports no payments"):
         render_payments(
             network={"paymentsAlbSecurityGroupId": "", "paymentsServiceSecurityGroupId": "", "paymentsServicePort": 0}

@@ -536,39 +536,37 @@ class Deployer:
                 step = int(str(wanted)) - int(str(had))
             except ValueError:
                 continue  # not deployed with it yet, or a bad value pre-flight reports
-            if step in (0, 1):
-                continue
-            what = (
-                f"{layer.project}:{setting} is {wanted} but {layer.name} of {self.env} was deployed with {had}: it may "
-                f"only stay or grow by exactly 1 (another step replaces both accepted values at once, and requests are "
-                "refused until CloudFront has deployed the new one)."
-            )
-            if verb != "up":
-                self.out(f"[{layer.name}] note: {what} An up would be refused.")
-                continue
-            raise DeployError(
-                f"cannot deploy {layer.name} of {self.env}: {what}\nSet it to {int(str(had)) + 1} in "
-                f"stacks/{layer.name}/Pulumi.{self.env}.yaml (one rotation), deploy, and step again if you need more.",
-                code=2,
-            )
+            if step not in (0, 1):
+                self._refuse_change(
+                    layer,
+                    verb,
+                    f"{layer.project}:{setting} is {wanted} but {layer.name} of {self.env} was deployed with {had}: it may "
+                    "only stay or grow by exactly 1 (another step replaces both values the web ACL accepts at once, and "
+                    "requests are refused until CloudFront has deployed the new one).",
+                    f"Set it to {int(str(had)) + 1} in stacks/{layer.name}/Pulumi.{self.env}.yaml (one rotation), deploy, "
+                    "and step again if you need more.",
+                )
         for setting, output in layer.fixed:
             wanted, had = values.get(f"{layer.project}:{setting}"), deployed.get(output)
             # Nothing deployed for it yet (an empty or zero output: payments' port without payments).
             if wanted is None or had in (None, "", 0) or str(wanted).strip() == str(had).strip():
                 continue
-            what = (
+            self._refuse_change(
+                layer,
+                verb,
                 f"{layer.project}:{setting} is {wanted!r} but {layer.name} of {self.env} was deployed with {had!r}: it is "
-                f"fixed once deployed (a change replaces what every other layer is built in, which fails while they use it)."
+                "fixed once deployed (a change makes Pulumi replace what cannot be replaced in place: the VPC every layer "
+                "is built in, or target groups whose fixed names refuse a second one).",
+                f"Set it back to {had!r} in stacks/{layer.name}/Pulumi.{self.env}.yaml, or build another environment with "
+                f"the new value ({self._next('up-all')} with another --env) and destroy this one.",
             )
-            if verb != "up":
-                self.out(f"[{layer.name}] note: {what} An up would be refused.")
-                continue
-            raise DeployError(
-                f"cannot deploy {layer.name} of {self.env}: {what}\nSet it back to {had!r} in "
-                f"stacks/{layer.name}/Pulumi.{self.env}.yaml, or build another environment with the new value "
-                f"({self._next('up-all')} with another --env) and destroy this one.",
-                code=2,
-            )
+
+    def _refuse_change(self, layer: manifest.Layer, verb: str, what: str, fix: str) -> None:
+        """An ``up`` is refused with ``what`` and ``fix``; a preview only notes it."""
+        if verb != "up":
+            self.out(f"[{layer.name}] note: {what} An up would be refused.")
+            return
+        raise DeployError(f"cannot deploy {layer.name} of {self.env}: {what}\n{fix}", code=2)
 
     def _refuse_decommissioning_a_new_environment(self) -> None:
         """``decommission: true`` lifts deletion protection: it is for tearing down a deployed
