@@ -452,7 +452,7 @@ def check_hostnames(pre: Preflight, environ: Mapping[str, str]) -> None:
                 continue  # its own problems are reported when it is deployed
         hostname = getattr(settings, _HOSTNAMES[layer.name], None)
         if hostname:
-            taken.setdefault(str(hostname).lower().rstrip("."), []).append(layer.name)
+            taken.setdefault(str(hostname), []).append(layer.name)  # lowercase DNS names: the settings refuse others
     for hostname, names in sorted(taken.items()):
         if len(names) > 1:
             pre.problems.append(
