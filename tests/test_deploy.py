@@ -586,6 +586,14 @@ def test_on_pulumi_cloud_a_layer_naming_another_organization_is_refused(checkout
     assert problem.startswith("compute: pulumiOrg is 'other'") and "stacks are in 'acme'" in problem
 
 
+def test_the_hostname_check_runs_in_a_deploys_pre_flight_and_not_in_a_destroys(deploy, monkeypatch):
+    seen: list[str] = []
+    monkeypatch.setattr(preflight, "check_hostnames", lambda pre, environ: seen.append(pre.env))
+    run_task(tasks.up_all, env=ENV, region=REGION)
+    run_task(tasks.down_all, env=ENV, retry_delay=0)
+    assert seen == [ENV]
+
+
 # -- down-all and down ---------------------------------------------------------------------------------
 
 
